@@ -1,0 +1,29 @@
+# Two commands do all set-up on a fresh machine:
+#   make sample   builds the sample clinic's handouts and brochure into out/
+#   make test     runs the test suite
+# Each creates the virtual environment in .venv/ and installs into it first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: sample test lint clean
+
+$(BIN)/brochure: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(BIN)/brochure
+
+sample: $(BIN)/brochure
+	$(BIN)/brochure build --project . --out out
+
+test: $(BIN)/brochure
+	$(BIN)/python -m pytest -n auto -q
+
+lint: $(BIN)/brochure
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) out

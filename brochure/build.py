@@ -1,0 +1,319 @@
+"""Which documents a project has, rendering each to bytes, and writing PDFs safely."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Brand, DocumentSpec, load_brand, load_documents
+from .content import Topic, load_topics
+from .errors import BrochureError, ConfigError, Problem
+from .paths import builtin_dir, default_font_dir, is_inside
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A clinic's project folder, read and checked."""
+
+    root: Path
+    brand: Brand
+    specs: tuple[DocumentSpec, ...]
+    topics: tuple[Topic, ...]
+    warnings: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    """One PDF to make: a handout for a topic, or the brochure."""
+
+    name: str
+    spec: DocumentSpec
+    topics: tuple[Topic, ...]
+
+    @property
+    def title(self) -> str:
+        if self.spec.title:
+            return self.spec.title
+        return self.topics[0].title if self.spec.kind == "handout" else ""
+
+    @property
+    def budget(self) -> str:
+        """The page budget as people read it."""
+        if self.spec.pages:
+            return f"exactly {self.spec.pages}"
+        if self.spec.max_pages:
+            return f"at most {self.spec.max_pages}"
+        return "any"
+
+
+@dataclass
+class Outcome:
+    """What happened to one document in a build."""
+
+    name: str
+    path: Path | None = None
+    pages: int = 0
+    error: BrochureError | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_project(root: Path | str) -> Project:
+    """Read a project's brand, documents and topics; raise BrochureError listing every problem."""
+    root = Path(root).resolve()
+    if not (root / "content").is_dir():
+        raise ConfigError.at(
+            str(root),
+            None,
+            "is not a brochure project: it has no content/ folder",
+            "run the command in your project folder, or pass --project DIR",
+        )
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    brand = specs = topics = None
+    for load in (load_brand, load_documents, load_topics):
+        try:
+            value, found = load(root)
+        except BrochureError as exc:
+            problems += exc.problems
+            continue
+        warnings += found
+        if load is load_brand:
+            brand = value
+        elif load is load_documents:
+            specs = value
+        else:
+            topics = value
+    if problems:
+        raise BrochureError(problems)
+    project = Project(root, brand, tuple(specs), tuple(topics), tuple(warnings))
+    documents(project)  # check names and topic references now, not mid-build
+    return project
+
+
+def documents(project: Project) -> list[Document]:
+    """Expand the documents config into the documents to make, in config order."""
+    by_slug = {t.slug: t for t in project.topics}
+    result: list[Document] = []
+    errors: list[Problem] = []
+    for spec in project.specs:
+        chosen: list[Topic] = []
+        for slug in spec.topics or [t.slug for t in project.topics]:
+            if slug not in by_slug:
+                errors.append(
+                    Problem(
+                        "content/documents.toml",
+                        spec.line,
+                        f"document {spec.name!r} names topic {slug!r}, which does not exist",
+                        f"use a file name from content/topics/ without '.md': {', '.join(sorted(by_slug))}",
+                    )
+                )
+            else:
+                chosen.append(by_slug[slug])
+        if spec.name == "{topic}":
+            result += [Document(t.slug, spec, (t,)) for t in chosen]
+        elif spec.kind == "handout" and len(chosen) != 1:
+            errors.append(
+                Problem(
+                    "content/documents.toml",
+                    spec.line,
+                    f"handout {spec.name!r} must have exactly one topic",
+                    'set topics = ["one-topic"], or name = "{topic}" for one handout per topic',
+                )
+            )
+        else:
+            result.append(Document(spec.name, spec, tuple(chosen)))
+    names: dict[str, Document] = {}
+    for doc in result:
+        if doc.name in names:
+            errors.append(
+                Problem(
+                    "content/documents.toml",
+                    doc.spec.line,
+                    f"two documents are named {doc.name!r}",
+                    "rename the document or the topic file",
+                )
+            )
+        names[doc.name] = doc
+    if errors:
+        raise ConfigError(errors)
+    return result
+
+
+def select(project: Project, names: Iterable[str]) -> list[Document]:
+    """The documents named, all of them when none is; an unknown name is an error."""
+    docs = documents(project)
+    wanted = list(names)
+    if not wanted:
+        return docs
+    by_name = {d.name: d for d in docs}
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        raise BrochureError.at(
+            None,
+            None,
+            f"no document named {', '.join(repr(n) for n in unknown)}",
+            "run 'brochure list' to see the documents",
+        )
+    return [by_name[n] for n in dict.fromkeys(wanted)]
+
+
+def allowed_roots(project: Project) -> list[Path]:
+    """What the renderer may read: the project, and the tool's own styles and default font."""
+    return [project.root, builtin_dir("styles").resolve(), default_font_dir()]
+
+
+def document_html(project: Project, doc: Document, paper: str, env=None) -> str:  # noqa: ANN001
+    """The HTML that is rendered for ``doc``."""
+    from . import render
+
+    env = env or render.environment(project.root)
+    sections = [render.section(t, project.root) for t in doc.topics]
+    styles = [render.find_style(project.root, name) for name in doc.spec.styles]
+    reviewed = [t.reviewed_on for t in doc.topics if t.reviewed_on]
+    due = [t.review_due for t in doc.topics if t.review_due]
+    first = doc.topics[0]
+    info = {
+        "name": doc.name,
+        "kind": doc.spec.kind,
+        "title": doc.title or project.brand.guide_title,
+        "subtitle": doc.spec.subtitle,
+        "subject": first.summary
+        if doc.spec.kind == "handout"
+        else f"{project.brand.clinic_name}: {doc.title or project.brand.guide_title}",
+        # The brochure is as fresh as its oldest review, and due at the earliest.
+        "reviewed_on": min(reviewed) if reviewed else None,
+        "reviewed_by": first.reviewed_by if doc.spec.kind == "handout" else "",
+        "review_due": min(due) if due else None,
+    }
+    return render.render_html(
+        env,
+        project.root,
+        template=doc.spec.template,
+        styles=styles,
+        brand=project.brand,
+        paper=paper,
+        document=info,
+        sections=sections,
+        created=max(reviewed) if reviewed else None,
+    )
+
+
+def render_document(project: Project, doc: Document, paper: str, env=None):  # noqa: ANN001, ANN201
+    """Render ``doc`` to PDF bytes and check its page budget; touches no file."""
+    from .errors import RenderError
+    from .pdf import render_pdf
+
+    html = document_html(project, doc, paper, env)
+    rendered = render_pdf(
+        html,
+        base_url=(project.root / "content").as_uri() + "/",
+        roots=allowed_roots(project),
+        document=doc.name,
+        allowed_fonts={project.brand.font_family},
+    )
+    spec = doc.spec
+    source = doc.topics[0].shown if spec.kind == "handout" else "content/documents.toml"
+    if spec.pages and rendered.pages != spec.pages:
+        more = (
+            "shorten the topic or split it into two topics"
+            if rendered.pages > spec.pages
+            else "add content or lower 'pages' in content/documents.toml"
+        )
+        raise RenderError.at(
+            source,
+            None,
+            f"document {doc.name!r} has {rendered.pages} pages, but its budget is exactly {spec.pages}",
+            more,
+        )
+    if spec.max_pages and rendered.pages > spec.max_pages:
+        raise RenderError.at(
+            source,
+            None,
+            f"document {doc.name!r} has {rendered.pages} pages, over its budget of {spec.max_pages}",
+            "shorten topics, leave some out, or raise 'max_pages'",
+        )
+    return rendered
+
+
+def check_out_dir(project: Project, out: Path) -> Path:
+    """Refuse an output folder that is, or contains, the project (or sits inside content/)."""
+    out = out.resolve()
+    if is_inside(project.root, out):
+        raise BrochureError.at(
+            str(out),
+            None,
+            "cannot be the output folder: it is or contains the project",
+            "choose a folder inside the project such as out/",
+        )
+    for keep in ("content", "templates", "styles"):
+        if is_inside(out, project.root / keep):
+            raise BrochureError.at(
+                str(out),
+                None,
+                f"cannot be the output folder: it is inside {keep}/",
+                "choose a folder such as out/",
+            )
+    return out
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder.
+
+    A reader never sees half a PDF, and a failure leaves the old file as it was.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build(
+    project: Project,
+    out: Path,
+    *,
+    names: Iterable[str] = (),
+    paper: str | None = None,
+    on_done: Callable[[Outcome, float], None] | None = None,
+) -> list[Outcome]:
+    """Render the chosen documents and write each good one to ``out/NAME.pdf``.
+
+    A document that fails is reported in its Outcome; its old PDF is left
+    untouched and the other documents still build.
+    """
+    from . import render
+
+    out = check_out_dir(project, out)
+    docs = select(project, names)
+    paper = paper or project.brand.paper
+    env = render.environment(project.root)
+    outcomes: list[Outcome] = []
+    for doc in docs:
+        started = time.perf_counter()
+        outcome = Outcome(doc.name)
+        try:
+            rendered = render_document(project, doc, paper, env)
+        except BrochureError as exc:
+            outcome.error = exc
+        else:
+            outcome.path = out / f"{doc.name}.pdf"
+            outcome.pages = rendered.pages
+            outcome.warnings = rendered.warnings
+            write_atomic(outcome.path, rendered.pdf)
+        outcomes.append(outcome)
+        if on_done:
+            on_done(outcome, time.perf_counter() - started)
+    return outcomes

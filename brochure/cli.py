@@ -1,0 +1,169 @@
+"""The brochure command: parses options, calls the library, prints results."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import BrochureError
+
+log = logging.getLogger("brochure")
+
+PROJECT = click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default="the current folder",
+    help="The project folder (the one holding content/).",
+)
+
+
+def _report(problems: list[Any], prefix: str) -> None:
+    for problem in problems:
+        click.echo(f"{prefix}: {problem}", err=True)
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a BrochureError into 'Error: ...' lines on stderr and exit 1, without a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except BrochureError as exc:
+            _report(exc.problems, "Error")
+            sys.exit(1)
+
+    return wrapper
+
+
+def _load(project_dir: Path):  # noqa: ANN202
+    from .build import load_project
+
+    project = load_project(project_dir)
+    _report(list(project.warnings), "Warning")
+    return project
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="brochure")
+@click.option("-v", "--verbose", is_flag=True, help="Say more about what happens.")
+def cli(verbose: bool) -> None:
+    """Make branded, print-ready PDF handouts and a brochure from Markdown topics.
+
+    \b
+    Example:
+        brochure build            # every document of the project here, into out/
+        brochure list             # what documents there are
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s")
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@PROJECT
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the PDFs go.  [default: out/ in the project]",
+)
+@click.option(
+    "--paper",
+    type=click.Choice(["letter", "a4"]),
+    default=None,
+    help="Paper size.  [default: the brand's 'paper', else letter]",
+)
+@user_errors
+def build(names: tuple[str, ...], project: Path, out: Path | None, paper: str | None) -> None:
+    """Build PDFs: every document, or just the NAMEs given.
+
+    Each document is written to OUT/NAME.pdf. A document that fails keeps its
+    previous PDF, and the others still build.
+
+    \b
+    Example:
+        brochure build
+        brochure build aftercare side-effects --paper a4
+        brochure build --project ../lakeside --out ~/handouts
+    """
+    from .build import build as run_build
+
+    loaded = _load(project)
+    out = out if out is not None else loaded.root / "out"
+
+    def done(outcome, seconds: float) -> None:  # noqa: ANN001
+        if outcome.error:
+            _report(outcome.error.problems, "Error")
+        else:
+            pages = "page" if outcome.pages == 1 else "pages"
+            click.echo(f"built {outcome.path} ({outcome.pages} {pages}, {seconds:.2f} s)")
+            _report([f"{outcome.name}: {w}" for w in outcome.warnings], "Warning")
+
+    outcomes = run_build(loaded, out, names=names, paper=paper, on_done=done)
+    failed = [o for o in outcomes if o.error]
+    click.echo(f"{len(outcomes) - len(failed)} built, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command(name="list")
+@PROJECT
+@user_errors
+def list_documents(project: Path) -> None:
+    """List the documents, their topics and their page budgets.
+
+    \b
+    Example:
+        brochure list
+        brochure list --project ../lakeside
+    """
+    from .build import documents
+
+    loaded = _load(project)
+    docs = documents(loaded)
+    width = max(len(d.name) for d in docs)
+    click.echo(f"{'NAME'.ljust(width)}  {'KIND':8}  {'PAGES':11}  TOPICS")
+    for doc in docs:
+        topics = ", ".join(t.slug for t in doc.topics)
+        click.echo(f"{doc.name.ljust(width)}  {doc.spec.kind:8}  {doc.budget:11}  {topics}")
+
+
+@cli.command()
+@click.argument("name")
+@PROJECT
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the HTML.  [default: out/NAME.html]",
+)
+@click.option("--paper", type=click.Choice(["letter", "a4"]), default=None, help="Paper size.")
+@user_errors
+def html(name: str, project: Path, output: Path | None, paper: str | None) -> None:
+    """Write the HTML that is rendered for document NAME, to open in a browser.
+
+    Useful when changing templates or styles: the browser's inspector shows
+    which rule applies where.
+
+    \b
+    Example:
+        brochure html aftercare
+        brochure html brochure -o /tmp/brochure.html
+    """
+    from .build import document_html, select, write_atomic
+
+    loaded = _load(project)
+    (doc,) = select(loaded, [name])
+    text = document_html(loaded, doc, paper or loaded.brand.paper)
+    target = output if output is not None else loaded.root / "out" / f"{doc.name}.html"
+    write_atomic(target, text.encode("utf-8"))
+    click.echo(f"wrote {target}")

@@ -1,0 +1,379 @@
+"""Load and check a project's brand (content/brand.toml) and documents (content/documents.toml)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import schema
+from .errors import ConfigError, Problem
+from .paths import default_font_dir, is_inside
+from .schema import Field
+
+log = logging.getLogger(__name__)
+
+BRAND_FILE = "content/brand.toml"
+DOCUMENTS_FILE = "content/documents.toml"
+PAPERS = ("letter", "a4")
+FONT_STYLES = ("regular", "bold", "italic", "bold_italic")
+
+#: The default theme's font: files from the font-lato package.
+BUILTIN_FONTS = {
+    "Lato": {
+        "regular": "Lato-Regular.ttf",
+        "bold": "Lato-Bold.ttf",
+        "italic": "Lato-Italic.ttf",
+        "bold_italic": "Lato-BoldItalic.ttf",
+    }
+}
+
+_FAMILY = re.compile(r"[A-Za-z][A-Za-z0-9 \-]{0,63}")
+
+
+def _family_name(value: str) -> str | None:
+    if _FAMILY.fullmatch(value):
+        return None
+    return f"is not a usable font family name: {value!r} (letters, digits, spaces, '-')"
+
+
+def _url(value: str) -> str | None:
+    if re.fullmatch(r"https?://[^\s<>\"]+", value):
+        return None
+    return f"is not a web address: {value!r}"
+
+
+def _email(value: str) -> str | None:
+    return None if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value) else f"is not an email address: {value!r}"
+
+
+BRAND_SCHEMA: dict[str, Field] = {
+    "clinic_name": Field(
+        str, required=True, check=schema.not_blank, example='clinic_name = "Lakeside Aesthetics"'
+    ),
+    "tagline": Field(str, default=""),
+    "logo": Field(str, required=True, example='logo = "images/logo.svg"'),
+    "paper": Field(str, default="letter", check=schema.one_of(*PAPERS), example='paper = "letter"'),
+    "disclaimer": Field(
+        str,
+        required=True,
+        check=schema.not_blank,
+        example='disclaimer = "This handout is general information..."',
+    ),
+    "guide_title": Field(str, default="Patient guide"),
+    "colors": Field(
+        dict,
+        fields={
+            "primary": Field(str, default="#1d4f73", check=schema.is_colour, example='primary = "#1d4f73"'),
+            "accent": Field(str, default="#8a2c5a", check=schema.is_colour, example='accent = "#8a2c5a"'),
+            "text": Field(str, default="#1f1f1f", check=schema.is_colour, example='text = "#1f1f1f"'),
+            "muted": Field(str, default="#4d4d4d", check=schema.is_colour, example='muted = "#4d4d4d"'),
+            "light": Field(str, default="#eef3f7", check=schema.is_colour, example='light = "#eef3f7"'),
+        },
+    ),
+    "font": Field(
+        dict,
+        fields={
+            "family": Field(str, default="Lato", check=_family_name, example='family = "Lato"'),
+            **{style: Field(str, example=f'{style} = "fonts/MyFont-{style}.ttf"') for style in FONT_STYLES},
+        },
+    ),
+    "contact": Field(
+        dict,
+        fields={
+            "address": Field(
+                str, required=True, check=schema.not_blank, example='address = "100 Main Street, Springfield"'
+            ),
+            "phone": Field(str, required=True, check=schema.not_blank, example='phone = "555-0142"'),
+            "email": Field(str, check=_email, example='email = "hello@example.com"'),
+            "website": Field(str, check=_url, example='website = "https://example.com"'),
+            "booking_url": Field(str, check=_url, example='booking_url = "https://example.com/book"'),
+            "hours": Field(str, default=""),
+        },
+    ),
+}
+
+DOCUMENT_SCHEMA: dict[str, Field] = {
+    "name": Field(str, required=True, example='name = "brochure"  (or "{topic}" for one per topic)'),
+    "kind": Field(
+        str, default="handout", check=schema.one_of("handout", "brochure"), example='kind = "handout"'
+    ),
+    "template": Field(str, example='template = "handout.html"'),
+    "styles": Field(list, items=str, example='styles = ["base.css", "handout.css"]'),
+    "title": Field(str, example='title = "Your guide to Botox"'),
+    "subtitle": Field(str, default=""),
+    "topics": Field(list, items=str, example='topics = ["what-is-botox", "aftercare"]'),
+    "pages": Field(int, check=schema.positive, example="pages = 1"),
+    "max_pages": Field(int, check=schema.positive, example="max_pages = 16"),
+}
+
+
+@dataclass(frozen=True)
+class FontFace:
+    """One font file of the brand's family."""
+
+    style: str  # one of FONT_STYLES
+    path: Path
+
+
+@dataclass(frozen=True)
+class Brand:
+    """The clinic's brand: read once, used by every document."""
+
+    file: Path
+    clinic_name: str
+    tagline: str
+    logo: Path
+    paper: str
+    disclaimer: str
+    guide_title: str
+    colors: dict[str, str]
+    font_family: str
+    fonts: tuple[FontFace, ...]
+    contact: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class DocumentSpec:
+    """One entry of the documents config, before '{topic}' is expanded."""
+
+    name: str
+    kind: str
+    template: str
+    styles: tuple[str, ...]
+    title: str | None
+    subtitle: str
+    topics: tuple[str, ...] | None  # None: every topic, in order
+    pages: int | None  # exact page budget
+    max_pages: int | None
+    line: int | None  # where it is declared, for messages
+
+
+DEFAULT_DOCUMENTS = [
+    {"name": "{topic}", "kind": "handout", "pages": 1},
+    {"name": "brochure", "kind": "brochure"},
+]
+
+
+def read_toml(path: Path, shown: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """Parse a TOML file; return its data and the line of each key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError.at(
+            shown, None, "file not found", "create it; see README.md, 'Change the brand'"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError.at(shown, None, f"cannot be read: {exc}", "save it as UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        line = int(match.group(1)) if match else None
+        what = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError.at(
+            shown,
+            line,
+            f"not valid TOML: {what}",
+            "check quotes and brackets; text values go in double quotes",
+        ) from None
+    return data, schema.toml_key_lines(text)
+
+
+def _project_file(
+    root: Path, value: str, shown: str, line: int | None, key: str, base: Path
+) -> tuple[Path | None, Problem | None]:
+    """Resolve a path the config names; it must exist and lie inside the project."""
+    candidate = (base / value).resolve()
+    if not is_inside(candidate, root):
+        return None, Problem(
+            shown,
+            line,
+            f"'{key}' points outside the project: {value!r}",
+            f"copy the file into {root.name}/content/ and name it relative to content/",
+        )
+    if not candidate.is_file():
+        return None, Problem(
+            shown,
+            line,
+            f"'{key}' names a file that does not exist: {value!r}",
+            "check the spelling; paths are relative to the content/ folder",
+        )
+    return candidate, None
+
+
+def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
+    """Read content/brand.toml; raise ConfigError with every problem, return warnings."""
+    path = root / BRAND_FILE
+    data, lines = read_toml(path, BRAND_FILE)
+    result = schema.validate(data, BRAND_SCHEMA, BRAND_FILE, lines)
+    errors = list(result.errors)
+    values = result.values
+    content_dir = root / "content"
+    logo = None
+    if values.get("logo"):
+        logo, problem = _project_file(
+            root, values["logo"], BRAND_FILE, lines.get("logo"), "logo", content_dir
+        )
+        if problem:
+            errors.append(problem)
+        elif logo.suffix.lower() not in (".svg", ".png", ".jpg", ".jpeg"):
+            errors.append(
+                Problem(
+                    BRAND_FILE,
+                    lines.get("logo"),
+                    f"'logo' must be an SVG, PNG or JPEG file, not {logo.name!r}",
+                    "export the logo as SVG",
+                )
+            )
+    font = values["font"]
+    fonts: list[FontFace] = []
+    given = {style: font[style] for style in FONT_STYLES if font.get(style)}
+    if given:
+        if "regular" not in given:
+            errors.append(
+                Problem(
+                    BRAND_FILE,
+                    lines.get("font"),
+                    "'font.regular' is required when font files are given",
+                    'add regular = "fonts/MyFont-Regular.ttf" under [font]',
+                )
+            )
+        for style, value in given.items():
+            found, problem = _project_file(
+                root, value, BRAND_FILE, lines.get(f"font.{style}"), f"font.{style}", content_dir
+            )
+            if problem:
+                errors.append(problem)
+            elif found.suffix.lower() not in (".ttf", ".otf", ".woff", ".woff2"):
+                errors.append(
+                    Problem(
+                        BRAND_FILE,
+                        lines.get(f"font.{style}"),
+                        f"'font.{style}' must be a .ttf, .otf, .woff or .woff2 file",
+                        "use the font's TrueType or OpenType file",
+                    )
+                )
+            else:
+                fonts.append(FontFace(style, found))
+    elif font["family"] in BUILTIN_FONTS:
+        folder = default_font_dir()
+        fonts = [FontFace(style, folder / name) for style, name in BUILTIN_FONTS[font["family"]].items()]
+    elif font["family"]:
+        errors.append(
+            Problem(
+                BRAND_FILE,
+                lines.get("font.family"),
+                f"font family {font['family']!r} is not built in, and no font files are given",
+                f'use family = "{next(iter(BUILTIN_FONTS))}", or put the font\'s files in content/fonts/ '
+                'and add regular = "fonts/...ttf" under [font]',
+            )
+        )
+    if errors:
+        raise ConfigError(errors)
+    brand = Brand(
+        file=path,
+        clinic_name=values["clinic_name"].strip(),
+        tagline=values["tagline"],
+        logo=logo,
+        paper=values["paper"],
+        disclaimer=values["disclaimer"].strip(),
+        guide_title=values["guide_title"],
+        colors=values["colors"],
+        font_family=font["family"],
+        fonts=tuple(fonts),
+        contact=values["contact"],
+    )
+    return brand, result.warnings
+
+
+def load_documents(root: Path) -> tuple[list[DocumentSpec], list[Problem]]:
+    """Read content/documents.toml, or use the defaults (a handout per topic and a brochure)."""
+    path = root / DOCUMENTS_FILE
+    if path.exists():
+        data, lines = read_toml(path, DOCUMENTS_FILE)
+        entries = data.get("document")
+        if not isinstance(entries, list) or not entries:
+            raise ConfigError.at(
+                DOCUMENTS_FILE,
+                None,
+                "declares no documents",
+                "add a [[document]] table for each document; see README.md",
+            )
+        unknown = [k for k in data if k != "document"]
+        warnings = [
+            Problem(
+                DOCUMENTS_FILE,
+                lines.get(k),
+                f"unknown table '{k}' is ignored",
+                "documents are declared as [[document]] tables",
+            )
+            for k in unknown
+        ]
+    else:
+        entries, lines, warnings = DEFAULT_DOCUMENTS, {}, []
+    specs: list[DocumentSpec] = []
+    errors: list[Problem] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        prefix = f"document.{index}."
+        line = lines.get(f"document.{index}")
+        if not isinstance(entry, dict):
+            errors.append(Problem(DOCUMENTS_FILE, line, "each document must be a [[document]] table", None))
+            continue
+        result = schema.validate(
+            entry, DOCUMENT_SCHEMA, DOCUMENTS_FILE, lines, prefix=prefix, line_if_unknown=line
+        )
+        # Messages speak of the key as written inside the [[document]] table.
+        errors += [_unprefix(p, prefix) for p in result.errors]
+        warnings += [_unprefix(p, prefix) for p in result.warnings]
+        v = result.values
+        if result.errors:
+            continue
+        name = v["name"]
+        if name != "{topic}" and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,79}", name):
+            errors.append(
+                Problem(
+                    DOCUMENTS_FILE,
+                    lines.get(prefix + "name", line),
+                    f"document name {name!r} cannot be a file name",
+                    "use letters, digits, '-' and '_' only",
+                )
+            )
+            continue
+        if name in seen:
+            errors.append(
+                Problem(
+                    DOCUMENTS_FILE,
+                    lines.get(prefix + "name", line),
+                    f"document name {name!r} is used twice",
+                    "give each document its own name",
+                )
+            )
+            continue
+        seen.add(name)
+        kind = v["kind"]
+        specs.append(
+            DocumentSpec(
+                name=name,
+                kind=kind,
+                template=v["template"] or f"{kind}.html",
+                styles=tuple(v["styles"] or ("base.css", f"{kind}.css")),
+                title=v["title"],
+                subtitle=v["subtitle"],
+                topics=tuple(v["topics"]) if v["topics"] is not None else None,
+                pages=v["pages"] if v["pages"] is not None else (1 if kind == "handout" else None),
+                max_pages=v["max_pages"],
+                line=line,
+            )
+        )
+    if errors:
+        raise ConfigError(errors)
+    return specs, warnings
+
+
+def _unprefix(problem: Problem, prefix: str) -> Problem:
+    return Problem(problem.file, problem.line, problem.message.replace(prefix, ""), problem.fix)

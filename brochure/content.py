@@ -1,0 +1,175 @@
+"""Find the topic files in content/topics/ and read their YAML front matter."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import schema
+from .errors import ContentError, Problem
+from .schema import Field
+
+TOPICS_DIR = "content/topics"
+SLUG = re.compile(r"[a-z0-9][a-z0-9\-]{0,79}")
+
+FRONT_MATTER_SCHEMA: dict[str, Field] = {
+    "title": Field(str, required=True, check=schema.not_blank, example="title: Aftercare"),
+    "summary": Field(str, default="", example="summary: What to do after your treatment."),
+    "order": Field(int, default=1000, example="order: 3"),
+    "lang": Field(str, default="en", check=schema.is_lang, example="lang: en"),
+    "reviewed_by": Field(str, default="", example="reviewed_by: Medical director"),
+    "reviewed_on": Field(dt.date, example="reviewed_on: 2026-03-01"),
+    "review_due": Field(dt.date, example="review_due: 2027-03-01"),
+}
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One Markdown topic: its front matter and its body."""
+
+    slug: str
+    path: Path  # absolute
+    shown: str  # path as shown in messages, relative to the project
+    title: str
+    summary: str
+    order: int
+    lang: str
+    reviewed_by: str
+    reviewed_on: dt.date | None
+    review_due: dt.date | None
+    body: str
+    body_line: int  # line number of the body's first line in the file
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe YAML loader; dates stay dates, nothing else is constructed."""
+
+
+def _key_lines(text: str, offset: int) -> dict[str, int]:
+    """Line of every top-level key in a YAML mapping."""
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {
+        str(key.value): key.start_mark.line + 1 + offset
+        for key, _ in node.value
+        if isinstance(key, yaml.ScalarNode)
+    }
+
+
+def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
+    """Read one topic file; raise ContentError with every problem in it."""
+    shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    slug = path.stem
+    if not SLUG.fullmatch(slug):
+        raise ContentError.at(
+            shown,
+            None,
+            f"topic file name {path.name!r} is not a usable name",
+            "rename it with lower-case letters, digits and '-', like side-effects.md",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ContentError.at(
+            shown, line, "is not UTF-8 text", "save the file as UTF-8 in your editor"
+        ) from None
+    except OSError as exc:
+        raise ContentError.at(
+            shown, None, f"cannot be read: {exc.strerror}", "check the file's permissions"
+        ) from None
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        raise ContentError.at(
+            shown,
+            1,
+            "has no front matter",
+            "start the file with a line '---', then 'title: ...', then another '---'",
+        )
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() in ("---", "..."))
+    except StopIteration:
+        raise ContentError.at(
+            shown, 1, "front matter is not closed", "add a line '---' after the last front matter line"
+        ) from None
+    header = "\n".join(lines[1:end])
+    try:
+        data: Any = yaml.load(header, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise ContentError.at(
+            shown,
+            line,
+            f"front matter is not valid YAML: {problem}",
+            "put text that contains ':' or '#' in double quotes, and indent nested lines evenly",
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ContentError.at(
+            shown, 2, "front matter must be 'key: value' lines", "write it like 'title: Aftercare'"
+        )
+    result = schema.validate(
+        data, FRONT_MATTER_SCHEMA, shown, _key_lines(header, 1), kind="front matter", line_if_unknown=1
+    )
+    if result.errors:
+        raise ContentError(result.errors)
+    v = result.values
+    topic = Topic(
+        slug=slug,
+        path=path,
+        shown=shown,
+        title=v["title"].strip(),
+        summary=v["summary"].strip(),
+        order=v["order"],
+        lang=v["lang"],
+        reviewed_by=v["reviewed_by"],
+        reviewed_on=v["reviewed_on"],
+        review_due=v["review_due"],
+        body="\n".join(lines[end + 1 :]),
+        body_line=end + 2,
+    )
+    return topic, result.warnings
+
+
+def load_topics(root: Path) -> tuple[list[Topic], list[Problem]]:
+    """Every topic of the project, ordered by 'order' then file name."""
+    folder = root / TOPICS_DIR
+    if not folder.is_dir():
+        raise ContentError.at(
+            TOPICS_DIR, None, "folder not found", "put one Markdown file per topic in content/topics/"
+        )
+    topics: list[Topic] = []
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for path in sorted(folder.glob("*.md")):
+        try:
+            topic, found = parse_topic(path, root)
+        except ContentError as exc:
+            errors += exc.problems
+            continue
+        topics.append(topic)
+        warnings += found
+    if errors:
+        raise ContentError(errors)
+    if not topics:
+        raise ContentError.at(
+            TOPICS_DIR,
+            None,
+            "holds no topics",
+            "add a Markdown file such as aftercare.md with a 'title' in its front matter",
+        )
+    topics.sort(key=lambda t: (t.order, t.slug))
+    return topics, warnings

@@ -1,0 +1,57 @@
+"""The errors brochure raises for a user's mistake, each naming file, line and fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the project: where it is, what it is, how to fix it."""
+
+    file: Path | str | None
+    line: int | None
+    message: str
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        fix = f" ({self.fix})" if self.fix else ""
+        return f"{where}{self.message}{fix}"
+
+
+class BrochureError(Exception):
+    """A mistake in the user's project or command, reported without a traceback.
+
+    Holds one or more problems; the message is one problem per line.
+    """
+
+    def __init__(self, problems: Problem | list[Problem]) -> None:
+        self.problems = problems if isinstance(problems, list) else [problems]
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def at(
+        cls,
+        file: Path | str | None,
+        line: int | None,
+        message: str,
+        fix: str | None = None,
+    ) -> BrochureError:
+        """Make an error holding a single problem."""
+        return cls(Problem(file, line, message, fix))
+
+
+class ConfigError(BrochureError):
+    """The brand or documents configuration is wrong."""
+
+
+class ContentError(BrochureError):
+    """A topic's front matter or Markdown is wrong."""
+
+
+class RenderError(BrochureError):
+    """A document could not be rendered (missing resource, font fallback, ...)."""

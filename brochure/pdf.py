@@ -1,0 +1,242 @@
+"""Render HTML to PDF bytes with WeasyPrint: a fetcher that reads only allowed files, tagged output.
+
+Only this module imports WeasyPrint, and only when a document is rendered:
+importing it costs a noticeable part of a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+from .errors import Problem, RenderError
+from .paths import builtin_dir, is_inside
+
+log = logging.getLogger(__name__)
+
+MAX_RESOURCE_BYTES = 20 * 1024 * 1024
+# Our own table: the standard mimetypes module reads /etc/mime.types, and
+# nothing outside the project is to be read while rendering.
+MEDIA_TYPES = {
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+}
+PDF_VARIANT = "pdf/ua-1"
+
+
+@dataclass
+class Rendered:
+    """A rendered document: its PDF bytes, page count and what WeasyPrint warned about."""
+
+    pdf: bytes
+    pages: int
+    warnings: list[str] = field(default_factory=list)
+    fonts: frozenset[str] = frozenset()
+
+
+def _import_engine() -> None:
+    """Prepare for importing WeasyPrint.
+
+    WeasyPrint builds a mimetypes table on import, which reads the machine's
+    /etc/mime.types; the built-in table is enough, and nothing outside the
+    project is to be read.
+    """
+    if not mimetypes.inited:
+        mimetypes.init(files=[])
+
+
+class _Refused(ValueError):
+    """A resource the fetcher will not read."""
+
+
+def make_fetcher(roots: Sequence[Path], refused: list[str]):  # noqa: ANN201 - WeasyPrint type
+    """A WeasyPrint URL fetcher that reads files under ``roots`` and data: URIs, nothing else.
+
+    ``builtin:NAME`` is the built-in stylesheet NAME, so that a project's
+    override can @import the stylesheet it replaces.
+    """
+    _import_engine()
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    allowed = [r.resolve() for r in roots]
+    builtin_styles = builtin_dir("styles").resolve()
+
+    class ProjectFetcher(URLFetcher):
+        def fetch(self, url: str, headers: dict | None = None) -> URLFetcherResponse:
+            try:
+                return self._fetch(url, headers)
+            except Exception as exc:
+                refused.append(f"{_short(url)}: {exc}")
+                raise
+
+        def _fetch(self, url: str, headers: dict | None) -> URLFetcherResponse:
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            if scheme == "data":
+                return super().fetch(url, headers)
+            if scheme == "builtin":
+                url = (builtin_styles / unquote(parts.path)).as_uri()
+                parts = urlsplit(url)
+                scheme = "file"
+            if scheme != "file" or parts.netloc not in ("", "localhost"):
+                raise _Refused("only files inside the project can be used")
+            path = Path(url2pathname(unquote(parts.path)))
+            try:
+                # Resolving first means '..' and symlinks cannot lead out of the project.
+                real = path.resolve(strict=True)
+            except (OSError, RuntimeError):
+                raise _Refused("file not found") from None
+            if not any(is_inside(real, root) for root in allowed):
+                raise _Refused("outside the project")
+            if not real.is_file():
+                raise _Refused("not a regular file")
+            if real.stat().st_size > MAX_RESOURCE_BYTES:
+                raise _Refused(f"larger than {MAX_RESOURCE_BYTES // (1024 * 1024)} MiB")
+            data = real.read_bytes()
+            mime = MEDIA_TYPES.get(real.suffix.lower(), "application/octet-stream")
+            return URLFetcherResponse(real.as_uri(), body=data, headers={"Content-Type": mime})
+
+    # fail_on_errors: a resource that cannot be had stops the render; we never
+    # want a PDF with a silently missing logo, font or stylesheet.
+    return ProjectFetcher(
+        allowed_protocols=("file", "data", "builtin"), fail_on_errors=True, allow_redirects=False
+    )
+
+
+def _short(url: str) -> str:
+    return url if len(url) <= 120 else url[:117] + "..."
+
+
+# Notices about the machine's engine, not about the project's content: they
+# go to the debug log instead of every build's output.
+_ENGINE_NOTICES = ("Using fontTools instead of HarfBuzz-Subset",)
+_NOTDEF = re.compile(r"\.notdef glyph rendered for Unicode string unsupported by fonts: (.+)$")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(_ENGINE_NOTICES):
+            log.debug("WeasyPrint: %s", message)
+            return
+        if match := _NOTDEF.search(message):
+            # No font on the machine has the character: it prints as a box.
+            message = f"character {match.group(1)} is not in the brand font"
+            record.levelno = logging.ERROR
+        found = self.errors if record.levelno >= logging.ERROR else self.warnings
+        if message not in found:
+            found.append(message)
+
+
+@contextmanager
+def _weasyprint_messages() -> Iterator[_Collect]:
+    """Catch what WeasyPrint logs: it logs errors instead of raising them."""
+    logger = logging.getLogger("weasyprint")
+    handler = _Collect()
+    old_propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = old_propagate
+
+
+_font_config = None
+
+
+def _fonts():  # noqa: ANN202 - WeasyPrint type
+    # One FontConfiguration per process, reused: building it is part of the
+    # first render's set-up cost.
+    global _font_config
+    if _font_config is None:
+        from weasyprint.text.fonts import FontConfiguration
+
+        _font_config = FontConfiguration()
+    return _font_config
+
+
+def render_pdf(
+    html: str,
+    *,
+    base_url: str,
+    roots: Sequence[Path],
+    document: str,
+    allowed_fonts: set[str] | None,
+) -> Rendered:
+    """Render ``html`` to tagged PDF bytes, or raise RenderError naming what failed.
+
+    With ``allowed_fonts``, text set in any other font family fails the render.
+    """
+    _import_engine()
+    from weasyprint import HTML
+    from weasyprint.urls import FatalURLFetchingError
+
+    refused: list[str] = []
+    fetcher = make_fetcher(roots, refused)
+    with _weasyprint_messages() as messages:
+        try:
+            doc = HTML(string=html, base_url=base_url, url_fetcher=fetcher).render(
+                font_config=_fonts(), pdf_variant=PDF_VARIANT
+            )
+            # Attachments could only come from a <link rel="attachment"> in a
+            # template; a handout never carries files (see ENGINE-NOTES.md).
+            doc.metadata.attachments = []
+            pdf = doc.write_pdf(pdf_variant=PDF_VARIANT, attachments=None)
+        except FatalURLFetchingError:
+            raise RenderError.at(
+                document,
+                None,
+                f"cannot use {refused[-1] if refused else 'a resource'}",
+                "check the path of the logo, image, font or stylesheet; it must be a file inside the project",
+            ) from None
+        except RecursionError:
+            raise RenderError.at(
+                document, None, "content is nested too deeply to lay out", "flatten nested lists and quotes"
+            ) from None
+    if messages.errors:
+        raise RenderError([_problem(document, m) for m in messages.errors])
+    used = frozenset(font.family for font in doc.fonts.values())
+    stray = sorted(used - allowed_fonts) if allowed_fonts is not None else []
+    if stray:
+        raise RenderError.at(
+            document,
+            None,
+            f"text is set in {', '.join(stray)}, which is not in the brand font",
+            "a character is missing from the brand font, or a stylesheet names another "
+            "font-family; use only the brand's font",
+        )
+    return Rendered(pdf=pdf, pages=len(doc.pages), warnings=messages.warnings, fonts=used)
+
+
+def _problem(document: str, message: str) -> Problem:
+    if "not in the brand font" in message:
+        return Problem(
+            document,
+            None,
+            message,
+            "remove the character, or set a brand font that has it in content/brand.toml",
+        )
+    return Problem(document, None, f"rendering failed: {message}", "fix the content or template it names")

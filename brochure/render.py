@@ -1,0 +1,162 @@
+"""Assemble a document's HTML: topics through Jinja templates, with the brand's styles."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from . import markup
+from .config import Brand
+from .content import Topic
+from .errors import RenderError
+from .paths import builtin_dir
+
+PAGE_SIZES = {"letter": "letter", "a4": "A4"}
+
+
+@dataclass(frozen=True)
+class Section:
+    """A topic as templates see it: front matter plus its body as HTML."""
+
+    topic: Topic
+    html: Markup
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.topic, name)
+
+
+def search_path(root: Path, kind: str) -> list[Path]:
+    """Where templates or styles are looked up: the project's folder first, then the built-in one."""
+    own = root / kind
+    dirs = [own] if own.is_dir() else []
+    builtin = builtin_dir(kind)
+    if builtin.resolve() not in (d.resolve() for d in dirs):
+        dirs.append(builtin)
+    return dirs
+
+
+def environment(root: Path) -> SandboxedEnvironment:
+    """One Jinja environment per build: overrides first, 'builtin/NAME' for the built-in template.
+
+    Sandboxed because clinic staff may edit templates; StrictUndefined so that
+    a typo such as {{ brand.clinc_name }} is an error, not an empty string.
+    """
+    builtin = jinja2.FileSystemLoader(builtin_dir("templates"))
+    loader = jinja2.ChoiceLoader(
+        [
+            jinja2.PrefixLoader({"builtin": builtin}),
+            jinja2.FileSystemLoader([str(d) for d in search_path(root, "templates")]),
+        ]
+    )
+    env = SandboxedEnvironment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["month_year"] = lambda d: d.strftime("%B %Y") if d else ""
+    return env
+
+
+def section(topic: Topic, root: Path) -> Section:
+    """Convert one topic. The only place where Markdown-made HTML is marked safe."""
+    return Section(topic, Markup(markup.to_html(topic, root)))  # noqa: S704 - escaped by markup.to_html
+
+
+def find_style(root: Path, name: str) -> Path:
+    """The stylesheet NAME from the project's styles/ or the built-in ones."""
+    dirs = search_path(root, "styles")
+    for folder in dirs:
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate.resolve()
+    looked = ", ".join(str(d) for d in dirs)
+    raise RenderError.at(
+        "content/documents.toml",
+        None,
+        f"stylesheet {name!r} not found (looked in {looked})",
+        "check the name in 'styles', or add the file to styles/",
+    )
+
+
+def brand_css(brand: Brand, paper: str) -> str:
+    """CSS custom properties and @font-face rules from the brand; values were validated."""
+    c = brand.colors
+    faces = []
+    for face in brand.fonts:
+        weight = "bold" if "bold" in face.style else "normal"
+        style = "italic" if "italic" in face.style else "normal"
+        faces.append(
+            f'@font-face {{ font-family: "{brand.font_family}"; src: url("{face.path.as_uri()}"); '
+            f"font-weight: {weight}; font-style: {style}; }}"
+        )
+    return "\n".join(
+        [
+            *faces,
+            # Margin boxes (running header, page numbers) take their font from
+            # the page, not from <html>: without this they fall back to a
+            # system font.
+            f'@page {{ size: {PAGE_SIZES[paper]}; font-family: "{brand.font_family}"; }}',
+            ":root {",
+            f'  --brand-font: "{brand.font_family}";',
+            f"  --brand-primary: {c['primary']};",
+            f"  --brand-accent: {c['accent']};",
+            f"  --brand-text: {c['text']};",
+            f"  --brand-muted: {c['muted']};",
+            f"  --brand-light: {c['light']};",
+            "}",
+        ]
+    )
+
+
+def render_html(
+    env: SandboxedEnvironment,
+    root: Path,
+    *,
+    template: str,
+    styles: list[Path],
+    brand: Brand,
+    paper: str,
+    document: dict[str, Any],
+    sections: list[Section],
+    created: dt.date | None,
+) -> str:
+    """Render one document's HTML."""
+    try:
+        tmpl = env.get_template(template)
+    except jinja2.TemplateNotFound as exc:
+        looked = ", ".join(str(d) for d in search_path(root, "templates"))
+        raise RenderError.at(
+            "content/documents.toml",
+            None,
+            f"template {exc.name!r} not found (looked in {looked})",
+            "check the 'template' name, or add the file to templates/",
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError.at(
+            exc.filename or template, exc.lineno, f"template error: {exc.message}", "fix the Jinja syntax"
+        ) from None
+    try:
+        return tmpl.render(
+            brand=brand,
+            contact=brand.contact,
+            document=document,
+            sections=sections,
+            lang=sections[0].lang if sections else "en",
+            created=created.isoformat() if created else None,
+            stylesheets=[p.as_uri() for p in styles],
+            brand_css=Markup(brand_css(brand, paper)),  # noqa: S704 - built from validated values only
+            logo=brand.logo.as_uri(),
+        )
+    except jinja2.UndefinedError as exc:
+        raise RenderError.at(
+            template,
+            None,
+            f"template uses something undefined: {exc.message}",
+            "check the name's spelling in the template",
+        ) from None
+    except jinja2.TemplateError as exc:
+        raise RenderError.at(
+            template, getattr(exc, "lineno", None), f"template error: {exc}", "fix the template"
+        ) from None

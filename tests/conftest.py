@@ -1,0 +1,105 @@
+"""Fixtures: small projects built in tmp_path from a dict, the sample built once, PDF readers."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pikepdf
+import pytest
+from pypdf import PdfReader
+
+from brochure.build import Outcome, build, load_project
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_LOGO = (REPO / "content" / "images" / "logo.svg").read_text()
+
+MINIMAL_BRAND = """\
+clinic_name = "Test Clinic"
+logo = "images/logo.svg"
+disclaimer = "General information only."
+
+[contact]
+address = "1 Test Road, Testville"
+phone = "555-0100"
+"""
+
+
+def topic(title: str, body: str = "Some text.", **meta: object) -> str:
+    """A topic file's text with front matter."""
+    lines = [f"title: {title}"] + [f"{k}: {v}" for k, v in meta.items()]
+    return "---\n" + "\n".join(lines) + "\n---\n\n" + textwrap.dedent(body)
+
+
+ProjectMaker = Callable[..., Path]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> ProjectMaker:
+    """Make a project folder from {relative path: text}; a minimal brand and logo are added unless given."""
+
+    def make(
+        files: dict[str, str | bytes] | None = None, *, name: str = "clinic", brand: bool = True
+    ) -> Path:
+        root = tmp_path / name
+        defaults: dict[str, str | bytes] = {}
+        if brand:
+            defaults = {"content/brand.toml": MINIMAL_BRAND, "content/images/logo.svg": SAMPLE_LOGO}
+        for rel, data in {**defaults, **(files or {})}.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(data, bytes):
+                path.write_bytes(data)
+            else:
+                path.write_text(data, encoding="utf-8")
+        return root
+
+    return make
+
+
+def build_ok(root: Path, out: Path | None = None, **kwargs: object) -> dict[str, Outcome]:
+    """Build a project and fail the test if any document failed."""
+    outcomes = build(load_project(root), out or root / "out", **kwargs)
+    failed = {o.name: str(o.error) for o in outcomes if o.error}
+    assert not failed, failed
+    return {o.name: o for o in outcomes}
+
+
+@pytest.fixture(scope="session")
+def sample_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample project built once (into a temporary out folder)."""
+    out = tmp_path_factory.mktemp("sample-out")
+    build_ok(REPO, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_topics() -> list:
+    return list(load_project(REPO).topics)
+
+
+def pdf_text(path: Path) -> list[str]:
+    """The text of each page, whitespace folded."""
+    return [" ".join(page.extract_text().split()) for page in PdfReader(path).pages]
+
+
+def pdf_fonts(path: Path) -> dict[str, bool]:
+    """Every font in the PDF: base name -> whether its file is embedded."""
+    fonts: dict[str, bool] = {}
+    with pikepdf.open(path) as pdf:
+        for page in pdf.pages:
+            for _, font in (page.Resources.get("/Font") or {}).items():
+                descendants = font.get("/DescendantFonts")
+                base = descendants[0] if descendants else font
+                descriptor = base.get("/FontDescriptor", {})
+                embedded = any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+                fonts[str(font.BaseFont)] = embedded
+    return fonts
+
+
+def copy_sample(dest: Path) -> Path:
+    """A copy of the sample project's content (no templates or styles of its own)."""
+    shutil.copytree(REPO / "content", dest / "content")
+    return dest

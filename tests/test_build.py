@@ -1,0 +1,288 @@
+"""Building real PDFs from the sample and from small projects, and reading them back."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pikepdf
+import pytest
+from conftest import REPO, build_ok, copy_sample, pdf_fonts, pdf_text, topic
+from pypdf import PdfReader
+
+from brochure.build import build, check_out_dir, documents, load_project, write_atomic
+from brochure.errors import BrochureError, RenderError
+
+
+def _words(markdown_body: str) -> list[str]:
+    """Plain words of a Markdown body, to look for in extracted PDF text."""
+    text = re.sub(r"[*_#`\[\]()>]", " ", markdown_body)
+    return [w for w in text.split() if len(w) > 3 and w.isalpha()]
+
+
+def test_one_single_page_pdf_per_topic_plus_brochure(sample_out, sample_topics):
+    names = {p.stem for p in sample_out.glob("*.pdf")}
+    assert names == {t.slug for t in sample_topics} | {"brochure"}
+    for t in sample_topics:
+        assert len(PdfReader(sample_out / f"{t.slug}.pdf").pages) == 1, t.slug
+
+
+def test_handout_text_holds_title_body_contact_and_review(sample_out, sample_topics):
+    project = load_project(REPO)
+    for t in sample_topics:
+        (text,) = pdf_text(sample_out / f"{t.slug}.pdf")
+        assert " ".join(t.title.split()) in text
+        words = _words(t.body)
+        missing = [w for w in words if w not in text]
+        # Every word of the body is on the page (hyphenation is off).
+        assert not missing, (t.slug, missing[:10])
+        assert project.brand.clinic_name in text
+        assert project.brand.contact["phone"] in text
+        assert "general information only" in text
+        assert "Next review due" in text
+
+
+def test_brochure_contents_give_the_page_each_topic_starts_on(sample_out, sample_topics):
+    pages = pdf_text(sample_out / "brochure.pdf")
+    contents = next(i for i, p in enumerate(pages) if p.startswith("Contents") or " Contents " in p[:80])
+    toc = pages[contents]
+    for t in sample_topics:
+        title = " ".join(t.title.split())
+        match = re.search(re.escape(title) + r"[ .]*?(\d+)\b", toc)
+        assert match, (title, toc)
+        number = int(match.group(1))
+        # The topic's title opens the page the contents point at, after the running header.
+        assert title in pages[number - 1][: len(title) + 120], (title, number)
+        # ... and the page before it still belongs to something else.
+        assert not pages[number - 2].startswith(title), (title, number)
+
+
+def test_brochure_has_cover_running_header_page_numbers_and_back_page(sample_out, sample_topics):
+    pages = pdf_text(sample_out / "brochure.pdf")
+    total = len(pages)
+    assert "Your guide to Botox treatment" in pages[0]
+    assert "Page 1 of" not in pages[0]  # the cover has no footer
+    for number, text in enumerate(pages[1:], start=2):
+        assert f"Page {number} of {total}" in text
+    side = next(i for i, p in enumerate(pages) if "Common and mild" in p)
+    # The running header names the section on the page.
+    assert pages[side].startswith("Side effects")
+    assert "Contact us" in pages[-1]
+    assert "555-0142" in pages[-1]
+
+
+def test_every_pdf_is_tagged_with_lang_title_and_embedded_brand_fonts(sample_out):
+    for path in sorted(sample_out.glob("*.pdf")):
+        with pikepdf.open(path) as pdf:
+            root = pdf.Root
+            assert root.MarkInfo.Marked is True, path.name
+            assert "/StructTreeRoot" in root, path.name
+            assert str(root.Lang) == "en", path.name
+            assert root.ViewerPreferences.DisplayDocTitle is True
+            with pdf.open_metadata() as xmp:
+                assert xmp.get("dc:title"), path.name
+                assert xmp.get("pdfuaid:part") == "1", path.name
+            assert str(pdf.docinfo.Title)
+            assert str(pdf.docinfo.Author) == "Example Aesthetics Clinic"
+            assert str(pdf.docinfo.Subject)
+            assert "/EmbeddedFiles" not in root.get("/Names", {})
+        fonts = pdf_fonts(path)
+        assert fonts, path.name
+        assert all(fonts.values()), (path.name, fonts)
+        # Subset (ABCDEF+) and all of the brand's family: no fallback.
+        assert all(re.fullmatch(r"/[A-Z]{6}\+Lato(-\w+)?", name) for name in fonts), fonts
+
+
+def test_creation_date_comes_from_the_content_not_the_clock(sample_out, sample_topics):
+    for t in sample_topics:
+        with pikepdf.open(sample_out / f"{t.slug}.pdf") as pdf:
+            assert str(pdf.docinfo.CreationDate).startswith("D:" + t.reviewed_on.strftime("%Y%m%d"))
+
+
+def test_second_project_builds_with_builtin_templates(make_project, tmp_path):
+    root = make_project(
+        {
+            "content/topics/welcome.md": topic(
+                "Welcome to Birch Clinic", "We are glad you are here.\n", order=1
+            ),
+            "content/topics/parking.md": topic("Where to park", "Park behind the building.\n", order=2),
+        },
+        name="birch",
+    )
+    assert not (root / "templates").exists()
+    assert not (root / "styles").exists()
+    outcomes = build_ok(root)
+    assert set(outcomes) == {"welcome", "parking", "brochure"}
+    (text,) = pdf_text(root / "out" / "welcome.pdf")
+    assert "Test Clinic" in text
+    assert "Welcome to Birch Clinic" in text
+    assert "555-0100" in text
+
+
+def test_brand_change_changes_every_pdf(tmp_path):
+    root = copy_sample(tmp_path / "clinic")
+    brand = root / "content" / "brand.toml"
+    brand.write_text(
+        brand.read_text()
+        .replace("Example Aesthetics Clinic", "Willow Skin Studio")
+        .replace('paper = "letter"', 'paper = "a4"')
+    )
+    build_ok(root, names=["aftercare", "brochure"])
+    for name in ("aftercare", "brochure"):
+        reader = PdfReader(root / "out" / f"{name}.pdf")
+        assert "Willow Skin Studio" in reader.pages[-1].extract_text()
+        width, height = reader.pages[0].mediabox.width, reader.pages[0].mediabox.height
+        assert (round(width), round(height)) == (595, 842)  # A4 in points
+
+
+def test_paper_option_overrides_brand(tmp_path):
+    root = copy_sample(tmp_path / "clinic")
+    build_ok(root, names=["results"], paper="a4")
+    page = PdfReader(root / "out" / "results.pdf").pages[0]
+    assert round(page.mediabox.width) == 595
+
+
+def test_project_template_override_is_used_and_can_extend_builtin(make_project):
+    root = make_project(
+        {
+            "content/topics/welcome.md": topic("Welcome", "Hello.\n"),
+            "templates/handout.html": (
+                '{% extends "builtin/handout.html" %}'
+                "{% block after_topic %}<p>Ask the front desk for a parking pass.</p>{% endblock %}"
+            ),
+        }
+    )
+    build_ok(root, names=["welcome"])
+    (text,) = pdf_text(root / "out" / "welcome.pdf")
+    assert "Ask the front desk for a parking pass." in text
+    assert "Test Clinic" in text  # the rest of the built-in handout is still there
+
+
+def test_project_stylesheet_override_can_import_builtin(make_project):
+    root = make_project(
+        {
+            "content/topics/welcome.md": topic("Welcome", "Hello.\n"),
+            "styles/handout.css": '@import url("builtin:handout.css");\n@page { size: 5in 7in; }\n',
+        }
+    )
+    build_ok(root, names=["welcome"])
+    page = PdfReader(root / "out" / "welcome.pdf").pages[0]
+    assert (round(page.mediabox.width), round(page.mediabox.height)) == (360, 504)
+    (text,) = pdf_text(root / "out" / "welcome.pdf")
+    assert "555-0100" in text  # the built-in footer rules still apply
+
+
+def test_failed_document_keeps_old_pdf_and_others_still_build(make_project):
+    root = make_project(
+        {
+            "content/topics/short.md": topic("Short", "Fine.\n"),
+            "content/topics/long.md": topic("Long", "Too long for one page.\n\n" * 200),
+        }
+    )
+    out = root / "out"
+    out.mkdir()
+    (out / "long.pdf").write_bytes(b"%PDF-old")
+    outcomes = {o.name: o for o in build(load_project(root), out)}
+    assert isinstance(outcomes["long"].error, RenderError)
+    assert "budget is exactly 1" in str(outcomes["long"].error)
+    assert (out / "long.pdf").read_bytes() == b"%PDF-old"
+    assert outcomes["short"].error is None
+    assert (out / "short.pdf").exists()
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_output_folder_may_not_be_or_contain_the_project(make_project):
+    root = make_project({"content/topics/a.md": topic("A")})
+    project = load_project(root)
+    for bad in (root, root.parent, root / "content" / "out"):
+        with pytest.raises(BrochureError, match="cannot be the output folder"):
+            check_out_dir(project, bad)
+    assert check_out_dir(project, root / "out") == (root / "out").resolve()
+
+
+def test_write_atomic_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "a.pdf"
+    target.write_bytes(b"old")
+
+    def boom(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.fsync", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.pdf"]
+
+
+def test_documents_follow_config_order_and_topics(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A", order=2),
+            "content/topics/b.md": topic("B", order=1),
+            "content/documents.toml": (
+                '[[document]]\nname = "guide"\nkind = "brochure"\ntopics = ["a", "b"]\n\n'
+                '[[document]]\nname = "{topic}"\ntopics = ["b"]\n'
+            ),
+        }
+    )
+    docs = documents(load_project(root))
+    assert [(d.name, [t.slug for t in d.topics]) for d in docs] == [("guide", ["a", "b"]), ("b", ["b"])]
+
+
+def test_documents_config_naming_a_missing_topic_is_an_error(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A"),
+            "content/documents.toml": '[[document]]\nname = "guide"\nkind = "brochure"\ntopics = ["a", "nope"]\n',
+        }
+    )
+    with pytest.raises(
+        BrochureError,
+        match=r"content/documents.toml:1: document 'guide' names topic 'nope', which does not exist",
+    ):
+        load_project(root)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_symlinked_image_leading_out_of_the_project_is_refused(make_project, tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes((REPO / "content/images/logo.svg").read_bytes())
+    root = make_project({"content/topics/a.md": topic("A", "![a picture](../images/pic.png)\n")})
+    (root / "content/images/pic.png").symlink_to(secret)
+    outcome = build(load_project(root), root / "out")[0]
+    assert outcome.error is not None
+    assert "content/topics/a.md:5: image '../images/pic.png' points outside the project" in str(outcome.error)
+    assert not (root / "out" / "a.pdf").exists()
+
+
+def test_missing_logo_fails_with_its_path(make_project):
+    root = make_project({"content/topics/a.md": topic("A")})
+    (root / "content/images/logo.svg").unlink()
+    with pytest.raises(
+        BrochureError,
+        match=r"content/brand.toml:2: 'logo' names a file that does not exist: 'images/logo.svg'",
+    ):
+        load_project(root)
+
+
+def test_character_missing_from_brand_font_fails_the_document(make_project):
+    root = make_project({"content/topics/a.md": topic("A", "Hello 你好\n")})
+    outcome = build(load_project(root), root / "out", names=["a"])[0]
+    # Depending on the machine's fonts, a box (.notdef) or a system font:
+    # either way the document fails.
+    assert outcome.error is not None
+    assert "not in the brand font" in str(outcome.error)
+    assert not (root / "out" / "a.pdf").exists()
+
+
+def test_stylesheet_naming_another_font_fails_the_document(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A", "Hello\n"),
+            "styles/handout.css": '@import url("builtin:handout.css");\nh1 { font-family: "DejaVu Sans", serif; }\n',
+        }
+    )
+    outcome = build(load_project(root), root / "out", names=["a"])[0]
+    assert outcome.error is not None
+    assert re.search(r"^a: text is set in .+, which is not in the brand font", str(outcome.error))
+    assert not (root / "out" / "a.pdf").exists()

@@ -1,0 +1,147 @@
+"""The brand config: invalid values fail with file, key, line and fix; unknown keys warn."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import MINIMAL_BRAND, REPO
+
+from brochure.config import load_brand, load_documents
+from brochure.errors import ConfigError
+from brochure.schema import toml_key_lines
+
+
+def _brand_error(make_project, brand: str, files: dict | None = None) -> list[str]:
+    root = make_project({"content/brand.toml": brand, **(files or {})})
+    with pytest.raises(ConfigError) as caught:
+        load_brand(root)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_sample_brand_loads_with_builtin_font():
+    brand, warnings = load_brand(REPO)
+    assert warnings == []
+    assert brand.clinic_name == "Example Aesthetics Clinic"
+    assert brand.font_family == "Lato"
+    assert {f.style for f in brand.fonts} == {"regular", "bold", "italic", "bold_italic"}
+    assert all(f.path.is_file() for f in brand.fonts)
+    assert brand.paper == "letter"
+
+
+def test_colour_that_is_not_a_colour(make_project):
+    assert _brand_error(make_project, MINIMAL_BRAND + '\n[colors]\nprimary = "dark blue"\n') == [
+        "content/brand.toml:10: key 'colors.primary' is not a colour: 'dark blue' (write it like 'primary = \"#1d4f73\"')"
+    ]
+
+
+def test_logo_that_does_not_exist_or_lies_outside(make_project, tmp_path):
+    assert _brand_error(make_project, MINIMAL_BRAND.replace("images/logo.svg", "images/nope.svg")) == [
+        "content/brand.toml:2: 'logo' names a file that does not exist: 'images/nope.svg' "
+        "(check the spelling; paths are relative to the content/ folder)"
+    ]
+    (tmp_path / "outside.svg").write_text("<svg/>")
+    assert _brand_error(make_project, MINIMAL_BRAND.replace("images/logo.svg", "../../outside.svg")) == [
+        "content/brand.toml:2: 'logo' points outside the project: '../../outside.svg' "
+        "(copy the file into clinic/content/ and name it relative to content/)"
+    ]
+
+
+def test_missing_required_keys_are_all_listed(make_project):
+    problems = _brand_error(make_project, 'clinic_name = "X"\n')
+    assert problems == [
+        "content/brand.toml: key 'logo' is required (add 'logo = \"images/logo.svg\"')",
+        "content/brand.toml: key 'disclaimer' is required (add 'disclaimer = \"This handout is general information...\"')",
+        "content/brand.toml: key 'contact.address' is required (add 'address = \"100 Main Street, Springfield\"')",
+        "content/brand.toml: key 'contact.phone' is required (add 'phone = \"555-0142\"')",
+    ]
+
+
+def test_wrong_type_and_bad_choice(make_project):
+    problems = _brand_error(
+        make_project, MINIMAL_BRAND.replace('clinic_name = "Test Clinic"', 'clinic_name = 5\npaper = "legal"')
+    )
+    assert problems == [
+        "content/brand.toml:1: key 'clinic_name' must be text, not a whole number 5 (write it like 'clinic_name = \"Lakeside Aesthetics\"')",
+        "content/brand.toml:2: key 'paper' must be one of letter, a4, not 'legal' (write it like 'paper = \"letter\"')",
+    ]
+
+
+def test_not_toml(make_project):
+    assert _brand_error(make_project, 'clinic_name = "unterminated\n') == [
+        "content/brand.toml:1: not valid TOML: Illegal character '\\n' "
+        "(check quotes and brackets; text values go in double quotes)"
+    ]
+
+
+def test_font_that_is_not_built_in_and_has_no_files(make_project):
+    assert _brand_error(make_project, MINIMAL_BRAND + '\n[font]\nfamily = "Comic Sans"\n') == [
+        "content/brand.toml:10: font family 'Comic Sans' is not built in, and no font files are given "
+        '(use family = "Lato", or put the font\'s files in content/fonts/ and add regular = "fonts/...ttf" under [font])'
+    ]
+
+
+def test_own_font_files_are_used(make_project):
+    from brochure.paths import default_font_dir
+
+    regular = (default_font_dir() / "Lato-Light.ttf").read_bytes()
+    root = make_project(
+        {
+            "content/brand.toml": MINIMAL_BRAND
+            + '\n[font]\nfamily = "House Sans"\nregular = "fonts/House-Regular.ttf"\n',
+            "content/fonts/House-Regular.ttf": regular,
+        }
+    )
+    brand, _ = load_brand(root)
+    assert brand.font_family == "House Sans"
+    assert [(f.style, f.path.name) for f in brand.fonts] == [("regular", "House-Regular.ttf")]
+
+
+def test_unknown_keys_warn(make_project):
+    root = make_project(
+        {
+            "content/brand.toml": MINIMAL_BRAND.replace(
+                "[contact]", 'colour = "red"\n\n[contact]\nfax = "555-0101"'
+            )
+        }
+    )
+    _, warnings = load_brand(root)
+    assert [str(w).split(" (")[0] for w in warnings] == [
+        "content/brand.toml:5: unknown key 'colour' is ignored",
+        "content/brand.toml:8: unknown key 'contact.fax' is ignored",
+    ]
+
+
+def test_documents_config_problems(make_project):
+    root = make_project(
+        {
+            "content/documents.toml": '[[document]]\nname = "bad name!"\n\n[[document]]\nkind = "poster"\n',
+        }
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_documents(root)
+    assert [str(p) for p in caught.value.problems] == [
+        "content/documents.toml:2: document name 'bad name!' cannot be a file name (use letters, digits, '-' and '_' only)",
+        "content/documents.toml:4: key 'name' is required (add 'name = \"brochure\"  (or \"{topic}\" for one per topic)')",
+        "content/documents.toml:5: key 'kind' must be one of handout, brochure, not 'poster' (write it like 'kind = \"handout\"')",
+    ]
+
+
+def test_default_documents_without_a_config_file(make_project):
+    specs, warnings = load_documents(make_project())
+    assert [(s.name, s.kind, s.pages) for s in specs] == [
+        ("{topic}", "handout", 1),
+        ("brochure", "brochure", None),
+    ]
+    assert warnings == []
+
+
+def test_toml_key_lines():
+    text = 'a = 1\n[t]\nb = 2\n[[d]]\nname = "x"\n[[d]]\nname = "y"\n'
+    assert toml_key_lines(text) == {
+        "a": 1,
+        "t": 2,
+        "t.b": 3,
+        "d.0": 4,
+        "d.0.name": 5,
+        "d.1": 6,
+        "d.1.name": 7,
+    }

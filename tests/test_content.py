@@ -1,0 +1,127 @@
+"""Front matter: every mistake names the file, the line and the fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from conftest import topic
+
+from brochure.content import load_topics
+from brochure.errors import ContentError
+
+
+def _error(make_project, text: str | bytes) -> str:
+    root = make_project({"content/topics/side-effects.md": text})
+    with pytest.raises(ContentError) as caught:
+        load_topics(root)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "---\ntitle: Side effects\nsummary: [unclosed\n---\nBody\n",
+            "content/topics/side-effects.md:3: front matter is not valid YAML: expected ',' or ']', but got '<stream end>' "
+            "(put text that contains ':' or '#' in double quotes, and indent nested lines evenly)",
+        ),
+        (
+            "---\ntitle: Side effects: what to expect\n---\nBody\n",
+            "content/topics/side-effects.md:2: front matter is not valid YAML: mapping values are not allowed here "
+            "(put text that contains ':' or '#' in double quotes, and indent nested lines evenly)",
+        ),
+        (
+            "---\nsummary: No title here\n---\nBody\n",
+            "content/topics/side-effects.md:1: front matter 'title' is required (add 'title: Aftercare')",
+        ),
+        (
+            "---\ntitle: Side effects\norder: first\n---\nBody\n",
+            "content/topics/side-effects.md:3: front matter 'order' must be a whole number, not text 'first' (write it like 'order: 3')",
+        ),
+        (
+            "---\ntitle: Side effects\nreview_due: next spring\n---\nBody\n",
+            "content/topics/side-effects.md:3: front matter 'review_due' must be a date like 2026-03-01, not text 'next spring' "
+            "(write it like 'review_due: 2027-03-01')",
+        ),
+        (
+            "---\ntitle: [1, 2]\n---\n",
+            "content/topics/side-effects.md:2: front matter 'title' must be text, not a list (write it like 'title: Aftercare')",
+        ),
+        (
+            "Just text, no front matter.\n",
+            "content/topics/side-effects.md:1: has no front matter (start the file with a line '---', then 'title: ...', then another '---')",
+        ),
+        (
+            "---\ntitle: Side effects\n",
+            "content/topics/side-effects.md:1: front matter is not closed (add a line '---' after the last front matter line)",
+        ),
+        (
+            b"---\ntitle: Caf\xe9\n---\n",
+            "content/topics/side-effects.md:2: is not UTF-8 text (save the file as UTF-8 in your editor)",
+        ),
+    ],
+)
+def test_bad_front_matter_names_file_line_and_fix(make_project, text, expected):
+    assert _error(make_project, text) == expected
+
+
+def test_every_bad_topic_is_reported_at_once(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": "---\norder: 1\n---\n",
+            "content/topics/b.md": "---\ntitle: B\nlang: 12\n---\n",
+        }
+    )
+    with pytest.raises(ContentError) as caught:
+        load_topics(root)
+    assert [str(p).split(":")[0:2] for p in caught.value.problems] == [
+        ["content/topics/a.md", "1"],
+        ["content/topics/b.md", "3"],
+    ]
+
+
+def test_unknown_front_matter_key_warns(make_project):
+    root = make_project({"content/topics/a.md": topic("A", colour="blue")})
+    topics, warnings = load_topics(root)
+    assert [t.title for t in topics] == ["A"]
+    assert [str(w) for w in warnings] == [
+        "content/topics/a.md:3: unknown front matter 'colour' is ignored "
+        "(known keys here: lang, order, review_due, reviewed_by, reviewed_on, summary, title)"
+    ]
+
+
+def test_topics_are_ordered_by_order_then_name(make_project):
+    root = make_project(
+        {
+            "content/topics/zeta.md": topic("Z", order=1),
+            "content/topics/alpha.md": topic("A", order=2),
+            "content/topics/beta.md": topic("B"),
+        }
+    )
+    topics, _ = load_topics(root)
+    assert [t.slug for t in topics] == ["zeta", "alpha", "beta"]
+
+
+def test_front_matter_values_are_read(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": topic(
+                "A title", "Body line.\n", summary="Short.", lang="es", reviewed_on="2026-01-02"
+            )
+        }
+    )
+    (t,), _ = load_topics(root)
+    assert (t.title, t.summary, t.lang, t.reviewed_on) == ("A title", "Short.", "es", dt.date(2026, 1, 2))
+    assert t.body.strip() == "Body line."
+    assert t.body_line == 7
+
+
+def test_badly_named_topic_file(make_project):
+    root = make_project({"content/topics/Side Effects.md": topic("A")})
+    with pytest.raises(ContentError) as caught:
+        load_topics(root)
+    assert str(caught.value) == (
+        "content/topics/Side Effects.md: topic file name 'Side Effects.md' is not a usable name "
+        "(rename it with lower-case letters, digits and '-', like side-effects.md)"
+    )
