@@ -1,0 +1,53 @@
+"""The README stays true: its commands exist, and its set-up works on a fresh clone."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from conftest import REPO
+from pypdf import PdfReader
+
+from brochure.cli import cli
+
+README = (REPO / "README.md").read_text()
+
+
+def test_every_command_is_in_the_readme():
+    for name in cli.commands:
+        assert re.search(rf"^brochure {name}\b", README, re.MULTILINE), name
+
+
+def test_readme_setup_commands_are_makefile_targets():
+    makefile = (REPO / "Makefile").read_text()
+    for target in ("sample", "test", "lint"):
+        assert f"make {target}" in README
+        assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_readme_preview_picture_exists():
+    src = re.search(r'<img src="([^"]+)"', README).group(1)
+    assert (REPO / src).is_file()
+
+
+@pytest.mark.slow
+def test_make_sample_works_on_a_fresh_clone(tmp_path):
+    """`make sample` exactly as the README says, in a fresh clone of what is committed."""
+    if not (REPO / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
+    result = subprocess.run(
+        ["make", "sample"], cwd=clone, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    pdfs = sorted(p.stem for p in (clone / "out").glob("*.pdf"))
+    topics = sorted(p.stem for p in (clone / "content" / "topics").glob("*.md"))
+    assert pdfs == sorted([*topics, "brochure"])
+    assert all(len(PdfReader(clone / "out" / f"{t}.pdf").pages) == 1 for t in topics)
+    assert result.stdout.strip().splitlines()[-1] == f"{len(pdfs)} built, 0 failed"
