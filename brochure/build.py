@@ -309,10 +309,17 @@ def build(
         except BrochureError as exc:
             outcome.error = exc
         else:
-            outcome.path = out / f"{doc.name}.pdf"
-            outcome.pages = rendered.pages
-            outcome.warnings = rendered.warnings
-            write_atomic(outcome.path, rendered.pdf)
+            path = out / f"{doc.name}.pdf"
+            try:
+                write_atomic(path, rendered.pdf)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                fix = "check the output folder's permissions and free space, or choose another with --out"
+                outcome.error = BrochureError.at(path, None, f"cannot be written: {reason}", fix)
+            else:
+                outcome.path = path
+                outcome.pages = rendered.pages
+                outcome.warnings = rendered.warnings
         outcomes.append(outcome)
         if on_done:
             on_done(outcome, time.perf_counter() - started)

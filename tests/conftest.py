@@ -85,6 +85,18 @@ def pdf_text(path: Path) -> list[str]:
     return [" ".join(page.extract_text().split()) for page in PdfReader(path).pages]
 
 
+def pdf_text_sizes(path: Path, page: int = 0) -> list[tuple[float, str]]:
+    """Each run of text on a page with its size in points, as drawn."""
+    runs: list[tuple[float, str]] = []
+
+    def visit(text: str, cm: list, tm: list, font: dict, size: float) -> None:
+        if text.strip():
+            runs.append((round(abs(size * tm[3] * cm[3]), 2), text))
+
+    PdfReader(path).pages[page].extract_text(visitor_text=visit)
+    return runs
+
+
 def pdf_fonts(path: Path) -> dict[str, bool]:
     """Every font in the PDF: base name -> whether its file is embedded."""
     fonts: dict[str, bool] = {}

@@ -7,7 +7,7 @@ import sys
 
 import pikepdf
 import pytest
-from conftest import REPO, build_ok, copy_sample, pdf_fonts, pdf_text, topic
+from conftest import REPO, build_ok, copy_sample, pdf_fonts, pdf_text, pdf_text_sizes, topic
 from pypdf import PdfReader
 
 from brochure.build import build, check_out_dir, documents, load_project, write_atomic
@@ -40,6 +40,15 @@ def test_handout_text_holds_title_body_contact_and_review(sample_out, sample_top
         assert project.brand.contact["phone"] in text
         assert "general information only" in text
         assert "Next review due" in text
+
+
+def test_handout_body_is_at_least_11pt_and_nothing_below_9pt(sample_out, sample_topics):
+    for t in sample_topics:
+        runs = pdf_text_sizes(sample_out / f"{t.slug}.pdf")
+        assert min(size for size, _ in runs) >= 9, t.slug
+        body_text = " ".join(text for size, text in runs if size >= 11)
+        missing = [w for w in _words(t.body) if w not in body_text]
+        assert not missing, (t.slug, missing[:10])
 
 
 def test_brochure_contents_give_the_page_each_topic_starts_on(sample_out, sample_topics):
@@ -189,6 +198,16 @@ def test_failed_document_keeps_old_pdf_and_others_still_build(make_project):
     assert outcomes["short"].error is None
     assert (out / "short.pdf").exists()
     assert not list(out.glob(".*.tmp"))
+
+
+def test_unwritable_output_is_reported_per_document(make_project):
+    root = make_project({"content/topics/a.md": topic("A")})
+    (root / "out").mkdir()
+    (root / "out" / "a.pdf").mkdir()  # a folder where the PDF should go: cannot be replaced
+    outcome = build(load_project(root), root / "out", names=["a"])[0]
+    assert isinstance(outcome.error, BrochureError)
+    assert str(outcome.error).startswith(f"{root / 'out' / 'a.pdf'}: cannot be written: ")
+    assert not list((root / "out").glob(".*.tmp"))
 
 
 def test_output_folder_may_not_be_or_contain_the_project(make_project):

@@ -112,6 +112,19 @@ def test_remote_image_in_markdown_fails_cleanly_and_is_never_fetched(make_projec
     assert not (root / "out" / "a.pdf").exists()
 
 
+def test_the_hostile_topic_of_issue_2(make_project, listener, opened):
+    """One topic with raw HTML and a loopback image: fails on the image, reads and fetches nothing."""
+    image = f"![x](http://127.0.0.1:{listener.port}/x.png)\n"
+    root = make_project({"content/topics/a.md": topic("A", HOSTILE + "\n" + image)})
+    outcome = build(load_project(root), root / "out", names=["a"])[0]
+    assert f"image 'http://127.0.0.1:{listener.port}/x.png' is not a file inside the project" in str(
+        outcome.error
+    )
+    assert listener.connections == 0
+    assert not [p for p in opened if p.startswith("/etc/")]
+    assert not (root / "out" / "a.pdf").exists()
+
+
 def _html(body: str) -> str:
     return f'<!DOCTYPE html><html lang="en"><head><title>T</title></head><body>{body}</body></html>'
 
