@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Brand, DocumentSpec, load_brand, load_documents
+from .config import Brand, DocumentSpec, Settings, load_brand, load_documents
 from .content import Topic, load_topics
-from .errors import BrochureError, ConfigError, Problem
+from .errors import BrochureError, ConfigError, Problem, RenderError
+from .fit import Budget, FitResult
 from .paths import builtin_dir, default_font_dir, is_inside
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class Project:
     brand: Brand
     specs: tuple[DocumentSpec, ...]
     topics: tuple[Topic, ...]
+    settings: Settings = Settings()
     warnings: tuple[Problem, ...] = ()
 
 
@@ -44,13 +46,14 @@ class Document:
         return self.topics[0].title if self.spec.kind == "handout" else ""
 
     @property
-    def budget(self) -> str:
-        """The page budget as people read it."""
-        if self.spec.pages:
-            return f"exactly {self.spec.pages}"
-        if self.spec.max_pages:
-            return f"at most {self.spec.max_pages}"
-        return "any"
+    def budget(self) -> Budget:
+        """How many pages the document may have."""
+        return Budget(exact=self.spec.pages, maximum=self.spec.max_pages)
+
+    @property
+    def source(self) -> str:
+        """The file a reader would edit to change this document."""
+        return self.topics[0].shown if self.spec.kind == "handout" else "content/documents.toml"
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Outcome:
     pages: int = 0
     error: BrochureError | None = None
     warnings: list[str] = field(default_factory=list)
+    fit: FitResult | None = None
 
 
 def load_project(root: Path | str) -> Project:
@@ -75,24 +79,22 @@ def load_project(root: Path | str) -> Project:
             "run the command in your project folder, or pass --project DIR",
         )
     problems: list[Problem] = []
-    warnings: list[Problem] = []
-    brand = specs = topics = None
-    for load in (load_brand, load_documents, load_topics):
+
+    def attempt(load, *args):  # noqa: ANN001, ANN202
         try:
-            value, found = load(root)
+            return load(*args)
         except BrochureError as exc:
-            problems += exc.problems
-            continue
-        warnings += found
-        if load is load_brand:
-            brand = value
-        elif load is load_documents:
-            specs = value
-        else:
-            topics = value
+            problems.extend(exc.problems)
+            return None
+
+    brand = attempt(load_brand, root)
+    docs = attempt(load_documents, root)
+    topics = attempt(load_topics, root)
     if problems:
         raise BrochureError(problems)
-    project = Project(root, brand, tuple(specs), tuple(topics), tuple(warnings))
+    (brand, brand_warnings), (specs, settings, doc_warnings), (topics, topic_warnings) = brand, docs, topics
+    warnings = (*brand_warnings, *doc_warnings, *topic_warnings)
+    project = Project(root, brand, tuple(specs), tuple(topics), settings, warnings)
     documents(project)  # check names and topic references now, not mid-build
     return project
 
@@ -169,7 +171,7 @@ def allowed_roots(project: Project) -> list[Path]:
     return [project.root, builtin_dir("styles").resolve(), default_font_dir()]
 
 
-def document_html(project: Project, doc: Document, paper: str, env=None) -> str:  # noqa: ANN001
+def document_html(project: Project, doc: Document, paper: str, env=None, padding: int = 0) -> str:  # noqa: ANN001
     """The HTML that is rendered for ``doc``."""
     from . import render
 
@@ -191,6 +193,9 @@ def document_html(project: Project, doc: Document, paper: str, env=None) -> str:
         "reviewed_on": min(reviewed) if reviewed else None,
         "reviewed_by": first.reviewed_by if doc.spec.kind == "handout" else "",
         "review_due": min(due) if due else None,
+        # Pages added before the back page so the page count is a multiple of N.
+        "padding": padding,
+        "pad_with": doc.spec.pad_with,
     }
     return render.render_html(
         env,
@@ -205,41 +210,76 @@ def document_html(project: Project, doc: Document, paper: str, env=None) -> str:
     )
 
 
-def render_document(project: Project, doc: Document, paper: str, env=None):  # noqa: ANN001, ANN201
-    """Render ``doc`` to PDF bytes and check its page budget; touches no file."""
-    from .errors import RenderError
-    from .pdf import render_pdf
+def render_document(project: Project, doc: Document, paper: str, env=None, *, strict: bool = False):  # noqa: ANN001, ANN201
+    """Render ``doc`` to PDF bytes within its page budget (auto-fitting if need be); touches no file."""
+    from . import pdf
+    from .fit import fit
+    from .measure import MIN_TEXT_PT
+
+    base_url = (project.root / "content").as_uri() + "/"
+    roots = allowed_roots(project)
+
+    def lay_out(extra_css: str, html: str) -> pdf.Layout:
+        layout = pdf.lay_out(html, base_url=base_url, roots=roots, document=doc.name, extra_css=extra_css)
+        if layout.pages > MAX_PAGES:
+            raise RenderError.at(
+                doc.source,
+                None,
+                f"document {doc.name!r} has {layout.pages} pages, more than brochure makes ({MAX_PAGES})",
+                "split it into several documents",
+            )
+        return layout
 
     html = document_html(project, doc, paper, env)
-    rendered = render_pdf(
-        html,
-        base_url=(project.root / "content").as_uri() + "/",
-        roots=allowed_roots(project),
-        document=doc.name,
-        allowed_fonts={project.brand.font_family},
+    layout, measured, fitted = fit(
+        lambda css: lay_out(css, html),
+        doc.budget,
+        floor_pt=project.settings.body_floor_pt,
+        source=doc.source,
+        name=doc.name,
     )
-    spec = doc.spec
-    source = doc.topics[0].shown if spec.kind == "handout" else "content/documents.toml"
-    if spec.pages and rendered.pages != spec.pages:
-        more = (
-            "shorten the topic or split it into two topics"
-            if rendered.pages > spec.pages
-            else "add content or lower 'pages' in content/documents.toml"
+    problems = [
+        Problem(doc.source, None, f"document {doc.name!r}: {where}", _OUTSIDE_FIX)
+        for where in measured.outside
+    ]
+    if measured.smallest_pt and measured.smallest_pt < MIN_TEXT_PT:
+        problems.append(
+            Problem(
+                doc.source,
+                None,
+                f"document {doc.name!r} has text at {measured.smallest_pt:g} pt ('{measured.smallest_text}'), "
+                f"below the {MIN_TEXT_PT:g} pt that stays readable",
+                "raise the font-size in the stylesheet that sets it",
+            )
         )
-        raise RenderError.at(
-            source,
-            None,
-            f"document {doc.name!r} has {rendered.pages} pages, but its budget is exactly {spec.pages}",
-            more,
+    if problems:
+        raise RenderError(problems)
+    every = doc.spec.multiple_of
+    if every and layout.pages % every:
+        padding = every - layout.pages % every
+        padded = lay_out(fitted.css, document_html(project, doc, paper, env, padding=padding))
+        if padded.pages != layout.pages + padding:  # pragma: no cover - a template without padding support
+            raise RenderError.at(
+                doc.source,
+                None,
+                f"document {doc.name!r} could not be padded to a multiple of {every} pages",
+                "keep the padding block of the built-in brochure template in your override",
+            )
+        layout = padded
+    rendered = pdf.write(layout, {project.brand.font_family})
+    if strict and rendered.warnings:
+        raise RenderError(
+            [
+                Problem(doc.source, None, f"document {doc.name!r}: {w}", "fix it, or build without --strict")
+                for w in rendered.warnings
+            ]
         )
-    if spec.max_pages and rendered.pages > spec.max_pages:
-        raise RenderError.at(
-            source,
-            None,
-            f"document {doc.name!r} has {rendered.pages} pages, over its budget of {spec.max_pages}",
-            "shorten topics, leave some out, or raise 'max_pages'",
-        )
+    rendered.fit = fitted
     return rendered
+
+
+_OUTSIDE_FIX = "make the picture or table smaller, or break the long line"
+MAX_PAGES = 100
 
 
 def check_out_dir(project: Project, out: Path) -> Path:
@@ -287,6 +327,7 @@ def build(
     *,
     names: Iterable[str] = (),
     paper: str | None = None,
+    strict: bool = False,
     on_done: Callable[[Outcome, float], None] | None = None,
 ) -> list[Outcome]:
     """Render the chosen documents and write each good one to ``out/NAME.pdf``.
@@ -305,7 +346,7 @@ def build(
         started = time.perf_counter()
         outcome = Outcome(doc.name)
         try:
-            rendered = render_document(project, doc, paper, env)
+            rendered = render_document(project, doc, paper, env, strict=strict)
         except BrochureError as exc:
             outcome.error = exc
         else:
@@ -320,6 +361,7 @@ def build(
                 outcome.path = path
                 outcome.pages = rendered.pages
                 outcome.warnings = rendered.warnings
+                outcome.fit = rendered.fit
         outcomes.append(outcome)
         if on_done:
             on_done(outcome, time.perf_counter() - started)

@@ -81,8 +81,11 @@ def cli(verbose: bool) -> None:
     default=None,
     help="Paper size.  [default: the brand's 'paper', else letter]",
 )
+@click.option(
+    "--strict", is_flag=True, help="Fail a document on any warning from the engine (a missing glyph, ...)."
+)
 @user_errors
-def build(names: tuple[str, ...], project: Path, out: Path | None, paper: str | None) -> None:
+def build(names: tuple[str, ...], project: Path, out: Path | None, paper: str | None, strict: bool) -> None:
     """Build PDFs: every document, or just the NAMEs given.
 
     Each document is written to OUT/NAME.pdf. A document that fails keeps its
@@ -92,6 +95,7 @@ def build(names: tuple[str, ...], project: Path, out: Path | None, paper: str | 
     Example:
         brochure build
         brochure build aftercare side-effects --paper a4
+        brochure build --strict
         brochure build --project ../lakeside --out ~/handouts
     """
     from .build import build as run_build
@@ -104,10 +108,11 @@ def build(names: tuple[str, ...], project: Path, out: Path | None, paper: str | 
             _report(outcome.error.problems, "Error")
         else:
             pages = "page" if outcome.pages == 1 else "pages"
-            click.echo(f"built {outcome.path} ({outcome.pages} {pages}, {seconds:.2f} s)")
+            fitted = f", {outcome.fit.describe()}" if outcome.fit and outcome.fit.tightened else ""
+            click.echo(f"built {outcome.path} ({outcome.pages} {pages}{fitted}, {seconds:.2f} s)")
             _report([f"{outcome.name}: {w}" for w in outcome.warnings], "Warning")
 
-    outcomes = run_build(loaded, out, names=names, paper=paper, on_done=done)
+    outcomes = run_build(loaded, out, names=names, paper=paper, strict=strict, on_done=done)
     failed = [o for o in outcomes if o.error]
     click.echo(f"{len(outcomes) - len(failed)} built, {len(failed)} failed")
     if failed:
@@ -133,7 +138,7 @@ def list_documents(project: Path) -> None:
     click.echo(f"{'NAME'.ljust(width)}  {'KIND':8}  {'PAGES':11}  TOPICS")
     for doc in docs:
         topics = ", ".join(t.slug for t in doc.topics)
-        click.echo(f"{doc.name.ljust(width)}  {doc.spec.kind:8}  {doc.budget:11}  {topics}")
+        click.echo(f"{doc.name.ljust(width)}  {doc.spec.kind:8}  {str(doc.budget):11}  {topics}")
 
 
 @cli.command()

@@ -108,7 +108,52 @@ DOCUMENT_SCHEMA: dict[str, Field] = {
     "topics": Field(list, items=str, example='topics = ["what-is-botox", "aftercare"]'),
     "pages": Field(int, check=schema.positive, example="pages = 1"),
     "max_pages": Field(int, check=schema.positive, example="max_pages = 16"),
+    "multiple_of": Field(int, check=schema.positive, example="multiple_of = 4"),
+    "pad_with": Field(
+        str, default="blank", check=schema.one_of("blank", "notes"), example='pad_with = "notes"'
+    ),
 }
+
+
+def _at_least_9(value: float) -> str | None:
+    # Nothing on a handout is ever printed below 9 pt.
+    return None if 9 <= value <= 14 else f"must be between 9 and 14, not {value}"
+
+
+SETTINGS_SCHEMA: dict[str, Field] = {
+    "fit": Field(
+        dict,
+        fields={
+            "body_floor_pt": Field(float, default=11.0, check=_at_least_9, example="body_floor_pt = 11"),
+        },
+    ),
+    "checks": Field(
+        dict,
+        fields={
+            "reading_grade": Field(
+                float,
+                default=8.0,
+                check=lambda v: None if 1 <= v <= 20 else "must be between 1 and 20",
+                example="reading_grade = 8",
+            ),
+            "review_warning_days": Field(
+                int,
+                default=30,
+                check=lambda v: None if v >= 0 else "must be 0 or more",
+                example="review_warning_days = 30",
+            ),
+        },
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Project-wide settings from content/documents.toml."""
+
+    body_floor_pt: float = 11.0
+    reading_grade: float = 8.0
+    review_warning_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -149,6 +194,8 @@ class DocumentSpec:
     topics: tuple[str, ...] | None  # None: every topic, in order
     pages: int | None  # exact page budget
     max_pages: int | None
+    multiple_of: int | None  # pad to a multiple of this many pages (booklets)
+    pad_with: str  # "blank" or "notes"
     line: int | None  # where it is declared, for messages
 
 
@@ -290,9 +337,10 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
     return brand, result.warnings
 
 
-def load_documents(root: Path) -> tuple[list[DocumentSpec], list[Problem]]:
+def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Problem]]:
     """Read content/documents.toml, or use the defaults (a handout per topic and a brochure)."""
     path = root / DOCUMENTS_FILE
+    errors: list[Problem] = []
     if path.exists():
         data, lines = read_toml(path, DOCUMENTS_FILE)
         entries = data.get("document")
@@ -303,20 +351,19 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], list[Problem]]:
                 "declares no documents",
                 "add a [[document]] table for each document; see README.md",
             )
-        unknown = [k for k in data if k != "document"]
-        warnings = [
-            Problem(
-                DOCUMENTS_FILE,
-                lines.get(k),
-                f"unknown table '{k}' is ignored",
-                "documents are declared as [[document]] tables",
-            )
-            for k in unknown
-        ]
+        rest = {k: v for k, v in data.items() if k != "document"}
+        checked = schema.validate(rest, SETTINGS_SCHEMA, DOCUMENTS_FILE, lines, kind="table")
+        errors += checked.errors
+        warnings = list(checked.warnings)
+        values = checked.values
+        settings = Settings(
+            body_floor_pt=values["fit"]["body_floor_pt"],
+            reading_grade=values["checks"]["reading_grade"],
+            review_warning_days=values["checks"]["review_warning_days"],
+        )
     else:
-        entries, lines, warnings = DEFAULT_DOCUMENTS, {}, []
+        entries, lines, warnings, settings = DEFAULT_DOCUMENTS, {}, [], Settings()
     specs: list[DocumentSpec] = []
-    errors: list[Problem] = []
     seen: set[str] = set()
     for index, entry in enumerate(entries):
         prefix = f"document.{index}."
@@ -367,12 +414,14 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], list[Problem]]:
                 topics=tuple(v["topics"]) if v["topics"] is not None else None,
                 pages=v["pages"] if v["pages"] is not None else (1 if kind == "handout" else None),
                 max_pages=v["max_pages"],
+                multiple_of=v["multiple_of"],
+                pad_with=v["pad_with"],
                 line=line,
             )
         )
     if errors:
         raise ConfigError(errors)
-    return specs, warnings
+    return specs, settings, warnings
 
 
 def _unprefix(problem: Problem, prefix: str) -> Problem:

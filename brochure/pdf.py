@@ -9,10 +9,13 @@ from __future__ import annotations
 import logging
 import mimetypes
 import re
+import signal
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
@@ -22,6 +25,7 @@ from .paths import builtin_dir, is_inside
 log = logging.getLogger(__name__)
 
 MAX_RESOURCE_BYTES = 20 * 1024 * 1024
+MAX_LAYOUT_SECONDS = 60.0
 # Our own table: the standard mimetypes module reads /etc/mime.types, and
 # nothing outside the project is to be read while rendering.
 MEDIA_TYPES = {
@@ -48,6 +52,7 @@ class Rendered:
     pages: int
     warnings: list[str] = field(default_factory=list)
     fonts: frozenset[str] = frozenset()
+    fit: Any = None  # fit.FitResult, set by the build
 
 
 def _import_engine() -> None:
@@ -178,33 +183,68 @@ def _fonts():  # noqa: ANN202 - WeasyPrint type
     return _font_config
 
 
-def render_pdf(
+class _TimeUp(BaseException):
+    """Raised by the alarm; a BaseException so that WeasyPrint's own handlers let it through."""
+
+
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Stop a layout that runs longer than ``seconds`` (main thread on Unix only)."""
+    usable = (
+        seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def alarm(signum: int, frame: object) -> None:
+        raise _TimeUp
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@dataclass
+class Layout:
+    """A laid-out document, not yet written: pages can be counted and measured."""
+
+    doc: Any  # weasyprint.document.Document
+    document: str
+    warnings: list[str]
+
+    @property
+    def pages(self) -> int:
+        return len(self.doc.pages)
+
+
+def lay_out(
     html: str,
     *,
     base_url: str,
     roots: Sequence[Path],
     document: str,
-    allowed_fonts: set[str] | None,
-) -> Rendered:
-    """Render ``html`` to tagged PDF bytes, or raise RenderError naming what failed.
-
-    With ``allowed_fonts``, text set in any other font family fails the render.
-    """
+    extra_css: str = "",
+    time_limit: float | None = MAX_LAYOUT_SECONDS,
+) -> Layout:
+    """Lay out ``html`` (plus ``extra_css``, which wins over the document's own rules)."""
     _import_engine()
-    from weasyprint import HTML
+    from weasyprint import CSS, HTML
     from weasyprint.urls import FatalURLFetchingError
 
     refused: list[str] = []
     fetcher = make_fetcher(roots, refused)
+    extra = [CSS(string=extra_css, url_fetcher=fetcher, font_config=_fonts())] if extra_css else []
     with _weasyprint_messages() as messages:
         try:
-            doc = HTML(string=html, base_url=base_url, url_fetcher=fetcher).render(
-                font_config=_fonts(), pdf_variant=PDF_VARIANT
-            )
-            # Attachments could only come from a <link rel="attachment"> in a
-            # template; a handout never carries files (see ENGINE-NOTES.md).
-            doc.metadata.attachments = []
-            pdf = doc.write_pdf(pdf_variant=PDF_VARIANT, attachments=None)
+            with _time_limit(time_limit):
+                doc = HTML(string=html, base_url=base_url, url_fetcher=fetcher).render(
+                    stylesheets=extra, font_config=_fonts(), pdf_variant=PDF_VARIANT
+                )
         except FatalURLFetchingError:
             raise RenderError.at(
                 document,
@@ -216,6 +256,29 @@ def render_pdf(
             raise RenderError.at(
                 document, None, "content is nested too deeply to lay out", "flatten nested lists and quotes"
             ) from None
+        except _TimeUp:
+            raise RenderError.at(
+                document,
+                None,
+                f"laying out took longer than {time_limit:g} seconds and was stopped",
+                "shorten the document or make its pictures smaller",
+            ) from None
+    if messages.errors:
+        raise RenderError([_problem(document, m) for m in messages.errors])
+    return Layout(doc, document, messages.warnings)
+
+
+def write(layout: Layout, allowed_fonts: set[str] | None) -> Rendered:
+    """Write a layout to tagged PDF bytes, or raise RenderError.
+
+    With ``allowed_fonts``, text set in any other font family fails the render.
+    """
+    doc, document = layout.doc, layout.document
+    # Attachments could only come from a <link rel="attachment"> in a
+    # template; a handout never carries files (see ENGINE-NOTES.md).
+    doc.metadata.attachments = []
+    with _weasyprint_messages() as messages:
+        pdf = doc.write_pdf(pdf_variant=PDF_VARIANT, attachments=None)
     if messages.errors:
         raise RenderError([_problem(document, m) for m in messages.errors])
     used = frozenset(font.family for font in doc.fonts.values())
@@ -228,7 +291,20 @@ def render_pdf(
             "a character is missing from the brand font, or a stylesheet names another "
             "font-family; use only the brand's font",
         )
-    return Rendered(pdf=pdf, pages=len(doc.pages), warnings=messages.warnings, fonts=used)
+    warnings = layout.warnings + [w for w in messages.warnings if w not in layout.warnings]
+    return Rendered(pdf=pdf, pages=layout.pages, warnings=warnings, fonts=used)
+
+
+def render_pdf(
+    html: str,
+    *,
+    base_url: str,
+    roots: Sequence[Path],
+    document: str,
+    allowed_fonts: set[str] | None,
+) -> Rendered:
+    """Lay out and write ``html`` in one go."""
+    return write(lay_out(html, base_url=base_url, roots=roots, document=document), allowed_fonts)
 
 
 def _problem(document: str, message: str) -> Problem:

@@ -20,6 +20,7 @@ Check = Callable[[Any], str | None]
 _TYPE_NAMES = {
     str: "text",
     int: "a whole number",
+    float: "a number",
     bool: "true or false",
     dt.date: "a date like 2026-03-01",
     list: "a list",
@@ -53,6 +54,8 @@ class Result:
 def _type_ok(value: Any, wanted: type) -> bool:
     if wanted is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if wanted is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
     if wanted is dt.date:
         return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
     return isinstance(value, wanted)

@@ -193,7 +193,7 @@ def test_failed_document_keeps_old_pdf_and_others_still_build(make_project):
     (out / "long.pdf").write_bytes(b"%PDF-old")
     outcomes = {o.name: o for o in build(load_project(root), out)}
     assert isinstance(outcomes["long"].error, RenderError)
-    assert "budget is exactly 1" in str(outcomes["long"].error)
+    assert "does not fit on 1 page" in str(outcomes["long"].error)
     assert (out / "long.pdf").read_bytes() == b"%PDF-old"
     assert outcomes["short"].error is None
     assert (out / "short.pdf").exists()

@@ -126,7 +126,8 @@ def test_documents_config_problems(make_project):
 
 
 def test_default_documents_without_a_config_file(make_project):
-    specs, warnings = load_documents(make_project())
+    specs, settings, warnings = load_documents(make_project())
+    assert (settings.body_floor_pt, settings.reading_grade, settings.review_warning_days) == (11.0, 8.0, 30)
     assert [(s.name, s.kind, s.pages) for s in specs] == [
         ("{topic}", "handout", 1),
         ("brochure", "brochure", None),

@@ -1,0 +1,148 @@
+"""Auto-fit: make a document that overflows its page budget fit, while it stays readable.
+
+First tighten the spacing, then lower the body size in small steps down to a
+floor. The body size is found by bisection, so a one-pager needs at most a
+handful of extra layouts; each is counted and reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import RenderError
+from .measure import MIN_TEXT_PT, Measure, measure
+from .pdf import Layout
+
+STEP_PT = 0.25
+
+#: Spacing used once a document overflows: less air between lines and blocks.
+#: WeasyPrint gives stylesheets passed to render() the user origin, which
+#: loses to the document's own rules unless marked !important.
+TIGHT_CSS = """
+@page { margin-left: 0.5in !important; margin-right: 0.5in !important; }
+html { line-height: 1.2 !important; }
+p, ul, ol, table, blockquote { margin-bottom: 0.3em !important; }
+li { margin-bottom: 0 !important; }
+h1 { margin-bottom: 0.15em !important; }
+h2 { margin-top: 0.5em !important; margin-bottom: 0.12em !important; }
+h3 { margin-top: 0.4em !important; margin-bottom: 0.08em !important; }
+.summary { margin-bottom: 0.3em !important; }
+.brand-header { margin-bottom: 6pt !important; padding-bottom: 4pt !important; }
+"""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many pages a document may have."""
+
+    exact: int | None = None
+    maximum: int | None = None
+
+    def allows(self, pages: int) -> bool:
+        if self.exact is not None and pages != self.exact:
+            return False
+        return self.maximum is None or pages <= self.maximum
+
+    @property
+    def limit(self) -> int | None:
+        return self.exact if self.exact is not None else self.maximum
+
+    def __str__(self) -> str:
+        if self.exact is not None:
+            return f"exactly {self.exact}"
+        return f"at most {self.maximum}" if self.maximum is not None else "any"
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """How a document came to fit."""
+
+    extra_layouts: int  # layouts beyond the first
+    body_pt: float
+    tightened: bool
+    css: str = ""  # the extra CSS of the layout that fitted
+
+    def describe(self) -> str:
+        if not self.tightened:
+            return ""
+        size = f"{self.body_pt:g} pt body"
+        return f"auto-fit: tighter spacing, {size}, {self.extra_layouts} extra layout{'s' * (self.extra_layouts != 1)}"
+
+
+LayOut = Callable[[str], Layout]
+
+
+def fit_css(body_pt: float | None) -> str:
+    """The extra CSS for a fitted layout: tight spacing, and a body size when given."""
+    size = f"html {{ font-size: {body_pt:g}pt !important; }}\n" if body_pt is not None else ""
+    return TIGHT_CSS + size
+
+
+def fit(
+    lay_out: LayOut, budget: Budget, *, floor_pt: float, source: str, name: str
+) -> tuple[Layout, Measure, FitResult]:
+    """Lay out with ``lay_out(extra_css)`` until the document fits ``budget``.
+
+    Raises RenderError naming the last heading that fits, how much overflows,
+    and the ways out, when even the tightest readable layout does not fit.
+    """
+    first = lay_out("")
+    first_measure = measure(first)
+    if budget.allows(first.pages):
+        return first, first_measure, FitResult(0, first_measure.body_pt, False, "")
+    if budget.limit is not None and first.pages < budget.limit:
+        # Too short for an exact budget: shrinking would not help.
+        raise RenderError.at(
+            source,
+            None,
+            f"document {name!r} has {first.pages} page{'s' * (first.pages != 1)}, but its budget is {budget}",
+            f"add content, or set its page budget to {first.pages} in content/documents.toml",
+        )
+    base = first_measure.body_pt
+    extra = 0
+
+    def attempt(size: float | None) -> tuple[Layout, Measure, str]:
+        nonlocal extra
+        extra += 1
+        css = fit_css(size)
+        layout = lay_out(css)
+        return layout, measure(layout), css
+
+    best = attempt(None)  # tighter spacing at the normal size
+    if budget.allows(best[0].pages):
+        return best[0], best[1], FitResult(extra, base, True, best[2])
+    floor = max(floor_pt, MIN_TEXT_PT)
+    if floor >= base:
+        _overflowing(best[1], budget, floor, source, name)
+    smallest = attempt(floor)
+    if not budget.allows(smallest[0].pages):
+        _overflowing(smallest[1], budget, floor, source, name)
+    # Bisection over sizes on a STEP_PT grid: `low` fits, `high` does not.
+    low, high, best = floor, base, smallest
+    while high - low > STEP_PT + 1e-9:
+        middle = round(((low + high) / 2) / STEP_PT) * STEP_PT
+        if middle <= low or middle >= high:
+            break
+        tried = attempt(middle)
+        if budget.allows(tried[0].pages):
+            low, best = middle, tried
+        else:
+            high = middle
+    return best[0], best[1], FitResult(extra, low, True, best[2])
+
+
+def _overflowing(m: Measure, budget: Budget, floor: float, source: str, name: str) -> None:
+    limit = budget.limit or m.pages
+    lines, share = m.overflow(limit)
+    heading = m.last_heading_within(limit)
+    after = f"; the last heading that fits is '{heading}'" if heading else ""
+    pages = f"{limit} page{'s' * (limit != 1)}"
+    raise RenderError.at(
+        source,
+        None,
+        f"document {name!r} does not fit on {pages}, even with tight spacing and {floor:g} pt text: "
+        f"about {lines} lines ({share:.1f} of a page) too many{after}",
+        f"shorten it by about {lines} lines, split it into two topics, "
+        "or raise its page budget in content/documents.toml",
+    )

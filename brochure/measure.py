@@ -1,0 +1,98 @@
+"""Read a laid-out document back: text sizes, what lies outside the page, how much overflows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .pdf import Layout
+
+PX_PER_PT = 96 / 72
+MIN_TEXT_PT = 9.0
+# A box may stick out by rounding errors; more than this is visible.
+EDGE_TOLERANCE_PX = 1.0
+
+
+@dataclass
+class Measure:
+    """What one layout looks like on paper."""
+
+    pages: int
+    body_pt: float  # the root font size, which body text uses
+    smallest_pt: float  # the smallest text anywhere on any page
+    smallest_text: str
+    outside: list[str] = field(default_factory=list)  # "page 1: text 'xxxx' runs past the right edge"
+    headings: list[tuple[int, str]] = field(default_factory=list)  # (page number, heading)
+    lines: list[int] = field(default_factory=list)  # lines of body text on each page
+    fill: list[float] = field(default_factory=list)  # share of each page's body area in use
+
+    def overflow(self, budget: int) -> tuple[int, float]:
+        """Lines, and share of a page, beyond the first ``budget`` pages."""
+        return sum(self.lines[budget:]), sum(self.fill[budget:])
+
+    def last_heading_within(self, budget: int) -> str | None:
+        inside = [text for page, text in self.headings if page <= budget]
+        return inside[-1] if inside else None
+
+
+def _boxes():  # noqa: ANN202
+    from weasyprint.formatting_structure import boxes
+
+    return boxes
+
+
+def measure(layout: Layout) -> Measure:
+    """Measure every page of ``layout``."""
+    boxes = _boxes()
+    doc = layout.doc
+    root_style = doc.pages[0]._page_box.children[0].style if doc.pages else None
+    body_pt = root_style["font_size"] / PX_PER_PT if root_style else 0.0
+    result = Measure(pages=len(doc.pages), body_pt=round(body_pt, 2), smallest_pt=1e9, smallest_text="")
+    for number, page in enumerate(doc.pages, start=1):
+        page_box = page._page_box
+        width, height = page_box.margin_width(), page_box.margin_height()
+        lines = 0
+        for box, in_margin in _descendants(page_box, boxes.MarginBox):
+            if isinstance(box, boxes.LineBox) and not in_margin:
+                lines += 1
+            if isinstance(box, boxes.TextBox) and box.text.strip():
+                size = box.style["font_size"] / PX_PER_PT
+                if size < result.smallest_pt:
+                    result.smallest_pt, result.smallest_text = round(size, 2), box.text.strip()[:40]
+                _check_edges(box, width, height, number, f"text '{box.text.strip()[:30]}'", result.outside)
+            elif isinstance(box, boxes.ReplacedBox):
+                alt = box.element.get("alt") if box.element is not None else None
+                what = f"picture '{alt}'" if alt else "a picture"
+                _check_edges(box, width, height, number, what, result.outside)
+        result.lines.append(lines)
+        flow = [child for child in page_box.children if not isinstance(child, boxes.MarginBox)]
+        used = sum(child.margin_height() for child in flow)
+        result.fill.append(round(used / page_box.height, 3) if page_box.height else 0.0)
+        result.headings += [(number, label) for _level, label, _target, _state in page.bookmarks]
+    if result.smallest_pt == 1e9:
+        result.smallest_pt = 0.0
+    return result
+
+
+def _descendants(box: Any, margin_type: type, in_margin: bool = False):  # noqa: ANN202
+    """Every box below ``box``, and whether it sits in a page margin (header, footer)."""
+    in_margin = in_margin or isinstance(box, margin_type)
+    yield box, in_margin
+    for child in getattr(box, "children", ()):
+        yield from _descendants(child, margin_type, in_margin)
+
+
+def _check_edges(box: Any, width: float, height: float, page: int, what: str, found: list[str]) -> None:
+    left, top = box.position_x, box.position_y
+    right, bottom = left + box.margin_width(), top + box.margin_height()
+    sides = []
+    if left < -EDGE_TOLERANCE_PX:
+        sides.append("left")
+    if right > width + EDGE_TOLERANCE_PX:
+        sides.append("right")
+    if top < -EDGE_TOLERANCE_PX:
+        sides.append("top")
+    if bottom > height + EDGE_TOLERANCE_PX:
+        sides.append("bottom")
+    if sides:
+        found.append(f"page {page}: {what} runs past the {' and '.join(sides)} edge of the paper")
