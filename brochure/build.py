@@ -247,7 +247,8 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
             Problem(
                 doc.source,
                 None,
-                f"document {doc.name!r} has text at {measured.smallest_pt:g} pt ('{measured.smallest_text}'), "
+                f"document {doc.name!r} has text at {measured.smallest_pt:g} pt "
+                f"('{measured.smallest_text}'), "
                 f"below the {MIN_TEXT_PT:g} pt that stays readable",
                 "raise the font-size in the stylesheet that sets it",
             )

@@ -352,7 +352,7 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
                 "add a [[document]] table for each document; see README.md",
             )
         rest = {k: v for k, v in data.items() if k != "document"}
-        checked = schema.validate(rest, SETTINGS_SCHEMA, DOCUMENTS_FILE, lines, kind="table")
+        checked = schema.validate(rest, SETTINGS_SCHEMA, DOCUMENTS_FILE, lines)
         errors += checked.errors
         warnings = list(checked.warnings)
         values = checked.values

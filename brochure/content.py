@@ -16,6 +16,9 @@ from .schema import Field
 
 TOPICS_DIR = "content/topics"
 SLUG = re.compile(r"[a-z0-9][a-z0-9\-]{0,79}")
+# A one-page handout is about 60 lines; even a long brochure topic is a few hundred.
+MAX_TOPIC_LINES = 2_000
+MAX_TOPIC_BYTES = 200_000
 
 FRONT_MATTER_SCHEMA: dict[str, Field] = {
     "title": Field(str, required=True, check=schema.not_blank, example="title: Aftercare"),
@@ -89,6 +92,14 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
         ) from None
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     lines = text.split("\n")
+    if len(lines) > MAX_TOPIC_LINES or len(text) > MAX_TOPIC_BYTES:
+        raise ContentError.at(
+            shown,
+            min(len(lines), MAX_TOPIC_LINES + 1),
+            f"is too long for a topic ({len(lines):,} lines; at most {MAX_TOPIC_LINES:,} lines "
+            f"and {MAX_TOPIC_BYTES // 1000} KB)",
+            "split it into several topics",
+        )
     if not lines or lines[0].strip() != "---":
         raise ContentError.at(
             shown,

@@ -67,7 +67,8 @@ class FitResult:
         if not self.tightened:
             return ""
         size = f"{self.body_pt:g} pt body"
-        return f"auto-fit: tighter spacing, {size}, {self.extra_layouts} extra layout{'s' * (self.extra_layouts != 1)}"
+        layouts = f"{self.extra_layouts} extra layout{'s' * (self.extra_layouts != 1)}"
+        return f"auto-fit: tighter spacing, {size}, {layouts}"
 
 
 LayOut = Callable[[str], Layout]

@@ -7,6 +7,7 @@ topic's file and line, before WeasyPrint ever sees them.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,11 @@ from markdown.treeprocessors import Treeprocessor
 
 from .content import Topic
 from .errors import ContentError, Problem
+from .images import too_large
 from .paths import is_inside
 
 LINK_SCHEMES = ("http", "https", "mailto", "tel")
+MAX_NESTING = 8  # lists and quotes; the engine's layout recurses out at about 100
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 
 
@@ -77,6 +80,10 @@ class _Guard(Treeprocessor):
             )
         elif target.suffix.lower() not in IMAGE_SUFFIXES:
             self.found.bad_images.append((src, "is not a picture", "use a PNG, JPEG, GIF, WebP or SVG file"))
+        elif why := too_large(target):
+            self.found.bad_images.append(
+                (src, why, "resize it to at most a few thousand pixels on each side")
+            )
         else:
             element.set("src", target.as_uri())
             return
@@ -90,15 +97,43 @@ def _line_of(topic: Topic, needle: str) -> int:
     return topic.body_line
 
 
+_QUOTE = re.compile(r"^\s{0,3}((?:>\s?)+)")
+_ITEM = re.compile(r"^( *)(?:[-*+]|\d+[.)])\s")
+
+
+def _check_nesting(topic: Topic) -> None:
+    """Refuse lists and quotes nested deeper than MAX_NESTING, before Markdown recurses into them."""
+    for index, line in enumerate(topic.body.split("\n")):
+        depth = 0
+        if quote := _QUOTE.match(line):
+            depth = quote.group(1).count(">")
+            line = line[quote.end() :]
+        if item := _ITEM.match(line.expandtabs(4)):
+            depth += len(item.group(1)) // 4 + 1
+        if depth > MAX_NESTING:
+            raise ContentError.at(
+                topic.shown,
+                topic.body_line + index,
+                f"lists or quotes are nested {depth} levels deep; at most {MAX_NESTING} are allowed",
+                "flatten the list: split it, or turn inner levels into sentences",
+            )
+
+
 def to_html(topic: Topic, root: Path) -> str:
     """The topic's body as HTML; raise ContentError for unsafe links and bad images."""
+    _check_nesting(topic)
     md = markdown.Markdown(extensions=["tables", "sane_lists"], output_format="html")
     # Raw HTML is shown as text, never passed through (see ENGINE-NOTES.md).
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
     found = _Found()
     md.treeprocessors.register(_Guard(md, topic, root, found), "brochure_guard", 0)
-    html = md.convert(topic.body)
+    try:
+        html = md.convert(topic.body)
+    except RecursionError:
+        raise ContentError.at(
+            topic.shown, topic.body_line, "is nested too deeply to read", "flatten nested lists and quotes"
+        ) from None
     problems = [
         Problem(
             topic.shown,

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from .errors import Problem, RenderError
+from .images import too_large
 from .paths import builtin_dir, is_inside
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ def make_fetcher(roots: Sequence[Path], refused: list[str]):  # noqa: ANN201 - W
             if real.stat().st_size > MAX_RESOURCE_BYTES:
                 raise _Refused(f"larger than {MAX_RESOURCE_BYTES // (1024 * 1024)} MiB")
             data = real.read_bytes()
+            if why := too_large(data):
+                raise _Refused(f"the picture {why}")
             mime = MEDIA_TYPES.get(real.suffix.lower(), "application/octet-stream")
             return URLFetcherResponse(real.as_uri(), body=data, headers={"Content-Type": mime})
 
@@ -229,9 +232,13 @@ def lay_out(
     roots: Sequence[Path],
     document: str,
     extra_css: str = "",
-    time_limit: float | None = MAX_LAYOUT_SECONDS,
+    time_limit: float | None = None,
 ) -> Layout:
-    """Lay out ``html`` (plus ``extra_css``, which wins over the document's own rules)."""
+    """Lay out ``html`` (plus ``extra_css``, which wins over the document's own rules).
+
+    ``time_limit`` defaults to MAX_LAYOUT_SECONDS.
+    """
+    time_limit = time_limit or MAX_LAYOUT_SECONDS
     _import_engine()
     from weasyprint import CSS, HTML
     from weasyprint.urls import FatalURLFetchingError

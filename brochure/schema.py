@@ -110,6 +110,8 @@ def validate(
                 result.values[key] = spec.default
             continue
         value = data[key]
+        # Until the value proves good, later code sees the default, never a gap.
+        result.values[key] = spec.default
         if not _type_ok(value, spec.type):
             example = f" like '{spec.example}'" if spec.example else ""
             result.errors.append(

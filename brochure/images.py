@@ -1,0 +1,70 @@
+"""Picture sizes read from file headers, so an oversized picture is refused before it is decoded."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+#: About 40 megapixels: far more than print needs (8 x 10 inches at 600 dpi
+#: is 29 megapixels), far less than what exhausts memory when decoded.
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def pixel_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a PNG, GIF, JPEG or WebP picture; None for others (SVG is vector)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_size(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
+        # Start-of-frame markers carry the size (not DHT, JPG, DAC).
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        i += 2 + length
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        width = 1 + int.from_bytes(data[24:27], "little")
+        height = 1 + int.from_bytes(data[27:30], "little")
+        return width, height
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 " and len(data) >= 30:
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    return None
+
+
+def too_large(path_or_data: Path | bytes) -> str | None:
+    """Why a picture is over the pixel cap, or None when it is fine."""
+    if isinstance(path_or_data, Path):
+        with path_or_data.open("rb") as handle:
+            head = handle.read(256 * 1024)  # JPEG headers may sit behind metadata
+    else:
+        head = path_or_data
+    size = pixel_size(head)
+    if size and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        cap = MAX_IMAGE_PIXELS // 1_000_000
+        return f"is {size[0]:,} x {size[1]:,} pixels, more than the {cap} megapixels allowed"
+    return None

@@ -1,0 +1,291 @@
+"""Page budgets and auto-fit, nothing off the page, and bounded work on bad content."""
+
+from __future__ import annotations
+
+import re
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+from conftest import MINIMAL_BRAND, build_ok, copy_sample, pdf_text, pdf_text_sizes, topic
+from pypdf import PdfReader
+
+from brochure import pdf as pdf_module
+from brochure.build import build, load_project
+from brochure.cli import cli
+from brochure.errors import BrochureError, ContentError
+
+
+def _grow(path: Path, share: float) -> None:
+    """Make a topic's body longer by ``share`` of itself (whole paragraphs and lists)."""
+    head, body = path.read_text().split("\n---\n", 1)
+    blocks = body.strip().split("\n\n")
+    extra, size = [], 0
+    while size < share * len(body):
+        block = blocks[len(extra) % len(blocks)].replace("## ", "## More: ")
+        extra.append(block)
+        size += len(block) + 2
+    path.write_text(head + "\n---\n" + body.rstrip() + "\n\n" + "\n\n".join(extra) + "\n")
+
+
+class LayoutCounter:
+    """Counts real layouts (the engine still runs)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        real = pdf_module.lay_out
+
+        def counted(*args: object, **kwargs: object) -> pdf_module.Layout:
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(pdf_module, "lay_out", counted)
+
+
+def test_topic_30_percent_too_long_fits_one_page_by_auto_fit(tmp_path, monkeypatch):
+    root = copy_sample(tmp_path / "clinic")
+    _grow(root / "content/topics/unwanted-results.md", 0.30)
+    counter = LayoutCounter(monkeypatch)
+    (outcome,) = build_ok(root, names=["unwanted-results"]).values()
+    assert outcome.pages == 1
+    assert outcome.fit.tightened
+    # Counted, not timed: the first layout plus at most four more.
+    assert counter.calls == 1 + outcome.fit.extra_layouts
+    assert 1 <= outcome.fit.extra_layouts <= 4
+    assert outcome.fit.body_pt >= 11
+    pdf = root / "out/unwanted-results.pdf"
+    assert len(PdfReader(pdf).pages) == 1
+    runs = pdf_text_sizes(pdf)
+    assert min(size for size, _ in runs) >= 9
+    body = " ".join(text for size, text in runs if size >= 11)
+    (text,) = pdf_text(pdf)
+    assert "More: Why it happens" in text
+    assert "Wait 2 weeks from your treatment" in body
+
+
+def test_auto_fit_is_reported_on_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    root = copy_sample(tmp_path / "clinic")
+    _grow(root / "content/topics/aftercare.md", 0.30)
+    result = CliRunner().invoke(cli, ["build", "aftercare", "--project", str(root)])
+    assert result.exit_code == 0, result.stderr
+    assert re.match(
+        r"built .*aftercare\.pdf \(1 page, auto-fit: tighter spacing, 1\d(\.\d+)? pt body, \d extra layouts?, ",
+        result.stdout,
+    )
+
+
+def test_topic_three_times_too_long_fails_and_keeps_its_old_pdf(tmp_path):
+    from click.testing import CliRunner
+
+    root = copy_sample(tmp_path / "clinic")
+    out = root / "out"
+    out.mkdir()
+    (out / "results.pdf").write_bytes(b"%PDF-1.7 the old one")
+    _grow(root / "content/topics/results.md", 2.0)
+    result = CliRunner().invoke(
+        cli, ["build", "results", "aftercare", "side-effects", "--project", str(root)]
+    )
+    assert result.exit_code == 1
+    assert re.fullmatch(
+        r"Error: content/topics/results\.md: document 'results' does not fit on 1 page, even with tight spacing "
+        r"and 11 pt text: about \d+ lines \(\d\.\d of a page\) too many; the last heading that fits is '[^']+' "
+        r"\(shorten it by about \d+ lines, split it into two topics, or raise its page budget in content/documents.toml\)\n",
+        result.stderr,
+    )
+    lines = int(re.search(r"about (\d+) lines", result.stderr).group(1))
+    assert 20 <= lines <= 200
+    assert (out / "results.pdf").read_bytes() == b"%PDF-1.7 the old one"
+    assert (out / "aftercare.pdf").exists()
+    assert (out / "side-effects.pdf").exists()
+    assert result.stdout.splitlines()[-1] == "2 built, 1 failed"
+
+
+def test_floor_is_configurable_and_never_below_9pt(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A"),
+            "content/documents.toml": '[fit]\nbody_floor_pt = 8\n\n[[document]]\nname = "{topic}"\n',
+        }
+    )
+    with pytest.raises(
+        BrochureError, match=r"content/documents.toml:2: key 'fit.body_floor_pt' must be between 9 and 14"
+    ):
+        load_project(root)
+
+
+def test_brochure_is_padded_to_a_multiple_of_four_with_notes_pages(tmp_path):
+    root = copy_sample(tmp_path / "clinic")
+    docs = root / "content/documents.toml"
+    docs.write_text(
+        docs.read_text().replace("max_pages = 16", 'max_pages = 16\nmultiple_of = 4\npad_with = "notes"')
+    )
+    outcome = build_ok(root, names=["brochure"])["brochure"]
+    pages = pdf_text(root / "out/brochure.pdf")
+    assert len(pages) % 4 == 0
+    assert outcome.pages == len(pages)
+    unpadded = 10  # cover, contents, seven topics, back page
+    assert len(pages) == 12
+    assert [p.startswith("Notes") for p in pages[unpadded - 1 : -1]] == [True, True]
+    assert "Contact us" in pages[-1]
+    assert f"Page {len(pages)} of {len(pages)}" in pages[-1]
+
+
+def test_brochure_over_its_maximum_fails(tmp_path):
+    root = copy_sample(tmp_path / "clinic")
+    docs = root / "content/documents.toml"
+    docs.write_text(docs.read_text().replace("max_pages = 16", "max_pages = 5"))
+    (outcome,) = build(load_project(root), root / "out", names=["brochure"])
+    assert "document 'brochure' does not fit on 5 pages" in str(outcome.error)
+    assert "raise its page budget" in str(outcome.error)
+
+
+# -- nothing runs off the page ------------------------------------------------
+
+
+def _png(width: int, height: int) -> bytes:
+    """A real PNG, 1-bit grey, all white; small on disk whatever its size."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)
+    raw = zlib.compress(row * height, 9)
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def test_long_words_wide_images_and_wide_tables_stay_inside_the_page(make_project):
+    word = "Supercalifragilistic" * 12
+    url = "https://example.com/" + "a-very-long-path/" * 12
+    table = "| " + " | ".join(f"Column {i}" for i in range(10)) + " |\n" + "|---" * 10 + "|\n"
+    table += "| " + " | ".join("Averyveryverylongcellvalue" for _ in range(10)) + " |\n"
+    body = f"{word}\n\n<{url}>\n\n![A wide test picture](../images/wide.png)\n\n{table}"
+    root = make_project(
+        {"content/topics/wide.md": topic("Wide", body), "content/images/wide.png": _png(3000, 200)}
+    )
+    outcomes = build_ok(root, names=["wide"])
+    assert outcomes["wide"].pages == 1
+    reader = PdfReader(root / "out/wide.pdf")
+    page = reader.pages[0]
+    width = float(page.mediabox.width)
+    positions: list[float] = []
+
+    def visit(text: str, cm: list, tm: list, font: dict, size: float) -> None:
+        if text.strip():
+            positions.append(cm[0] * tm[4] + cm[4])
+
+    page.extract_text(visitor_text=visit)
+    assert positions
+    assert all(0 <= x < width for x in positions)
+    text = pdf_text(root / "out/wide.pdf")[0].replace(" ", "")
+    assert word in text  # broken across lines, not cut off
+    assert "Averyveryverylongcellvalue" in text
+
+
+def test_text_pushed_off_the_page_by_a_stylesheet_is_reported(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A", "A line that must not wrap. " * 12 + "\n"),
+            "styles/handout.css": '@import url("builtin:handout.css");\np { white-space: nowrap; }\n',
+        }
+    )
+    (outcome,) = build(load_project(root), root / "out", names=["a"])
+    assert re.match(
+        r"content/topics/a\.md: document 'a': page 1: text 'A line that must not wrap\. A l' runs past the right edge "
+        r"of the paper \(make the picture or table smaller, or break the long line\)",
+        str(outcome.error),
+    )
+    assert not (root / "out/a.pdf").exists()
+
+
+def test_text_below_9pt_is_refused(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A"),
+            "styles/handout.css": '@import url("builtin:handout.css");\n.disclaimer { font-size: 7pt; }\n',
+        }
+    )
+    (outcome,) = build(load_project(root), root / "out", names=["a"])
+    assert str(outcome.error) == (
+        "content/topics/a.md: document 'a' has text at 7 pt ('General information only.'), below the 9 pt "
+        "that stays readable (raise the font-size in the stylesheet that sets it)"
+    )
+
+
+# -- bounded work on bad content ------------------------------------------------
+
+
+def test_lists_nested_200_deep_fail_cleanly(make_project):
+    body = "\n".join("    " * depth + f"- level {depth}" for depth in range(200)) + "\n"
+    root = make_project({"content/topics/deep.md": topic("Deep", body)})
+    started = time.monotonic()
+    (outcome,) = build(load_project(root), root / "out")[:1]
+    assert isinstance(outcome.error, ContentError)
+    assert str(outcome.error) == (
+        "content/topics/deep.md:13: lists or quotes are nested 9 levels deep; at most 8 are allowed "
+        "(flatten the list: split it, or turn inner levels into sentences)"
+    )
+    assert time.monotonic() - started < 30
+
+
+def test_quotes_nested_200_deep_fail_cleanly(make_project):
+    root = make_project({"content/topics/deep.md": topic("Deep", ">" * 200 + " too deep\n")})
+    (outcome,) = build(load_project(root), root / "out")[:1]
+    assert "lists or quotes are nested 200 levels deep" in str(outcome.error)
+
+
+def test_ten_thousand_line_topic_fails_cleanly(make_project):
+    root = make_project({"content/topics/huge.md": topic("Huge", "A line of text.\n" * 10_000)})
+    with pytest.raises(BrochureError) as caught:
+        load_project(root)
+    assert str(caught.value) == (
+        "content/topics/huge.md:2001: is too long for a topic (10,005 lines; at most 2,000 lines and 200 KB) "
+        "(split it into several topics)"
+    )
+
+
+def test_huge_picture_fails_cleanly_before_it_is_decoded(make_project):
+    root = make_project(
+        {
+            "content/topics/big.md": topic("Big", "![A huge test picture](../images/huge.png)\n"),
+            "content/images/huge.png": _png(15_000, 15_000),
+        }
+    )
+    started = time.monotonic()
+    (outcome,) = build(load_project(root), root / "out")[:1]
+    assert str(outcome.error) == (
+        "content/topics/big.md:5: image '../images/huge.png' is 15,000 x 15,000 pixels, more than the 40 megapixels "
+        "allowed (resize it to at most a few thousand pixels on each side)"
+    )
+    assert time.monotonic() - started < 30
+
+
+def test_huge_logo_is_refused_by_the_fetcher(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A"),
+            "content/images/logo.png": _png(15_000, 15_000),
+            "content/brand.toml": MINIMAL_BRAND.replace("logo.svg", "logo.png"),
+        }
+    )
+    (outcome,) = build(load_project(root), root / "out", names=["a"])
+    assert re.fullmatch(
+        r"a: cannot use file://.*/content/images/logo\.png: the picture is 15,000 x 15,000 pixels, more than the "
+        r"40 megapixels allowed \(check the path of the logo, image, font or stylesheet; it must be a file inside "
+        r"the project\)",
+        str(outcome.error),
+    )
+
+
+def test_layout_over_the_time_limit_stops_cleanly(tmp_path, monkeypatch):
+    root = copy_sample(tmp_path / "clinic")
+    monkeypatch.setattr(pdf_module, "MAX_LAYOUT_SECONDS", 0.001)
+    (outcome,) = build(load_project(root), root / "out", names=["brochure"])
+    assert str(outcome.error) == (
+        "brochure: laying out took longer than 0.001 seconds and was stopped "
+        "(shorten the document or make its pictures smaller)"
+    )
