@@ -176,7 +176,9 @@ def document_html(project: Project, doc: Document, paper: str, env=None, padding
     from . import render
 
     env = env or render.environment(project.root)
-    sections = [render.section(t, project.root) for t in doc.topics]
+    topics = {t.slug: t for t in project.topics}
+    here = frozenset(t.slug for t in doc.topics)
+    sections = [render.section(t, project.root, topics, here) for t in doc.topics]
     styles = [render.find_style(project.root, name) for name in doc.spec.styles]
     reviewed = [t.reviewed_on for t in doc.topics if t.reviewed_on]
     due = [t.review_due for t in doc.topics if t.review_due]

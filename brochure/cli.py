@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -117,6 +118,89 @@ def build(names: tuple[str, ...], project: Path, out: Path | None, paper: str | 
     click.echo(f"{len(outcomes) - len(failed)} built, {len(failed)} failed")
     if failed:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@PROJECT
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    help="How to print the report.",
+)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option(
+    "--paper",
+    type=click.Choice(["letter", "a4"]),
+    default=None,
+    help="Paper size to check the page budgets on.",
+)
+@user_errors
+def check(names: tuple[str, ...], project: Path, output: str, strict: bool, paper: str | None) -> None:
+    """Check the project, or just the NAMEd documents, without writing any PDF.
+
+    Checks the brand and documents config and every topic's front matter,
+    pictures and alt text, heading levels, links, review dates, reading
+    grade, the brand colours' contrast, and whether each document fits its
+    page budget. Exits with 1 when there are errors (or, with --strict,
+    warnings).
+
+    \b
+    Example:
+        brochure check
+        brochure check aftercare --strict
+        brochure check --format json > report.json
+    """
+    from .check import check_project
+
+    report = check_project(project, names, paper=paper)
+    if output == "json":
+        data = {
+            "ok": not report.failed(strict),
+            "errors": report.errors,
+            "warnings": report.warnings,
+            "findings": [f.as_dict() for f in report.findings],
+            "documents": [vars(d) for d in report.documents],
+        }
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _print_report(report, strict)
+    if report.failed(strict):
+        sys.exit(1)
+
+
+def _print_report(report, strict: bool) -> None:  # noqa: ANN001
+    if report.findings:
+        rows = [(f.level, f.check, _where(f.problem), _what(f.problem)) for f in report.findings]
+        _table(("LEVEL", "CHECK", "WHERE", "PROBLEM"), rows)
+        click.echo()
+    if report.documents:
+        rows = [(d.name, str(d.pages or "-"), d.budget, d.describe()) for d in report.documents]
+        _table(("DOCUMENT", "PAGES", "BUDGET", "FIT"), rows)
+        click.echo()
+    errors, warnings = report.errors, report.warnings
+    verdict = "failed" if report.failed(strict) else "passed"
+    plural = "s" if warnings != 1 else ""
+    click.echo(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{plural}: check {verdict}")
+
+
+def _where(problem) -> str:  # noqa: ANN001
+    if problem.file is None:
+        return ""
+    return f"{problem.file}:{problem.line}" if problem.line else str(problem.file)
+
+
+def _what(problem) -> str:  # noqa: ANN001
+    return f"{problem.message} ({problem.fix})" if problem.fix else problem.message
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]))
 
 
 @cli.command(name="list")

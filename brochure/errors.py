@@ -14,6 +14,7 @@ class Problem:
     line: int | None
     message: str
     fix: str | None = None
+    check: str = ""  # which check found it, for `brochure check`; not part of the message
 
     def __str__(self) -> str:
         where = ""
@@ -55,3 +56,7 @@ class ContentError(BrochureError):
 
 class RenderError(BrochureError):
     """A document could not be rendered (missing resource, font fallback, ...)."""
+
+
+class BudgetError(RenderError):
+    """A document does not fit its page budget, even after auto-fit."""

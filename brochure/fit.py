@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import RenderError
+from .errors import BudgetError
 from .measure import MIN_TEXT_PT, Measure, measure
 from .pdf import Layout
 
@@ -85,7 +85,7 @@ def fit(
 ) -> tuple[Layout, Measure, FitResult]:
     """Lay out with ``lay_out(extra_css)`` until the document fits ``budget``.
 
-    Raises RenderError naming the last heading that fits, how much overflows,
+    Raises BudgetError naming the last heading that fits, how much overflows,
     and the ways out, when even the tightest readable layout does not fit.
     """
     first = lay_out("")
@@ -94,7 +94,7 @@ def fit(
         return first, first_measure, FitResult(0, first_measure.body_pt, False, "")
     if budget.limit is not None and first.pages < budget.limit:
         # Too short for an exact budget: shrinking would not help.
-        raise RenderError.at(
+        raise BudgetError.at(
             source,
             None,
             f"document {name!r} has {first.pages} page{'s' * (first.pages != 1)}, but its budget is {budget}",
@@ -139,7 +139,7 @@ def _overflowing(m: Measure, budget: Budget, floor: float, source: str, name: st
     heading = m.last_heading_within(limit)
     after = f"; the last heading that fits is '{heading}'" if heading else ""
     pages = f"{limit} page{'s' * (limit != 1)}"
-    raise RenderError.at(
+    raise BudgetError.at(
         source,
         None,
         f"document {name!r} does not fit on {pages}, even with tight spacing and {floor:g} pt text: "

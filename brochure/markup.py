@@ -1,19 +1,21 @@
-"""Turn a topic's Markdown into HTML that is safe to render.
+"""Turn a topic's Markdown into HTML that is safe to render, and note what is wrong with it.
 
-Raw HTML in Markdown is escaped, links are limited to a few schemes, and
-images must be files inside the project: they are checked here, with the
-topic's file and line, before WeasyPrint ever sees them.
+Raw HTML in Markdown is escaped, links are limited to a few schemes (or
+other topics and headings), and images must be files inside the project
+with alt text. Each problem is placed on its line in the topic file.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import markdown
+from markdown.extensions.toc import slugify
 from markdown.treeprocessors import Treeprocessor
 
 from .content import Topic
@@ -24,70 +26,173 @@ from .paths import is_inside
 LINK_SCHEMES = ("http", "https", "mailto", "tel")
 MAX_NESTING = 8  # lists and quotes; the engine's layout recurses out at about 100
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+#: Alt text that marks a picture as decoration, with nothing to describe.
+DECORATIVE = "decorative"
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+def heading_ids(topic: Topic) -> set[str]:
+    """The anchors of a topic's headings, as links write them: '#what-to-ask'."""
+    return {slugify(m.group(2), "-") for line in topic.body.split("\n") if (m := _HEADING.match(line))}
+
+
+def anchor(topic_slug: str, heading: str | None = None) -> str:
+    """The id a topic or one of its headings has in the rendered HTML (unique across a brochure)."""
+    return f"topic-{topic_slug}" + (f"--{heading}" if heading else "")
+
+
+@dataclass
+class Converted:
+    """A topic as HTML, with what is wrong with it: errors stop a build, warnings do not."""
+
+    html: str
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
 
 @dataclass
 class _Found:
-    """What the tree walk noticed, as (kind, url) pairs, to be placed on lines later."""
+    """What the tree walk noticed, as (needle, message, fix, check) to be placed on lines later."""
 
-    bad_links: list[str] = field(default_factory=list)
-    bad_images: list[tuple[str, str, str]] = field(default_factory=list)  # url, what, fix
+    errors: list[tuple[str, str, str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
 class _Guard(Treeprocessor):
-    """Drop unsafe links and point images at checked files inside the project."""
+    """Check links, images and headings; point images at checked files inside the project."""
 
-    def __init__(self, md: markdown.Markdown, topic: Topic, root: Path, found: _Found) -> None:
+    def __init__(
+        self,
+        md: markdown.Markdown,
+        topic: Topic,
+        root: Path,
+        topics: Mapping[str, Topic],
+        here: frozenset[str],
+        found: _Found,
+    ) -> None:
         super().__init__(md)
-        self.topic, self.root, self.found = topic, root, found
+        self.topic, self.root, self.topics, self.here, self.found = topic, root, topics, here, found
 
     def run(self, root: ET.Element) -> None:
+        level = 1  # the topic's title is the page's h1
         for element in root.iter():
             if element.tag == "a":
                 self._link(element)
             elif element.tag == "img":
                 self._image(element)
+            elif re.fullmatch(r"h[1-6]", element.tag):
+                level = self._heading(element, level)
 
     def _link(self, element: ET.Element) -> None:
         href = element.get("href", "")
-        scheme = urlsplit(href).scheme.lower()
-        if scheme in LINK_SCHEMES or (not scheme and href.startswith("#")):
+        parts = urlsplit(href)
+        if parts.scheme.lower() in LINK_SCHEMES:
             return
-        self.found.bad_links.append(href)
-        element.attrib.pop("href", None)
+        if parts.scheme or parts.netloc or (parts.path and not parts.path.endswith(".md")):
+            self.found.errors.append(
+                (
+                    href,
+                    f"link {href!r} is not allowed",
+                    "links may start with http:, https:, mailto: or tel:, or '#' for a place in the page",
+                    "links",
+                )
+            )
+            element.attrib.pop("href", None)
+            return
+        slug = Path(unquote(parts.path)).stem if parts.path else self.topic.slug
+        target = self.topics.get(slug)
+        if target is None:
+            known = ", ".join(f"{s}.md" for s in sorted(self.topics))
+            self.found.errors.append(
+                (href, f"link {href!r} points to a topic that does not exist", f"topics: {known}", "links")
+            )
+            element.attrib.pop("href", None)
+            return
+        heading = parts.fragment or None
+        if heading and heading not in heading_ids(target):
+            known = ", ".join(f"#{h}" for h in sorted(heading_ids(target))) or "none"
+            self.found.errors.append(
+                (
+                    href,
+                    f"link {href!r} points to a heading that does not exist",
+                    f"headings there: {known}",
+                    "links",
+                )
+            )
+            element.attrib.pop("href", None)
+            return
+        if slug in self.here:
+            element.set("href", "#" + anchor(slug, heading))
+        else:
+            # The other topic is not in this PDF (a one-page handout): keep the words, drop the link.
+            element.attrib.pop("href", None)
 
     def _image(self, element: ET.Element) -> None:
         src = element.get("src", "")
-        parts = urlsplit(src)
-        if parts.scheme or parts.netloc:
-            self.found.bad_images.append(
+        alt = (element.get("alt") or "").strip()
+        element.set("src", "")
+        if not alt:
+            self.found.errors.append(
                 (
                     src,
-                    "is not a file inside the project",
-                    "copy the picture into content/images/ and write ![what it shows](../images/name.png)",
+                    f"image {src!r} has no alt text",
+                    f"describe it for people who cannot see it: ![what it shows]({src}), "
+                    f"or mark a purely decorative picture ![{DECORATIVE}]({src})",
+                    "alt-text",
                 )
             )
-            element.set("src", "")
+        elif alt.lower() == DECORATIVE:
+            element.set("alt", "")
+            element.set("class", "decorative")
+        parts = urlsplit(src)
+        if parts.scheme or parts.netloc:
+            self._bad_image(
+                src,
+                "is not a file inside the project",
+                "copy the picture into content/images/ and write ![what it shows](../images/name.png)",
+            )
             return
         target = (self.topic.path.parent / unquote(parts.path)).resolve()
         if not is_inside(target, self.root):
-            self.found.bad_images.append(
-                (src, "points outside the project", "copy the picture into content/images/")
-            )
+            self._bad_image(src, "points outside the project", "copy the picture into content/images/")
         elif not target.is_file():
-            self.found.bad_images.append(
-                (src, "does not exist", "check the file name; paths are relative to the topic file")
+            self._bad_image(
+                src, "does not exist", "check the file name; paths are relative to the topic file"
             )
         elif target.suffix.lower() not in IMAGE_SUFFIXES:
-            self.found.bad_images.append((src, "is not a picture", "use a PNG, JPEG, GIF, WebP or SVG file"))
+            self._bad_image(src, "is not a picture", "use a PNG, JPEG, GIF, WebP or SVG file")
         elif why := too_large(target):
-            self.found.bad_images.append(
-                (src, why, "resize it to at most a few thousand pixels on each side")
-            )
+            self._bad_image(src, why, "resize it to at most a few thousand pixels on each side")
         else:
             element.set("src", target.as_uri())
-            return
-        element.set("src", "")
+
+    def _bad_image(self, src: str, what: str, fix: str) -> None:
+        self.found.errors.append((src, f"image {src!r} {what}", fix, "images"))
+
+    def _heading(self, element: ET.Element, previous: int) -> int:
+        level = int(element.tag[1])
+        text = "".join(element.itertext()).strip()
+        element.set("id", anchor(self.topic.slug, slugify(text, "-")))
+        if level == 1:
+            self.found.warnings.append(
+                (
+                    text,
+                    f"heading '{text}' is a main heading (#), like the topic's title",
+                    f"start sections with ##: '## {text}'",
+                    "headings",
+                )
+            )
+        elif level > previous + 1:
+            marks = "#" * (previous + 1)
+            self.found.warnings.append(
+                (
+                    text,
+                    f"heading '{text}' skips from level {previous} to level {level}",
+                    f"use '{marks} {text}', one level below the heading before it",
+                    "headings",
+                )
+            )
+        return level
 
 
 def _line_of(topic: Topic, needle: str) -> int:
@@ -119,34 +224,50 @@ def _check_nesting(topic: Topic) -> None:
             )
 
 
-def to_html(topic: Topic, root: Path) -> str:
-    """The topic's body as HTML; raise ContentError for unsafe links and bad images."""
+def convert(
+    topic: Topic,
+    root: Path,
+    topics: Mapping[str, Topic] | None = None,
+    here: frozenset[str] | None = None,
+) -> Converted:
+    """The topic's body as HTML, with its problems.
+
+    ``topics`` are those links may point to; ``here`` are the topics in the
+    same PDF, which links become internal to.
+    """
     _check_nesting(topic)
+    topics = topics if topics is not None else {topic.slug: topic}
+    here = here if here is not None else frozenset({topic.slug})
     md = markdown.Markdown(extensions=["tables", "sane_lists"], output_format="html")
     # Raw HTML is shown as text, never passed through (see ENGINE-NOTES.md).
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
     found = _Found()
-    md.treeprocessors.register(_Guard(md, topic, root, found), "brochure_guard", 0)
+    md.treeprocessors.register(_Guard(md, topic, root, topics, here, found), "brochure_guard", 0)
     try:
         html = md.convert(topic.body)
     except RecursionError:
         raise ContentError.at(
             topic.shown, topic.body_line, "is nested too deeply to read", "flatten nested lists and quotes"
         ) from None
-    problems = [
-        Problem(
-            topic.shown,
-            _line_of(topic, href),
-            f"link {href!r} is not allowed",
-            "links may start with http:, https:, mailto: or tel:, or '#' for a place in the page",
-        )
-        for href in found.bad_links
-    ]
-    problems += [
-        Problem(topic.shown, _line_of(topic, src), f"image {src!r} {what}", fix)
-        for src, what, fix in found.bad_images
-    ]
-    if problems:
-        raise ContentError(problems)
-    return html
+
+    def place(items: list[tuple[str, str, str, str]]) -> list[Problem]:
+        return [
+            Problem(topic.shown, _line_of(topic, needle), what, fix, check)
+            for needle, what, fix, check in items
+        ]
+
+    return Converted(html, place(found.errors), place(found.warnings))
+
+
+def to_html(
+    topic: Topic,
+    root: Path,
+    topics: Mapping[str, Topic] | None = None,
+    here: frozenset[str] | None = None,
+) -> str:
+    """The topic's body as HTML; raise ContentError for unsafe links and bad images."""
+    converted = convert(topic, root, topics, here)
+    if converted.errors:
+        raise ContentError(converted.errors)
+    return converted.html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,11 @@ def environment(root: Path) -> SandboxedEnvironment:
     return env
 
 
-def section(topic: Topic, root: Path) -> Section:
+def section(
+    topic: Topic, root: Path, topics: Mapping[str, Topic] | None = None, here: frozenset[str] | None = None
+) -> Section:
     """Convert one topic. The only place where Markdown-made HTML is marked safe."""
-    return Section(topic, Markup(markup.to_html(topic, root)))  # noqa: S704 - escaped by markup.to_html
+    return Section(topic, Markup(markup.to_html(topic, root, topics, here)))  # noqa: S704 - escaped by markup
 
 
 def find_style(root: Path, name: str) -> Path:

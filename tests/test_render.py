@@ -8,7 +8,7 @@ from conftest import topic
 from brochure.build import document_html, load_project, select
 from brochure.content import load_topics
 from brochure.errors import ContentError, RenderError
-from brochure.markup import to_html
+from brochure.markup import convert, to_html
 
 
 def _html(make_project, body: str, **files: str) -> str:
@@ -20,10 +20,66 @@ def _html(make_project, body: str, **files: str) -> str:
 def test_links_keep_allowed_schemes(make_project):
     html = _html(
         make_project,
-        "[web](https://example.com) [call](tel:555-0100) [mail](mailto:a@example.com) [top](#a)\n",
+        "## Top part\n\n[web](https://example.com) [call](tel:555-0100) [mail](mailto:a@example.com) [up](#top-part)\n",
     )
-    for href in ("https://example.com", "tel:555-0100", "mailto:a@example.com", "#a"):
+    for href in ("https://example.com", "tel:555-0100", "mailto:a@example.com", "#topic-a--top-part"):
         assert f'href="{href}"' in html
+    assert '<h2 id="topic-a--top-part">Top part</h2>' in html
+
+
+def _convert(make_project, files: dict[str, str], slug: str = "a", here: tuple[str, ...] = ("a",)):
+    root = make_project({f"content/topics/{name}.md": text for name, text in files.items()})
+    topics = {t.slug: t for t in load_topics(root)[0]}
+    return convert(topics[slug], root, topics, frozenset(here))
+
+
+def test_links_to_other_topics_and_their_headings(make_project):
+    files = {
+        "a": topic("A", "See [aftercare](b.md) and [when to call](b.md#when-to-call).\n"),
+        "b": topic("B", "## When to call\n\nCall us.\n"),
+    }
+    in_brochure = _convert(make_project, files, here=("a", "b"))
+    assert in_brochure.errors == []
+    assert 'href="#topic-b"' in in_brochure.html
+    assert 'href="#topic-b--when-to-call"' in in_brochure.html
+    # In a one-page handout the other topic is not in the PDF: the words stay, the link goes.
+    alone = _convert(make_project, files, here=("a",))
+    assert alone.errors == []
+    assert "<a>aftercare</a>" in alone.html
+
+
+def test_broken_links_to_topics_and_headings(make_project):
+    files = {
+        "a": topic("A", "See [this](c.md).\n\nAnd [that](b.md#nope).\n\nAnd [here](#gone).\n"),
+        "b": topic("B", "## When to call\n"),
+    }
+    converted = _convert(make_project, files)
+    assert [str(p) for p in converted.errors] == [
+        "content/topics/a.md:5: link 'c.md' points to a topic that does not exist (topics: a.md, b.md)",
+        "content/topics/a.md:7: link 'b.md#nope' points to a heading that does not exist (headings there: #when-to-call)",
+        "content/topics/a.md:9: link '#gone' points to a heading that does not exist (headings there: none)",
+    ]
+    assert {p.check for p in converted.errors} == {"links"}
+
+
+def test_images_need_alt_text_unless_marked_decorative(make_project):
+    files = {"a": topic("A", "![](../images/logo.svg)\n\n![decorative](../images/logo.svg)\n")}
+    converted = _convert(make_project, files)
+    assert [str(p) for p in converted.errors] == [
+        "content/topics/a.md:5: image '../images/logo.svg' has no alt text (describe it for people who cannot see it: "
+        "![what it shows](../images/logo.svg), or mark a purely decorative picture ![decorative](../images/logo.svg))"
+    ]
+    assert 'alt="" class="decorative"' in converted.html
+
+
+def test_heading_levels_that_skip_are_warned(make_project):
+    good = _convert(make_project, {"a": topic("A", "## One\n\n### Two\n\n## Three\n")})
+    assert good.warnings == []
+    bad = _convert(make_project, {"a": topic("A", "# Big\n\n## One\n\n#### Four\n")})
+    assert [str(p) for p in bad.warnings] == [
+        "content/topics/a.md:5: heading 'Big' is a main heading (#), like the topic's title (start sections with ##: '## Big')",
+        "content/topics/a.md:9: heading 'Four' skips from level 2 to level 4 (use '### Four', one level below the heading before it)",
+    ]
 
 
 @pytest.mark.parametrize(
