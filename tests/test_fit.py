@@ -289,3 +289,27 @@ def test_layout_over_the_time_limit_stops_cleanly(tmp_path, monkeypatch):
         "brochure: laying out took longer than 0.001 seconds and was stopped "
         "(shorten the document or make its pictures smaller)"
     )
+
+
+def test_picture_pushed_off_the_page_by_a_stylesheet_is_reported(make_project):
+    root = make_project({
+        "content/topics/a.md": topic("A", "![A wide test picture](../images/wide.png)\n"),
+        "content/images/wide.png": _png(3000, 100),
+        "styles/handout.css": '@import url("builtin:handout.css");\nimg { max-width: none; width: 3000px; }\n',
+    })
+    (outcome,) = build(load_project(root), root / "out", names=["a"])
+    assert "document 'a': page 1: picture 'A wide test picture' runs past the right edge of the paper" in str(
+        outcome.error
+    )
+
+
+def test_documents_over_the_page_cap_fail(make_project, monkeypatch):
+    from brochure import build as build_module
+
+    monkeypatch.setattr(build_module, "MAX_PAGES", 2)
+    root = make_project({f"content/topics/t{i}.md": topic(f"T{i}") for i in range(3)})
+    (outcome,) = build(load_project(root), root / "out", names=["brochure"])
+    assert str(outcome.error) == (
+        "content/documents.toml: document 'brochure' has 6 pages, more than brochure makes (2) "
+        "(split it into several documents)"
+    )
