@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,7 +12,10 @@ from .config import Brand, DocumentSpec, Settings, load_brand, load_documents
 from .content import Topic, load_topics
 from .errors import BrochureError, ConfigError, Problem, RenderError
 from .fit import Budget, FitResult
+from .inputs import Hasher, document_key
+from .output import Manifest, locked, remove_stale_temporaries, write_atomic
 from .paths import builtin_dir, default_font_dir, is_inside
+from .workers import Renderer, Result
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,15 @@ class Document:
         return self.topics[0].shown if self.spec.kind == "handout" else "content/documents.toml"
 
 
+BUILT, UP_TO_DATE, FAILED = "built", "up to date", "failed"
+
+
 @dataclass
 class Outcome:
     """What happened to one document in a build."""
 
     name: str
+    status: str = FAILED
     path: Path | None = None
     pages: int = 0
     error: BrochureError | None = None
@@ -306,22 +311,38 @@ def check_out_dir(project: Project, out: Path) -> Path:
     return out
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder.
+@dataclass
+class Summary:
+    """What a build did, for its closing line."""
 
-    A reader never sees half a PDF, and a failure leaves the old file as it was.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    outcomes: list[Outcome]
+    removed: list[str]
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == FAILED]
+
+    def describe(self) -> str:
+        parts = [
+            f"{self.count(BUILT)} rebuilt",
+            f"{self.count(UP_TO_DATE)} up to date",
+            f"{self.count(FAILED)} failed",
+        ]
+        if self.removed:
+            parts.append(f"{len(self.removed)} removed")
+        return f"{', '.join(parts)} in {self.seconds:.2f} s"
+
+
+def _expected_seconds(doc: Document, manifest: Manifest) -> float:
+    """How long a document took last time; a guess from its size before that."""
+    entry = manifest.entries.get(doc.name)
+    if entry and entry.seconds:
+        return entry.seconds
+    return 0.05 * len(doc.topics) + sum(len(t.body) for t in doc.topics) / 100_000
 
 
 def build(
@@ -331,41 +352,108 @@ def build(
     names: Iterable[str] = (),
     paper: str | None = None,
     strict: bool = False,
+    force: bool = False,
+    jobs: int | None = None,
+    renderer: Renderer | None = None,
+    lock_timeout: float = 300.0,
+    on_wait: Callable[[], None] | None = None,
     on_done: Callable[[Outcome, float], None] | None = None,
 ) -> list[Outcome]:
-    """Render the chosen documents and write each good one to ``out/NAME.pdf``.
+    """Build the chosen documents into ``out/NAME.pdf``; see build_summary."""
+    return build_summary(
+        project,
+        out,
+        names=names,
+        paper=paper,
+        strict=strict,
+        force=force,
+        jobs=jobs,
+        renderer=renderer,
+        lock_timeout=lock_timeout,
+        on_wait=on_wait,
+        on_done=on_done,
+    ).outcomes
 
-    A document that fails is reported in its Outcome; its old PDF is left
-    untouched and the other documents still build.
+
+def build_summary(
+    project: Project,
+    out: Path,
+    *,
+    names: Iterable[str] = (),
+    paper: str | None = None,
+    strict: bool = False,
+    force: bool = False,
+    jobs: int | None = None,
+    renderer: Renderer | None = None,
+    lock_timeout: float = 300.0,
+    on_wait: Callable[[], None] | None = None,
+    on_done: Callable[[Outcome, float], None] | None = None,
+) -> Summary:
+    """Render the documents whose inputs changed, in worker processes, and write each good one.
+
+    A document is rebuilt only when the hash of its inputs (topics, templates,
+    styles, fonts, pictures, config, options, tool versions) differs from the
+    one its PDF was made from. A document that fails is reported in its
+    Outcome; its old PDF is left untouched and the others still build. With
+    nothing to do, WeasyPrint is never imported.
     """
-    from . import render
-
+    started = time.perf_counter()
     out = check_out_dir(project, out)
+    names = list(names)
     docs = select(project, names)
     paper = paper or project.brand.paper
-    env = render.environment(project.root)
-    outcomes: list[Outcome] = []
-    for doc in docs:
-        started = time.perf_counter()
-        outcome = Outcome(doc.name)
-        try:
-            rendered = render_document(project, doc, paper, env, strict=strict)
-        except BrochureError as exc:
-            outcome.error = exc
-        else:
-            path = out / f"{doc.name}.pdf"
-            try:
-                write_atomic(path, rendered.pdf)
-            except OSError as exc:
-                reason = exc.strerror or str(exc)
-                fix = "check the output folder's permissions and free space, or choose another with --out"
-                outcome.error = BrochureError.at(path, None, f"cannot be written: {reason}", fix)
+    with locked(out, lock_timeout, on_wait):
+        remove_stale_temporaries(out)
+        manifest = Manifest(out)
+        hasher = Hasher()
+        options = f"paper={paper} strict={strict}"
+        keys = {doc.name: document_key(project, doc, options, hasher) for doc in docs}
+        outcomes = {doc.name: Outcome(doc.name) for doc in docs}
+        todo = []
+        for doc in docs:
+            if not force and manifest.up_to_date(doc.name, keys[doc.name]):
+                outcomes[doc.name].status = UP_TO_DATE
+                outcomes[doc.name].path = out / manifest.entries[doc.name].file
             else:
-                outcome.path = path
-                outcome.pages = rendered.pages
-                outcome.warnings = rendered.warnings
-                outcome.fit = rendered.fit
-        outcomes.append(outcome)
-        if on_done:
-            on_done(outcome, time.perf_counter() - started)
-    return outcomes
+                todo.append(doc)
+        todo.sort(key=lambda d: _expected_seconds(d, manifest), reverse=True)
+        changed = bool(todo)
+        if todo:
+            pool = renderer or Renderer(jobs)
+            try:
+                for result in pool.render(project, todo, paper, strict):
+                    outcome = outcomes[result.name]
+                    _finish(outcome, result, out, manifest, keys[result.name])
+                    if on_done:
+                        on_done(outcome, result.seconds)
+            finally:
+                if renderer is None:
+                    pool.close()
+        removed: list[str] = []
+        if not names:
+            removed = manifest.remove_others({d.name for d in docs})
+            changed = changed or bool(removed)
+        if changed:
+            manifest.save()
+    return Summary([outcomes[d.name] for d in docs], removed, time.perf_counter() - started)
+
+
+def _finish(outcome: Outcome, result: Result, out: Path, manifest: Manifest, key: str) -> None:
+    """Write a rendered document into place, or record why it failed."""
+    if result.error is not None:
+        outcome.status, outcome.error = FAILED, result.error
+        return
+    path = out / f"{result.name}.pdf"
+    try:
+        write_atomic(path, result.pdf)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        fix = "check the output folder's permissions and free space, or choose another with --out"
+        outcome.status, outcome.error = (
+            FAILED,
+            BrochureError.at(path, None, f"cannot be written: {reason}", fix),
+        )
+        return
+    manifest.record(result.name, key, result.pdf, result.seconds)
+    outcome.status, outcome.path, outcome.pages = BUILT, path, result.pages
+    outcome.warnings, outcome.fit = list(result.warnings), result.fit

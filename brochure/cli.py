@@ -85,39 +85,77 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--strict", is_flag=True, help="Fail a document on any warning from the engine (a missing glyph, ...)."
 )
+@click.option("--force", is_flag=True, help="Rebuild every document, even those that are up to date.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes.  [default: one per core]",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A line per document as it is built.  [default: on a terminal only]",
+)
 @user_errors
-def build(names: tuple[str, ...], project: Path, out: Path | None, paper: str | None, strict: bool) -> None:
+def build(
+    names: tuple[str, ...],
+    project: Path,
+    out: Path | None,
+    paper: str | None,
+    strict: bool,
+    force: bool,
+    jobs: int | None,
+    progress: bool | None,
+) -> None:
     """Build PDFs: every document, or just the NAMEs given.
 
-    Each document is written to OUT/NAME.pdf. A document that fails keeps its
-    previous PDF, and the others still build.
+    Each document is written to OUT/NAME.pdf. Only documents whose inputs
+    changed are rebuilt. A document that fails keeps its previous PDF, and
+    the others still build.
 
     \b
     Example:
         brochure build
         brochure build aftercare side-effects --paper a4
-        brochure build --strict
+        brochure build --force --jobs 2
         brochure build --project ../lakeside --out ~/handouts
     """
-    from .build import build as run_build
+    from .build import build_summary
 
     loaded = _load(project)
     out = out if out is not None else loaded.root / "out"
+    summary = build_summary(
+        loaded,
+        out,
+        names=names,
+        paper=paper,
+        strict=strict,
+        force=force,
+        jobs=jobs,
+        on_wait=lambda: click.echo(f"Waiting for another build writing to {out} ...", err=True),
+        on_done=_progress(sys.stdout.isatty() if progress is None else progress),
+    )
+    click.echo(summary.describe())
+    if summary.failed:
+        sys.exit(1)
+
+
+def _progress(show: bool):  # noqa: ANN202
+    """Print each document as it is done: errors always, successes when ``show``."""
 
     def done(outcome, seconds: float) -> None:  # noqa: ANN001
         if outcome.error:
             _report(outcome.error.problems, "Error")
-        else:
+            return
+        if show:
             pages = "page" if outcome.pages == 1 else "pages"
             fitted = f", {outcome.fit.describe()}" if outcome.fit and outcome.fit.tightened else ""
             click.echo(f"built {outcome.path} ({outcome.pages} {pages}{fitted}, {seconds:.2f} s)")
-            _report([f"{outcome.name}: {w}" for w in outcome.warnings], "Warning")
+        _report([f"{outcome.name}: {w}" for w in outcome.warnings], "Warning")
 
-    outcomes = run_build(loaded, out, names=names, paper=paper, strict=strict, on_done=done)
-    failed = [o for o in outcomes if o.error]
-    click.echo(f"{len(outcomes) - len(failed)} built, {len(failed)} failed")
-    if failed:
-        sys.exit(1)
+    return done
 
 
 @cli.command()
@@ -203,6 +241,53 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         click.echo("  ".join([*cells, row[-1]]))
 
 
+@cli.command()
+@click.argument("names", nargs=-1)
+@PROJECT
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Where the PDFs go."
+)
+@click.option("--paper", type=click.Choice(["letter", "a4"]), default=None, help="Paper size.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes.")
+@user_errors
+def watch(
+    names: tuple[str, ...], project: Path, out: Path | None, paper: str | None, jobs: int | None
+) -> None:
+    """Build, then rebuild what each saved change affects, until Ctrl-C.
+
+    Watches content/, templates/ and styles/. A change rebuilds only the
+    documents that depend on it; a build that fails prints its error and
+    watching goes on.
+
+    \b
+    Example:
+        brochure watch
+        brochure watch aftercare --out /tmp/preview
+    """
+    from .watch import watch as run_watch
+
+    def built(summary, error) -> None:  # noqa: ANN001
+        if error is not None:
+            _report(error.problems, "Error")
+        else:
+            click.echo(summary.describe())
+        click.echo("Watching for changes (Ctrl-C to stop) ...")
+
+    try:
+        run_watch(
+            project,
+            out,
+            names=names,
+            paper=paper,
+            jobs=jobs,
+            on_change=lambda paths: click.echo(f"changed: {', '.join(paths)}"),
+            on_build=built,
+            on_done=_progress(True),
+        )
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+
+
 @cli.command(name="list")
 @PROJECT
 @user_errors
@@ -248,7 +333,8 @@ def html(name: str, project: Path, output: Path | None, paper: str | None) -> No
         brochure html aftercare
         brochure html brochure -o /tmp/brochure.html
     """
-    from .build import document_html, select, write_atomic
+    from .build import document_html, select
+    from .output import write_atomic
 
     loaded = _load(project)
     (doc,) = select(loaded, [name])

@@ -34,6 +34,10 @@ class BrochureError(Exception):
         self.problems = problems if isinstance(problems, list) else [problems]
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple:
+        # Errors travel back from worker processes: rebuild them from their problems.
+        return (self.__class__, (self.problems,))
+
     @classmethod
     def at(
         cls,

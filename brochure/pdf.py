@@ -56,8 +56,8 @@ class Rendered:
     fit: Any = None  # fit.FitResult, set by the build
 
 
-def _import_engine() -> None:
-    """Prepare for importing WeasyPrint.
+def import_engine() -> None:
+    """Import WeasyPrint (a noticeable part of a second, paid once per process).
 
     WeasyPrint builds a mimetypes table on import, which reads the machine's
     /etc/mime.types; the built-in table is enough, and nothing outside the
@@ -65,6 +65,7 @@ def _import_engine() -> None:
     """
     if not mimetypes.inited:
         mimetypes.init(files=[])
+    import weasyprint  # noqa: F401
 
 
 class _Refused(ValueError):
@@ -77,7 +78,7 @@ def make_fetcher(roots: Sequence[Path], refused: list[str]):  # noqa: ANN201 - W
     ``builtin:NAME`` is the built-in stylesheet NAME, so that a project's
     override can @import the stylesheet it replaces.
     """
-    _import_engine()
+    import_engine()
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     allowed = [r.resolve() for r in roots]
@@ -239,7 +240,7 @@ def lay_out(
     ``time_limit`` defaults to MAX_LAYOUT_SECONDS.
     """
     time_limit = time_limit or MAX_LAYOUT_SECONDS
-    _import_engine()
+    import_engine()
     from weasyprint import CSS, HTML
     from weasyprint.urls import FatalURLFetchingError
 

@@ -10,8 +10,9 @@ import pytest
 from conftest import REPO, build_ok, copy_sample, pdf_fonts, pdf_text, pdf_text_sizes, topic
 from pypdf import PdfReader
 
-from brochure.build import build, check_out_dir, documents, load_project, write_atomic
+from brochure.build import build, check_out_dir, documents, load_project
 from brochure.errors import BrochureError, RenderError
+from brochure.output import write_atomic
 
 
 def _words(markdown_body: str) -> list[str]:

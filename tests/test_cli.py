@@ -23,13 +23,20 @@ def clinic(tmp_path: Path) -> Path:
 
 
 def test_build_named_documents(clinic):
-    result = run("build", "aftercare", "results", "--project", clinic)
+    result = run("build", "aftercare", "results", "--project", clinic, "--progress")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(f"built {clinic / 'out' / 'aftercare.pdf'} (1 page, ")
-    assert lines[-1] == "2 built, 0 failed"
+    assert sorted(line.split(" (")[0] for line in lines[:2]) == [
+        f"built {clinic / 'out' / 'aftercare.pdf'}",
+        f"built {clinic / 'out' / 'results.pdf'}",
+    ]
+    assert re.fullmatch(r"2 rebuilt, 0 up to date, 0 failed in \d+\.\d\d s", lines[-1])
     assert result.stderr == ""
-    assert sorted(p.name for p in (clinic / "out").iterdir()) == ["aftercare.pdf", "results.pdf"]
+    pdfs = sorted(p.name for p in (clinic / "out").iterdir() if not p.name.startswith("."))
+    assert pdfs == ["aftercare.pdf", "results.pdf"]
+    # Not on a terminal and without --progress: only the summary.
+    again = run("build", "aftercare", "--project", clinic, "--force")
+    assert re.fullmatch(r"1 rebuilt, 0 up to date, 0 failed in \d+\.\d\d s\n", again.stdout)
 
 
 def test_bad_front_matter_exits_1_and_leaves_out_untouched(clinic):
@@ -63,7 +70,7 @@ def test_document_over_budget_fails_alone(clinic):
         r"\(shorten it by about \d+ lines, split it into two topics, or raise its page budget in content/documents.toml\)\n",
         result.stderr,
     )
-    assert result.stdout.splitlines()[-1] == "1 built, 1 failed"
+    assert result.stdout.splitlines()[-1].startswith("1 rebuilt, 0 up to date, 1 failed in ")
     assert (clinic / "out/aftercare.pdf").exists()
     assert not (clinic / "out/results.pdf").exists()
 

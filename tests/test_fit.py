@@ -13,7 +13,7 @@ from conftest import MINIMAL_BRAND, build_ok, copy_sample, pdf_text, pdf_text_si
 from pypdf import PdfReader
 
 from brochure import pdf as pdf_module
-from brochure.build import build, load_project
+from brochure.build import build, load_project, render_document, select
 from brochure.cli import cli
 from brochure.errors import BrochureError, ContentError
 
@@ -47,14 +47,19 @@ class LayoutCounter:
 def test_topic_30_percent_too_long_fits_one_page_by_auto_fit(tmp_path, monkeypatch):
     root = copy_sample(tmp_path / "clinic")
     _grow(root / "content/topics/unwanted-results.md", 0.30)
+    project = load_project(root)
+    (doc,) = select(project, ["unwanted-results"])
     counter = LayoutCounter(monkeypatch)
-    (outcome,) = build_ok(root, names=["unwanted-results"]).values()
-    assert outcome.pages == 1
-    assert outcome.fit.tightened
+    rendered = render_document(project, doc, "letter")
+    assert rendered.pages == 1
+    assert rendered.fit.tightened
     # Counted, not timed: the first layout plus at most four more.
-    assert counter.calls == 1 + outcome.fit.extra_layouts
-    assert 1 <= outcome.fit.extra_layouts <= 4
-    assert outcome.fit.body_pt >= 11
+    assert counter.calls == 1 + rendered.fit.extra_layouts
+    assert 1 <= rendered.fit.extra_layouts <= 4
+    assert rendered.fit.body_pt >= 11
+    # The build (in worker processes) writes that same fitted document.
+    (outcome,) = build_ok(root, names=["unwanted-results"]).values()
+    assert outcome.fit == rendered.fit
     pdf = root / "out/unwanted-results.pdf"
     assert len(PdfReader(pdf).pages) == 1
     runs = pdf_text_sizes(pdf)
@@ -70,7 +75,7 @@ def test_auto_fit_is_reported_on_the_command_line(tmp_path):
 
     root = copy_sample(tmp_path / "clinic")
     _grow(root / "content/topics/aftercare.md", 0.30)
-    result = CliRunner().invoke(cli, ["build", "aftercare", "--project", str(root)])
+    result = CliRunner().invoke(cli, ["build", "aftercare", "--project", str(root), "--progress"])
     assert result.exit_code == 0, result.stderr
     assert re.match(
         r"built .*aftercare\.pdf \(1 page, auto-fit: tighter spacing, 1\d(\.\d+)? pt body, \d extra layouts?, ",
@@ -101,7 +106,7 @@ def test_topic_three_times_too_long_fails_and_keeps_its_old_pdf(tmp_path):
     assert (out / "results.pdf").read_bytes() == b"%PDF-1.7 the old one"
     assert (out / "aftercare.pdf").exists()
     assert (out / "side-effects.pdf").exists()
-    assert result.stdout.splitlines()[-1] == "2 built, 1 failed"
+    assert result.stdout.splitlines()[-1].startswith("2 rebuilt, 0 up to date, 1 failed in ")
 
 
 def test_floor_is_configurable_and_never_below_9pt(make_project):
@@ -292,11 +297,13 @@ def test_layout_over_the_time_limit_stops_cleanly(tmp_path, monkeypatch):
 
 
 def test_picture_pushed_off_the_page_by_a_stylesheet_is_reported(make_project):
-    root = make_project({
-        "content/topics/a.md": topic("A", "![A wide test picture](../images/wide.png)\n"),
-        "content/images/wide.png": _png(3000, 100),
-        "styles/handout.css": '@import url("builtin:handout.css");\nimg { max-width: none; width: 3000px; }\n',
-    })
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A", "![A wide test picture](../images/wide.png)\n"),
+            "content/images/wide.png": _png(3000, 100),
+            "styles/handout.css": '@import url("builtin:handout.css");\nimg { max-width: none; width: 3000px; }\n',
+        }
+    )
     (outcome,) = build(load_project(root), root / "out", names=["a"])
     assert "document 'a': page 1: picture 'A wide test picture' runs past the right edge of the paper" in str(
         outcome.error

@@ -1,0 +1,140 @@
+"""What each document depends on, hashed: the key that says whether its PDF is up to date.
+
+Everything here reads files and hashes them; nothing imports WeasyPrint,
+Markdown or Jinja, so a build with nothing to do stays fast. Keys are
+content hashes, never modification times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import re
+import sys
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from . import __version__
+from .paths import builtin_dir, is_inside
+
+# Template names a template loads: {% extends "x" %}, {% include 'x' %},
+# {% import "x" as y %}, {% from "x" import y %}
+_TEMPLATE_REF = re.compile(r"""{%-?\s*(?:extends|include|import|from)\s+["']([^"']+)["']""")
+_CSS_IMPORT = re.compile(r"""@import\s+(?:url\(\s*)?["']?([^"')\s;]+)""")
+_CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+?)["']?\s*\)""")
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)")
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+
+
+class Hasher:
+    """Hashes files once per build (many documents share templates, styles and fonts)."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, str] = {}
+
+    def file(self, path: Path) -> str:
+        if path not in self._files:
+            try:
+                self._files[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                self._files[path] = "missing"
+        return self._files[path]
+
+
+@cache
+def tool_fingerprint() -> str:
+    """brochure's version and source, WeasyPrint's and Python's versions: a new tool rebuilds everything."""
+    h = hashlib.sha256(f"brochure {__version__} python {sys.version_info[:3]}".encode())
+    try:
+        h.update(importlib.metadata.version("weasyprint").encode())
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a broken install
+        h.update(b"weasyprint ?")
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(source.name.encode())
+        h.update(source.read_bytes())
+    return h.hexdigest()
+
+
+def template_file(root: Path, name: str) -> Path | None:
+    """Where a template name resolves: 'builtin/NAME', else the project's, else the built-in one."""
+    if name.startswith("builtin/"):
+        candidates = [builtin_dir("templates") / name.removeprefix("builtin/")]
+    else:
+        candidates = [root / "templates" / name, builtin_dir("templates") / name]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def template_chain(root: Path, name: str) -> list[Path]:
+    """A template and every template it extends, includes or imports, by name."""
+    seen: dict[Path, None] = {}
+    todo = [name]
+    while todo:
+        path = template_file(root, todo.pop())
+        if path is None or path in seen:
+            continue
+        seen[path] = None
+        todo += _TEMPLATE_REF.findall(path.read_text(encoding="utf-8", errors="replace"))
+    return list(seen)
+
+
+def style_file(root: Path, name: str) -> Path | None:
+    """Where a stylesheet name resolves: the project's styles/, else the built-in ones."""
+    return next((c for c in (root / "styles" / name, builtin_dir("styles") / name) if c.is_file()), None)
+
+
+def style_chain(root: Path, names: Iterable[str]) -> list[Path]:
+    """Stylesheets, the ones they @import, and local files their url()s name (fonts, pictures)."""
+    seen: dict[Path, None] = {}
+    todo = [p for p in (style_file(root, n) for n in names) if p]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen[path] = None
+        if path.suffix != ".css":
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for ref in {*_CSS_IMPORT.findall(text), *_CSS_URL.findall(text)}:
+            if ref.startswith("builtin:"):
+                todo.append(builtin_dir("styles") / ref.removeprefix("builtin:"))
+            elif not urlsplit(ref).scheme:
+                todo.append((path.parent / unquote(ref)).resolve())
+    return [p for p in seen if p.is_file()]
+
+
+def topic_images(path: Path, body: str, root: Path) -> list[Path]:
+    """Local pictures a topic's Markdown names (where they live is checked when rendering)."""
+    found = []
+    for ref in _MD_IMAGE.findall(body):
+        if not urlsplit(ref).scheme:
+            target = (path.parent / unquote(ref)).resolve()
+            if is_inside(target, root):
+                found.append(target)
+    return found
+
+
+def topic_index(topics: Iterable[object]) -> str:
+    """Every topic's name and headings: what links from one topic to another are checked against."""
+    return "\n".join(f"{t.slug}: {'|'.join(_HEADING.findall(t.body))}" for t in topics)
+
+
+def document_key(project, doc, options: str, hasher: Hasher) -> str:  # noqa: ANN001 - build.Project, build.Document
+    """The hash of everything ``doc``'s PDF is made from, with the build ``options``."""
+    root = project.root
+    parts: list[str] = [tool_fingerprint(), options, doc.name, repr(doc.spec)]
+    config = [root / "content/brand.toml", root / "content/documents.toml", project.brand.logo]
+    config += [face.path for face in project.brand.fonts]
+    files: list[Path] = [*config]
+    files += template_chain(root, doc.spec.template)
+    files += style_chain(root, doc.spec.styles)
+    for topic in doc.topics:
+        files.append(topic.path)
+        files += topic_images(topic.path, topic.body, root)
+    # Links are checked against every topic's headings; the brochure's order
+    # and contents come from all of them.
+    parts.append(topic_index(project.topics))
+    for path in files:
+        parts.append(f"{path}={hasher.file(path)}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

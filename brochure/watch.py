@@ -1,0 +1,104 @@
+"""`brochure watch`: rebuild what a change affects, as soon as it is saved."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from .build import Outcome, Summary, build_summary, load_project
+from .errors import BrochureError
+from .paths import builtin_dir, is_inside
+from .workers import Renderer
+
+#: How long to wait for more changes after the first one (an editor may
+#: write a file in several steps), in milliseconds.
+DEBOUNCE_MS = 40
+_KNOWN = {
+    ".md",
+    ".toml",
+    ".html",
+    ".css",
+    ".svg",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".webp",
+    ".ttf",
+    ".otf",
+    ".woff",
+    ".woff2",
+}
+
+
+def watched_folders(root: Path) -> list[Path]:
+    """content/, the project's templates/ and styles/, and the built-in ones."""
+    folders = [
+        root / "content",
+        root / "templates",
+        root / "styles",
+        builtin_dir("templates"),
+        builtin_dir("styles"),
+    ]
+    unique: list[Path] = []
+    for folder in folders:
+        folder = folder.resolve()
+        if folder.is_dir() and not any(is_inside(folder, u) for u in unique):
+            unique = [u for u in unique if not is_inside(u, folder)] + [folder]
+    return unique
+
+
+def watch(
+    root: Path,
+    out: Path | None,
+    *,
+    names: Iterable[str] = (),
+    paper: str | None = None,
+    jobs: int | None = None,
+    on_change: Callable[[list[str]], None],
+    on_build: Callable[[Summary | None, BrochureError | None], None],
+    on_done: Callable[[Outcome, float], None] | None = None,
+) -> None:
+    """Build, then rebuild on every change until interrupted.
+
+    ``on_change(paths)`` is called with what changed, before each rebuild;
+    ``on_build(summary, error)`` after each build, with its summary or the
+    error that stopped it (a broken config, say); watching goes on.
+    """
+    from watchfiles import watch as watch_files
+
+    root = Path(root).resolve()
+    names = list(names)
+    with Renderer(jobs) as renderer:
+
+        def run() -> None:
+            try:
+                project = load_project(root)
+                target = out if out is not None else project.root / "out"
+                summary = build_summary(
+                    project,
+                    target,
+                    names=names,
+                    paper=paper,
+                    renderer=renderer,
+                    on_done=on_done,
+                    lock_timeout=30,
+                )
+            except BrochureError as exc:
+                on_build(None, exc)
+            else:
+                on_build(summary, None)
+
+        run()
+        # watchfiles' default filter already skips editors' swap and backup files.
+        for changes in watch_files(*watched_folders(root), debounce=DEBOUNCE_MS * 5, step=DEBOUNCE_MS):
+            paths = sorted({Path(path) for _change, path in changes})
+            # Drop an editor's short-lived temporary files (sed's, say): gone already, no known type.
+            paths = [p for p in paths if p.exists() or p.suffix.lower() in _KNOWN]
+            if paths:
+                on_change([_shown(p, root) for p in paths])
+                run()
+
+
+def _shown(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)

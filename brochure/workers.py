@@ -1,0 +1,146 @@
+"""Render documents in warm worker processes, one per core by default.
+
+The parent imports WeasyPrint once, then forks the workers, so each starts
+warm; each keeps its own font configuration and Jinja environment between
+documents (and, under `brochure watch`, between builds). Each worker caps
+its own memory, so a document that would exhaust the machine fails alone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BrochureError, Problem, RenderError
+
+#: Address space a worker may add on top of what it has when it starts.
+MAX_RENDER_MEMORY_MB = 2048
+
+
+@dataclass
+class Result:
+    """One document's render: its PDF bytes and details, or the error that stopped it."""
+
+    name: str
+    seconds: float
+    pdf: bytes = b""
+    pages: int = 0
+    warnings: Sequence[str] = ()
+    fit: object = None
+    error: BrochureError | None = None
+
+
+def default_jobs() -> int:
+    """One worker per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _vm_bytes() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        pass
+    return 0
+
+
+def _start_worker(memory_mb: int) -> None:
+    """Cap this worker's memory: a runaway render raises MemoryError instead of taking the machine."""
+    # Ctrl-C is for the parent, which stops the workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import resource
+
+        limit = _vm_bytes() + memory_mb * 1024 * 1024
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard == resource.RLIM_INFINITY or limit < hard:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, ValueError, OSError):  # pragma: no cover - no rlimits here
+        pass
+
+
+_envs: dict[Path, object] = {}
+
+
+def _render(project, doc, paper: str, strict: bool) -> Result:  # noqa: ANN001 - build.Project, build.Document
+    from . import render
+    from .build import render_document
+
+    started = time.perf_counter()
+    env = _envs.get(project.root)
+    if env is None:
+        env = _envs[project.root] = render.environment(project.root)
+    try:
+        rendered = render_document(project, doc, paper, env, strict=strict)
+    except BrochureError as exc:
+        return Result(doc.name, time.perf_counter() - started, error=exc)
+    except MemoryError:
+        message = f"rendering needed more than {MAX_RENDER_MEMORY_MB} MB of memory and was stopped"
+        error = RenderError.at(doc.source, None, message, "shorten the document or make its pictures smaller")
+        return Result(doc.name, time.perf_counter() - started, error=error)
+    seconds = time.perf_counter() - started
+    return Result(doc.name, seconds, rendered.pdf, rendered.pages, tuple(rendered.warnings), rendered.fit)
+
+
+class Renderer:
+    """A pool of warm workers; use it as a context manager, or keep it open across builds."""
+
+    def __init__(self, jobs: int | None = None) -> None:
+        self.jobs = jobs or default_jobs()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            from .pdf import import_engine
+
+            import_engine()  # before the fork: every worker starts with WeasyPrint loaded
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_worker,
+                initargs=(MAX_RENDER_MEMORY_MB,),
+            )
+        return self._pool
+
+    def render(
+        self, project, docs: Sequence, paper: str, strict: bool, on_start: Callable | None = None
+    ) -> Iterator[Result]:  # noqa: ANN001
+        """Render ``docs`` (longest first, as given); yield each result as it is done."""
+        pool = self._executor()
+        futures: dict[Future, object] = {
+            pool.submit(_render, project, doc, paper, strict): doc for doc in docs
+        }
+        for future in as_completed(futures):
+            doc = futures[future]
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                self.close()  # the next build starts new workers
+                message = "the renderer stopped while making this document (it ran out of memory or crashed)"
+                problem = Problem(
+                    doc.source, None, message, "shorten the document or make its pictures smaller"
+                )
+                result = Result(doc.name, 0.0, error=RenderError(problem))
+            yield result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
