@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from . import __version__
-from .paths import builtin_dir, is_inside
+from .paths import builtin_dir, default_font_dir, is_inside
 
 # Template names a template loads: {% extends "x" %}, {% include 'x' %},
 # {% import "x" as y %}, {% from "x" import y %}
@@ -136,5 +136,18 @@ def document_key(project, doc, options: str, hasher: Hasher) -> str:  # noqa: AN
     # and contents come from all of them.
     parts.append(topic_index(project.topics))
     for path in files:
-        parts.append(f"{path}={hasher.file(path)}")
+        parts.append(f"{_label(path, root)}={hasher.file(path)}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _label(path: Path, root: Path) -> str:
+    """A path as the key records it: a project that moves stays up to date."""
+    places = {
+        "": root.resolve(),
+        "builtin:": builtin_dir("templates").parent.resolve(),
+        "font:": default_font_dir(),
+    }
+    for prefix, place in places.items():
+        if path.is_relative_to(place):
+            return prefix + path.relative_to(place).as_posix()
+    return str(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import os
 import re
 import signal
 import threading
@@ -65,6 +66,10 @@ def import_engine() -> None:
     """
     if not mimetypes.inited:
         mimetypes.init(files=[])
+    # Without HarfBuzz-Subset, WeasyPrint subsets fonts with fontTools, which
+    # stamps the current time into each embedded font unless this is set (the
+    # reproducible-builds convention). A value the user set is kept.
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
     import weasyprint  # noqa: F401
 
 
@@ -149,6 +154,10 @@ class _Collect(logging.Handler):
         if message.startswith(_ENGINE_NOTICES):
             log.debug("WeasyPrint: %s", message)
             return
+        if any(isinstance(arg, MemoryError) for arg in (record.args or ())):
+            # WeasyPrint catches the error and logs it with an empty reason.
+            message = f"{message.rstrip(': ')}: not enough memory (the worker's memory cap was reached)"
+            record.levelno = logging.ERROR
         if match := _NOTDEF.search(message):
             # No font on the machine has the character: it prints as a box.
             message = f"character {match.group(1)} is not in the brand font"

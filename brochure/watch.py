@@ -13,6 +13,7 @@ from .workers import Renderer
 #: How long to wait for more changes after the first one (an editor may
 #: write a file in several steps), in milliseconds.
 DEBOUNCE_MS = 40
+IDLE_TICK_MS = 200
 _KNOWN = {
     ".md",
     ".toml",
@@ -89,9 +90,20 @@ def watch(
             else:
                 on_build(summary, None)
 
-        run()
-        # watchfiles' default filter already skips editors' swap and backup files.
-        for changes in watch_files(*watched_folders(root), debounce=DEBOUNCE_MS * 5, step=DEBOUNCE_MS):
+        started = False
+        # The first build runs once the watcher is ready (its first idle tick),
+        # so a file saved during that build is not missed. watchfiles' default
+        # filter already skips editors' swap and backup files.
+        for changes in watch_files(
+            *watched_folders(root),
+            debounce=DEBOUNCE_MS * 5,
+            step=DEBOUNCE_MS,
+            yield_on_timeout=True,
+            rust_timeout=IDLE_TICK_MS,
+        ):
+            if not started:
+                started = True
+                run()
             paths = sorted({Path(path) for _change, path in changes})
             # Drop an editor's short-lived temporary files (sed's, say): gone already, no known type.
             paths = [p for p in paths if p.exists() or p.suffix.lower() in _KNOWN]

@@ -8,17 +8,20 @@ its own memory, so a document that would exhaust the machine fails alone.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BrochureError, Problem, RenderError
+
+log = logging.getLogger(__name__)
 
 #: Address space a worker may add on top of what it has when it starts.
 MAX_RENDER_MEMORY_MB = 2048
@@ -73,24 +76,28 @@ def _start_worker(memory_mb: int) -> None:
 _envs: dict[Path, object] = {}
 
 
-def _render(project, doc, paper: str, strict: bool) -> Result:  # noqa: ANN001 - build.Project, build.Document
+def _render(project, doc, paper: str, strict: bool, memory_mb: int) -> Result:  # noqa: ANN001
+    """Render one document in a worker (``project`` and ``doc`` are build.Project and build.Document)."""
     from . import render
     from .build import render_document
 
     started = time.perf_counter()
-    env = _envs.get(project.root)
-    if env is None:
-        env = _envs[project.root] = render.environment(project.root)
     try:
+        env = _envs.get(project.root)
+        if env is None:
+            env = _envs[project.root] = render.environment(project.root)
         rendered = render_document(project, doc, paper, env, strict=strict)
     except BrochureError as exc:
         return Result(doc.name, time.perf_counter() - started, error=exc)
     except MemoryError:
-        message = f"rendering needed more than {MAX_RENDER_MEMORY_MB} MB of memory and was stopped"
-        error = RenderError.at(doc.source, None, message, "shorten the document or make its pictures smaller")
-        return Result(doc.name, time.perf_counter() - started, error=error)
+        return Result(doc.name, time.perf_counter() - started, error=_out_of_memory(doc, memory_mb))
     seconds = time.perf_counter() - started
     return Result(doc.name, seconds, rendered.pdf, rendered.pages, tuple(rendered.warnings), rendered.fit)
+
+
+def _out_of_memory(doc, memory_mb: int) -> RenderError:  # noqa: ANN001
+    message = f"rendering needed more than the {memory_mb} MB of memory allowed and was stopped"
+    return RenderError.at(doc.source, None, message, "shorten the document or make its pictures smaller")
 
 
 class Renderer:
@@ -98,28 +105,29 @@ class Renderer:
 
     def __init__(self, jobs: int | None = None) -> None:
         self.jobs = jobs or default_jobs()
+        self.memory_mb = MAX_RENDER_MEMORY_MB
         self._pool: ProcessPoolExecutor | None = None
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            from . import markup, render  # noqa: F401 - Jinja and Markdown, loaded before the fork
             from .pdf import import_engine
 
             import_engine()  # before the fork: every worker starts with WeasyPrint loaded
+            self.memory_mb = MAX_RENDER_MEMORY_MB
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_start_worker,
-                initargs=(MAX_RENDER_MEMORY_MB,),
+                initargs=(self.memory_mb,),
             )
         return self._pool
 
-    def render(
-        self, project, docs: Sequence, paper: str, strict: bool, on_start: Callable | None = None
-    ) -> Iterator[Result]:  # noqa: ANN001
+    def render(self, project, docs: Sequence, paper: str, strict: bool) -> Iterator[Result]:  # noqa: ANN001
         """Render ``docs`` (longest first, as given); yield each result as it is done."""
         pool = self._executor()
         futures: dict[Future, object] = {
-            pool.submit(_render, project, doc, paper, strict): doc for doc in docs
+            pool.submit(_render, project, doc, paper, strict, self.memory_mb): doc for doc in docs
         }
         for future in as_completed(futures):
             doc = futures[future]
@@ -131,6 +139,13 @@ class Renderer:
                 problem = Problem(
                     doc.source, None, message, "shorten the document or make its pictures smaller"
                 )
+                result = Result(doc.name, 0.0, error=RenderError(problem))
+            except MemoryError:
+                result = Result(doc.name, 0.0, error=_out_of_memory(doc, self.memory_mb))
+            except Exception as exc:  # a bug of ours: fail this document, keep the others
+                log.debug("rendering %s failed", doc.name, exc_info=True)
+                message = f"brochure failed while making this document: {type(exc).__name__}: {exc}"
+                problem = Problem(doc.source, None, message, "run with -v for details, and please report it")
                 result = Result(doc.name, 0.0, error=RenderError(problem))
             yield result
 

@@ -1,0 +1,195 @@
+"""Incremental builds: each kind of input rebuilds exactly the documents that depend on it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import copy_sample
+
+from brochure.build import BUILT, UP_TO_DATE, build_summary, load_project
+from brochure.paths import builtin_dir, default_font_dir
+
+HANDOUTS = {
+    "what-is-botox",
+    "treatment-areas",
+    "results",
+    "side-effects",
+    "aftercare",
+    "unwanted-results",
+    "choosing-an-injector",
+}
+ALL = HANDOUTS | {"brochure"}
+
+
+@pytest.fixture(scope="module")
+def built_clinic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample with its own copies of the built-in templates and styles, built once."""
+    root = copy_sample(tmp_path_factory.mktemp("incremental") / "clinic")
+    shutil.copytree(builtin_dir("templates"), root / "templates")
+    shutil.copytree(builtin_dir("styles"), root / "styles")
+    (root / "content/images/photo.svg").write_text(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='40' height='20'/>"
+    )
+    aftercare = root / "content/topics/aftercare.md"
+    aftercare.write_text(aftercare.read_text() + "\n![A cold pack in a cloth](../images/photo.svg)\n")
+    fonts = root / "content/fonts"
+    fonts.mkdir()
+    for name in ("Regular", "Bold", "Italic", "BoldItalic"):
+        shutil.copy(default_font_dir() / f"Lato-{name}.ttf", fonts / f"House-{name}.ttf")
+    brand = root / "content/brand.toml"
+    brand.write_text(
+        brand.read_text().replace(
+            'family = "Lato"             # built in; or give your own files:',
+            'family = "House Sans"\nregular = "fonts/House-Regular.ttf"\nbold = "fonts/House-Bold.ttf"\n'
+            'italic = "fonts/House-Italic.ttf"\nbold_italic = "fonts/House-BoldItalic.ttf"',
+        )
+    )
+    summary = build_summary(load_project(root), root / "out")
+    assert {o.name for o in summary.outcomes if o.status == BUILT} == ALL, [
+        str(o.error) for o in summary.outcomes
+    ]
+    return root
+
+
+@pytest.fixture
+def clinic(built_clinic: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the built clinic, output and manifest included."""
+    root = tmp_path / "clinic"
+    shutil.copytree(built_clinic, root)
+    return root
+
+
+def rebuilt(root: Path, **options: object) -> set[str]:
+    summary = build_summary(load_project(root), root / "out", **options)
+    failed = {o.name: str(o.error) for o in summary.outcomes if o.error}
+    assert not failed, failed
+    return {o.name for o in summary.outcomes if o.status == BUILT}
+
+
+def edit(path: str, old: str | None = None, new: str = "") -> Callable[[Path], None]:
+    """A change to one file: replace ``old`` with ``new``, or append ``new``."""
+
+    def change(root: Path) -> None:
+        target = root / path
+        text = target.read_text()
+        target.write_text(text.replace(old, new, 1) if old else text + new)
+
+    return change
+
+
+def touch_bytes(path: str) -> Callable[[Path], None]:
+    def change(root: Path) -> None:
+        target = root / path
+        target.write_bytes(target.read_bytes() + b"\n")
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        pytest.param(
+            edit("content/topics/aftercare.md", new="\nOne more line.\n"),
+            {"aftercare", "brochure"},
+            id="topic",
+        ),
+        pytest.param(touch_bytes("content/images/photo.svg"), {"aftercare", "brochure"}, id="topic picture"),
+        pytest.param(edit("templates/base.html", new="\n"), ALL, id="shared template"),
+        pytest.param(edit("templates/_footer.html", new="\n"), ALL, id="included template"),
+        pytest.param(edit("templates/handout.html", new="\n"), HANDOUTS, id="handout template"),
+        pytest.param(edit("templates/brochure.html", new="\n"), {"brochure"}, id="brochure template"),
+        pytest.param(edit("styles/base.css", new="\n"), ALL, id="shared stylesheet"),
+        pytest.param(edit("styles/handout.css", new="\n"), HANDOUTS, id="handout stylesheet"),
+        pytest.param(edit("styles/brochure.css", new="\n"), {"brochure"}, id="brochure stylesheet"),
+        pytest.param(touch_bytes("content/images/logo.svg"), ALL, id="logo"),
+        pytest.param(touch_bytes("content/fonts/House-Bold.ttf"), ALL, id="font"),
+        pytest.param(edit("content/brand.toml", "555-0142", "555-0143"), ALL, id="brand config"),
+        pytest.param(
+            edit("content/documents.toml", "max_pages = 16", "max_pages = 15"), ALL, id="documents config"
+        ),
+    ],
+)
+def test_each_kind_of_input_rebuilds_exactly_its_dependents(clinic, change, expected):
+    assert rebuilt(clinic) == set()
+    change(clinic)
+    assert rebuilt(clinic) == expected
+    assert rebuilt(clinic) == set()
+
+
+def test_a_heading_change_rebuilds_every_document_that_may_link_to_it(clinic):
+    # Links between topics are checked against headings: a new heading can make or break one.
+    edit("content/topics/results.md", "## The first days", "## The very first days")(clinic)
+    assert rebuilt(clinic) == ALL
+
+
+def test_options_are_part_of_the_key(clinic):
+    assert rebuilt(clinic, paper="a4") == ALL
+    assert rebuilt(clinic, paper="a4") == set()
+    assert rebuilt(clinic, names=["aftercare"], paper="a4", strict=True) == {"aftercare"}
+
+
+def test_force_rebuilds_everything(clinic):
+    assert rebuilt(clinic, force=True) == ALL
+
+
+def test_a_changed_or_missing_pdf_is_rebuilt(clinic):
+    (clinic / "out/results.pdf").unlink()
+    (clinic / "out/aftercare.pdf").write_bytes(b"someone else's file")
+    assert rebuilt(clinic) == {"results", "aftercare"}
+
+
+def test_up_to_date_documents_are_counted(clinic):
+    summary = build_summary(load_project(clinic), clinic / "out")
+    assert [o.status for o in summary.outcomes] == [UP_TO_DATE] * len(ALL)
+    assert summary.describe().startswith("0 rebuilt, 8 up to date, 0 failed in ")
+
+
+def test_a_removed_topic_takes_only_its_own_pdf(clinic):
+    (clinic / "out/notes-from-the-owner.pdf").write_bytes(b"not ours")
+    (clinic / "content/topics/results.md").unlink()
+    brochure = clinic / "content/documents.toml"
+    summary = build_summary(load_project(clinic), clinic / "out")
+    assert summary.removed == ["results"]
+    assert not (clinic / "out/results.pdf").exists()
+    assert (clinic / "out/notes-from-the-owner.pdf").read_bytes() == b"not ours"
+    assert brochure.exists()
+
+
+def test_a_removed_topic_whose_pdf_was_changed_is_kept(clinic):
+    (clinic / "out/results.pdf").write_bytes(b"edited by hand")
+    (clinic / "content/topics/results.md").unlink()
+    summary = build_summary(load_project(clinic), clinic / "out")
+    assert summary.removed == []
+    assert (clinic / "out/results.pdf").read_bytes() == b"edited by hand"
+
+
+def test_building_some_documents_removes_nothing(clinic):
+    (clinic / "content/topics/results.md").unlink()
+    summary = build_summary(load_project(clinic), clinic / "out", names=["aftercare"])
+    assert summary.removed == []
+    assert (clinic / "out/results.pdf").exists()
+
+
+NO_OP = """
+import sys
+from brochure.cli import cli
+try:
+    cli.main(["build", "--project", sys.argv[1]], standalone_mode=False)
+finally:
+    heavy = sorted(m for m in ("weasyprint", "markdown", "jinja2") if m in sys.modules)
+    print("imported:", ",".join(heavy) or "none")
+"""
+
+
+def test_a_build_with_nothing_to_do_imports_no_engine(clinic):
+    result = subprocess.run(
+        [sys.executable, "-c", NO_OP, str(clinic)], capture_output=True, text=True, check=True
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("0 rebuilt, 8 up to date, 0 failed in ")
+    assert lines[-1] == "imported: none"

@@ -1,0 +1,139 @@
+"""Safe output: one build per folder, nothing partial after a kill, the same bytes every time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import copy_sample, topic
+from filelock import FileLock
+from pypdf import PdfReader
+
+from brochure import workers
+from brochure.build import build, build_summary, load_project
+from brochure.errors import BrochureError
+from brochure.output import LOCK, MANIFEST
+
+
+def _pdfs(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.glob("*.pdf"))}
+
+
+def test_same_inputs_give_byte_identical_pdfs(tmp_path):
+    first = copy_sample(tmp_path / "one")
+    second = copy_sample(tmp_path / "two")
+    build_summary(load_project(first), first / "out")
+    build_summary(load_project(second), second / "out", jobs=1)
+    assert len(_pdfs(first / "out")) == 8
+    assert _pdfs(first / "out") == _pdfs(second / "out")
+
+
+def test_second_build_refuses_while_the_folder_is_locked(tmp_path):
+    root = copy_sample(tmp_path / "clinic")
+    (root / "out").mkdir()
+    waited = []
+    with FileLock(root / "out" / LOCK):
+        with pytest.raises(BrochureError) as caught:
+            build(
+                load_project(root),
+                root / "out",
+                names=["aftercare"],
+                lock_timeout=0.3,
+                on_wait=lambda: waited.append(1),
+            )
+    assert waited == [1]
+    assert str(caught.value) == (
+        f"{root / 'out'}: another build is writing to this folder (waited 0 s) "
+        "(wait for it to finish, or build into another folder with --out)"
+    )
+    assert not (root / "out" / "aftercare.pdf").exists()
+
+
+HOLD_LOCK = """
+import sys, time
+from filelock import FileLock
+with FileLock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_second_build_waits_for_the_first(tmp_path):
+    root = copy_sample(tmp_path / "clinic")
+    (root / "out").mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(root / "out" / LOCK), "1.5"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    result = subprocess.run(
+        [sys.executable, "-m", "brochure", "build", "aftercare", "--project", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    holder.wait()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(f"Waiting for another build writing to {root / 'out'} ...")
+    assert (root / "out/aftercare.pdf").exists()
+
+
+@pytest.mark.parametrize("delay", [0.4, 0.8, 1.2, 1.6])
+def test_a_killed_build_leaves_every_pdf_whole_and_no_stale_lock(tmp_path, delay):
+    root = copy_sample(tmp_path / "clinic")
+    build_summary(load_project(root), root / "out")
+    before = _pdfs(root / "out")
+    # Change every document, so that a forced build rewrites them all.
+    brand = root / "content/brand.toml"
+    brand.write_text(brand.read_text().replace("555-0142", "555-0199"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "brochure", "build", "--project", str(root), "--jobs", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    after = _pdfs(root / "out")
+    assert set(after) == set(before)
+    for name, data in after.items():
+        text = PdfReader(root / "out" / name).pages[-1].extract_text()
+        if data != before[name]:
+            assert "555-0199" in text, name  # a new PDF is whole
+        else:
+            assert "555-0142" in text, name  # an old one untouched
+    # No stale lock: the next build starts at once, and clears what the killed one left.
+    summary = build_summary(load_project(root), root / "out", lock_timeout=0)
+    assert not summary.failed
+    assert all("555-0199" in PdfReader(p).pages[-1].extract_text() for p in (root / "out").glob("*.pdf"))
+    assert sorted(p.name for p in (root / "out").iterdir() if p.name.startswith(".")) == sorted(
+        [LOCK, MANIFEST]
+    )
+
+
+def test_a_render_over_the_memory_cap_fails_alone(make_project, monkeypatch):
+    from test_fit import _png
+
+    root = make_project(
+        {
+            "content/topics/small.md": topic("Small"),
+            # 36 megapixels: under the pixel cap, but some 140 MB once decoded.
+            "content/topics/big.md": topic("Big", "![A large test picture](../images/big.png)\n"),
+            "content/images/big.png": _png(6000, 6000),
+            "content/documents.toml": '[[document]]\nname = "{topic}"\n',
+        }
+    )
+    monkeypatch.setattr(workers, "MAX_RENDER_MEMORY_MB", 64)
+    outcomes = {o.name: o for o in build(load_project(root), root / "out", jobs=1)}
+    message = str(outcomes["big"].error)
+    assert message.startswith("big: ")
+    assert "memory" in message
+    assert "Traceback" not in message
+    assert outcomes["small"].error is None
+    assert (root / "out/small.pdf").exists()
+    assert not (root / "out/big.pdf").exists()
