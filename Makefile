@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: sample test lint clean
+.PHONY: sample test lint bench clean
 
 $(BIN)/brochure: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,7 @@ lint: $(BIN)/brochure
 
 clean:
 	rm -rf $(VENV) out
+
+# The benchmark (not part of the tests): prints one table, measured in one run.
+bench: $(BIN)/brochure
+	$(BIN)/python bench/run.py

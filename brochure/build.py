@@ -7,15 +7,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Brand, DocumentSpec, Settings, load_brand, load_documents
 from .content import Topic, load_topics
 from .errors import BrochureError, ConfigError, Problem, RenderError
 from .fit import Budget, FitResult
-from .inputs import Hasher, document_key
+from .inputs import Hasher, document_key, fingerprint_options, project_fingerprint
 from .output import Manifest, locked, remove_stale_temporaries, write_atomic
 from .paths import builtin_dir, default_font_dir, is_inside
-from .workers import Renderer, Result
+
+if TYPE_CHECKING:
+    from .workers import Renderer, Result
 
 log = logging.getLogger(__name__)
 
@@ -401,6 +404,7 @@ def build_summary(
     out = check_out_dir(project, out)
     names = list(names)
     docs = select(project, names)
+    paper_option = paper
     paper = paper or project.brand.paper
     with locked(out, lock_timeout, on_wait):
         remove_stale_temporaries(out)
@@ -419,6 +423,8 @@ def build_summary(
         todo.sort(key=lambda d: _expected_seconds(d, manifest), reverse=True)
         changed = bool(todo)
         if todo:
+            from .workers import Renderer
+
             pool = renderer or Renderer(jobs)
             try:
                 for result in pool.render(project, todo, paper, strict):
@@ -433,6 +439,16 @@ def build_summary(
         if not names:
             removed = manifest.remove_others({d.name for d in docs})
             changed = changed or bool(removed)
+        # Only a build of everything, with everything now good, may vouch for the whole project.
+        everything_good = not names and all(o.status != FAILED for o in outcomes.values())
+        fingerprint = (
+            project_fingerprint(project.root, fingerprint_options(paper_option, strict))
+            if everything_good
+            else ""
+        )
+        if fingerprint != manifest.fingerprint:
+            manifest.fingerprint = fingerprint
+            changed = True
         if changed:
             manifest.save()
     return Summary([outcomes[d.name] for d in docs], removed, time.perf_counter() - started)

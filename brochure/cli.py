@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -122,6 +123,17 @@ def build(
         brochure build --force --jobs 2
         brochure build --project ../lakeside --out ~/handouts
     """
+    if not names and not force:
+        # Nothing changed since the last build of everything: say so without parsing anything.
+        started = time.perf_counter()
+        from .inputs import fingerprint_options
+        from .output import nothing_to_do
+
+        target = out if out is not None else project / "out"
+        count = nothing_to_do(project, target, fingerprint_options(paper, strict))
+        if count is not None:
+            click.echo(f"0 rebuilt, {count} up to date, 0 failed in {time.perf_counter() - started:.2f} s")
+            return
     from .build import build_summary
 
     loaded = _load(project)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import BudgetError
-from .measure import MIN_TEXT_PT, Measure, measure
-from .pdf import Layout
+
+if TYPE_CHECKING:  # the engine is imported only when something is rendered
+    from .measure import Measure
+    from .pdf import Layout
 
 STEP_PT = 0.25
 
@@ -71,7 +74,7 @@ class FitResult:
         return f"auto-fit: tighter spacing, {size}, {layouts}"
 
 
-LayOut = Callable[[str], Layout]
+LayOut = Callable[[str], "Layout"]
 
 
 def fit_css(body_pt: float | None) -> str:
@@ -88,6 +91,8 @@ def fit(
     Raises BudgetError naming the last heading that fits, how much overflows,
     and the ways out, when even the tightest readable layout does not fit.
     """
+    from .measure import MIN_TEXT_PT, measure
+
     first = lay_out("")
     first_measure = measure(first)
     if budget.allows(first.pages):

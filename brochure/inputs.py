@@ -8,7 +8,7 @@ content hashes, never modification times.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
+import importlib.util
 import re
 import sys
 from collections.abc import Iterable
@@ -47,14 +47,21 @@ class Hasher:
 def tool_fingerprint() -> str:
     """brochure's version and source, WeasyPrint's and Python's versions: a new tool rebuilds everything."""
     h = hashlib.sha256(f"brochure {__version__} python {sys.version_info[:3]}".encode())
-    try:
-        h.update(importlib.metadata.version("weasyprint").encode())
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a broken install
-        h.update(b"weasyprint ?")
+    h.update(_engine_version().encode())
     for source in sorted(Path(__file__).parent.glob("*.py")):
         h.update(source.name.encode())
         h.update(source.read_bytes())
     return h.hexdigest()
+
+
+def _engine_version() -> str:
+    """WeasyPrint's installed version, from its dist-info folder: importing it would cost half a second."""
+    spec = importlib.util.find_spec("weasyprint")
+    if spec is None or spec.origin is None:  # pragma: no cover - a broken install
+        return "weasyprint ?"
+    site = Path(spec.origin).parent.parent
+    found = sorted(p.name for p in site.glob("weasyprint-*.dist-info"))
+    return found[-1] if found else "weasyprint ?"
 
 
 def template_file(root: Path, name: str) -> Path | None:
@@ -151,3 +158,27 @@ def _label(path: Path, root: Path) -> str:
         if path.is_relative_to(place):
             return prefix + path.relative_to(place).as_posix()
     return str(path)
+
+
+def fingerprint_options(paper: str | None, strict: bool) -> str:
+    """The build options as given (a paper left to the brand is covered by the brand file)."""
+    return f"paper={paper or ''} strict={strict}"
+
+
+def project_fingerprint(root: Path, options: str) -> str:
+    """One hash of every file any document could read, with the options and the tool.
+
+    After a fully successful build it is recorded; while it still matches,
+    nothing can have changed, and the build needs to parse nothing at all.
+    """
+    root = root.resolve()
+    h = hashlib.sha256(f"{tool_fingerprint()}\n{options}\n".encode())
+    folders = [root / "content", root / "templates", root / "styles"]
+    folders += [builtin_dir("templates"), builtin_dir("styles"), default_font_dir()]
+    for folder in dict.fromkeys(f.resolve() for f in folders):
+        if not folder.is_dir():
+            continue
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            h.update(f"{_label(path, root)}\n".encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()

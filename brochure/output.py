@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -40,6 +39,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     A reader never sees half a PDF, and a failure leaves the old file as it was.
     """
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -63,11 +64,18 @@ class Manifest:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.entries: dict[str, Entry] = {}
+        #: The project fingerprint after the last fully successful build (see inputs.project_fingerprint).
+        self.fingerprint = ""
         try:
             data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
             self.entries = {name: Entry(**entry) for name, entry in data.get("documents", {}).items()}
+            self.fingerprint = str(data.get("fingerprint", ""))
         except (OSError, ValueError, TypeError):
             self.entries = {}  # no manifest, or a damaged one: everything is rebuilt
+
+    def all_unchanged(self) -> bool:
+        """Whether every PDF listed is still as the build wrote it."""
+        return bool(self.entries) and all(self.up_to_date(name, e.key) for name, e in self.entries.items())
 
     def up_to_date(self, name: str, key: str) -> bool:
         """Whether ``name``'s PDF was made from inputs with this key and is still as written."""
@@ -95,8 +103,27 @@ class Manifest:
         return removed
 
     def save(self) -> None:
-        data = {"documents": {name: asdict(entry) for name, entry in sorted(self.entries.items())}}
+        data = {
+            "fingerprint": self.fingerprint,
+            "documents": {name: asdict(entry) for name, entry in sorted(self.entries.items())},
+        }
         write_atomic(self.out / MANIFEST, json.dumps(data, indent=1).encode())
+
+
+def nothing_to_do(root: Path, out: Path, options: str) -> int | None:
+    """How many documents are up to date, when nothing at all changed since the last full build; else None.
+
+    Parses nothing (no YAML, no templates, no engine): a build with nothing
+    to do answers in a few hundredths of a second.
+    """
+    from .inputs import project_fingerprint
+
+    manifest = Manifest(out)
+    if not manifest.fingerprint or not manifest.all_unchanged():
+        return None
+    if project_fingerprint(root, options) != manifest.fingerprint:
+        return None
+    return len(manifest.entries)
 
 
 def remove_stale_temporaries(out: Path) -> None:
@@ -113,27 +140,63 @@ def locked(out: Path, timeout: float, on_wait=None) -> Iterator[None]:  # noqa: 
     The operating system releases the lock when the process ends, however it
     ends, so a crashed build never leaves a stale lock behind.
     """
-    from filelock import FileLock, Timeout
-
     out.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(out / LOCK)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if on_wait:
-            on_wait()
-        started = time.monotonic()
-        try:
-            lock.acquire(timeout=timeout)
-        except Timeout:
-            waited = time.monotonic() - started
-            raise BrochureError.at(
-                str(out),
-                None,
-                f"another build is writing to this folder (waited {waited:.0f} s)",
-                "wait for it to finish, or build into another folder with --out",
-            ) from None
-    try:
+    with _FileLock(out / LOCK) as lock:
+        if not lock.acquire():
+            if on_wait:
+                on_wait()
+            started = time.monotonic()
+            while not lock.acquire():
+                waited = time.monotonic() - started
+                if waited >= timeout:
+                    raise BrochureError.at(
+                        str(out),
+                        None,
+                        f"another build is writing to this folder (waited {waited:.0f} s)",
+                        "wait for it to finish, or build into another folder with --out",
+                    )
+                time.sleep(0.05)
         yield
-    finally:
-        lock.release()
+
+
+class _FileLock:
+    """An advisory lock on a file, held by this process until release or exit (flock or msvcrt)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = None
+
+    def __enter__(self) -> _FileLock:
+        self.handle = open(self.path, "a+b")  # noqa: SIM115 - closed in __exit__
+        return self
+
+    def acquire(self) -> bool:
+        try:
+            if os.name == "nt":  # pragma: no cover - Windows
+                import msvcrt
+
+                msvcrt.locking(self.handle.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        # Unlock explicitly: worker processes forked while the lock was held
+        # share its open file, so closing ours alone would not release it.
+        # A process that ends, however it ends, releases it too.
+        try:
+            if os.name == "nt":  # pragma: no cover - Windows
+                import msvcrt
+
+                msvcrt.locking(self.handle.fileno(), msvcrt.LK_UNLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+        except OSError:
+            pass
+        self.handle.close()

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from .errors import Problem, RenderError
 from .images import too_large
@@ -84,6 +83,8 @@ def make_fetcher(roots: Sequence[Path], refused: list[str]):  # noqa: ANN201 - W
     override can @import the stylesheet it replaces.
     """
     import_engine()
+    from urllib.request import url2pathname
+
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     allowed = [r.resolve() for r in roots]

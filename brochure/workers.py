@@ -9,15 +9,13 @@ its own memory, so a document that would exhaust the machine fails alone.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import BrochureError, Problem, RenderError
 
@@ -106,9 +104,12 @@ class Renderer:
     def __init__(self, jobs: int | None = None) -> None:
         self.jobs = jobs or default_jobs()
         self.memory_mb = MAX_RENDER_MEMORY_MB
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Any = None  # a ProcessPoolExecutor, made when there is something to render
 
-    def _executor(self) -> ProcessPoolExecutor:
+    def _executor(self):  # noqa: ANN202 - concurrent.futures.ProcessPoolExecutor
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         if self._pool is None:
             from . import markup, render  # noqa: F401 - Jinja and Markdown, loaded before the fork
             from .pdf import import_engine
@@ -125,10 +126,11 @@ class Renderer:
 
     def render(self, project, docs: Sequence, paper: str, strict: bool) -> Iterator[Result]:  # noqa: ANN001
         """Render ``docs`` (longest first, as given); yield each result as it is done."""
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
         pool = self._executor()
-        futures: dict[Future, object] = {
-            pool.submit(_render, project, doc, paper, strict, self.memory_mb): doc for doc in docs
-        }
+        futures = {pool.submit(_render, project, doc, paper, strict, self.memory_mb): doc for doc in docs}
         for future in as_completed(futures):
             doc = futures[future]
             try:

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 from conftest import copy_sample, topic
-from filelock import FileLock
 from pypdf import PdfReader
 
 from brochure import workers
 from brochure.build import build, build_summary, load_project
 from brochure.errors import BrochureError
-from brochure.output import LOCK, MANIFEST
+from brochure.output import LOCK, MANIFEST, locked
 
 
 def _pdfs(out: Path) -> dict[str, bytes]:
@@ -37,7 +36,7 @@ def test_second_build_refuses_while_the_folder_is_locked(tmp_path):
     root = copy_sample(tmp_path / "clinic")
     (root / "out").mkdir()
     waited = []
-    with FileLock(root / "out" / LOCK):
+    with locked(root / "out", timeout=0):
         with pytest.raises(BrochureError) as caught:
             build(
                 load_project(root),
@@ -56,8 +55,9 @@ def test_second_build_refuses_while_the_folder_is_locked(tmp_path):
 
 HOLD_LOCK = """
 import sys, time
-from filelock import FileLock
-with FileLock(sys.argv[1]):
+from pathlib import Path
+from brochure.output import locked
+with locked(Path(sys.argv[1]), timeout=0):
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))
 """
@@ -67,7 +67,7 @@ def test_second_build_waits_for_the_first(tmp_path):
     root = copy_sample(tmp_path / "clinic")
     (root / "out").mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(root / "out" / LOCK), "1.5"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_LOCK, str(root / "out"), "1.5"], stdout=subprocess.PIPE, text=True
     )
     assert holder.stdout.readline().strip() == "locked"
     result = subprocess.run(
