@@ -348,34 +348,9 @@ def _expected_seconds(doc: Document, manifest: Manifest) -> float:
     return 0.05 * len(doc.topics) + sum(len(t.body) for t in doc.topics) / 100_000
 
 
-def build(
-    project: Project,
-    out: Path,
-    *,
-    names: Iterable[str] = (),
-    paper: str | None = None,
-    strict: bool = False,
-    force: bool = False,
-    jobs: int | None = None,
-    renderer: Renderer | None = None,
-    lock_timeout: float = 300.0,
-    on_wait: Callable[[], None] | None = None,
-    on_done: Callable[[Outcome, float], None] | None = None,
-) -> list[Outcome]:
-    """Build the chosen documents into ``out/NAME.pdf``; see build_summary."""
-    return build_summary(
-        project,
-        out,
-        names=names,
-        paper=paper,
-        strict=strict,
-        force=force,
-        jobs=jobs,
-        renderer=renderer,
-        lock_timeout=lock_timeout,
-        on_wait=on_wait,
-        on_done=on_done,
-    ).outcomes
+def build(project: Project, out: Path, **options: object) -> list[Outcome]:
+    """Build the chosen documents into ``out/NAME.pdf``; the options are build_summary's."""
+    return build_summary(project, out, **options).outcomes
 
 
 def build_summary(

@@ -231,24 +231,28 @@ def read_toml(path: Path, shown: str) -> tuple[dict[str, Any], dict[str, int]]:
 
 
 def _project_file(
-    root: Path, value: str, shown: str, line: int | None, key: str, base: Path
+    root: Path, value: str, line: int | None, key: str, suffixes: tuple[str, ...], fix: str
 ) -> tuple[Path | None, Problem | None]:
-    """Resolve a path the config names; it must exist and lie inside the project."""
-    candidate = (base / value).resolve()
+    """Resolve a file the brand names (relative to content/): it must exist, lie inside the project,
+    and be of one of the ``suffixes``."""
+    candidate = (root / "content" / value).resolve()
     if not is_inside(candidate, root):
         return None, Problem(
-            shown,
+            BRAND_FILE,
             line,
             f"'{key}' points outside the project: {value!r}",
             f"copy the file into {root.name}/content/ and name it relative to content/",
         )
     if not candidate.is_file():
         return None, Problem(
-            shown,
+            BRAND_FILE,
             line,
             f"'{key}' names a file that does not exist: {value!r}",
             "check the spelling; paths are relative to the content/ folder",
         )
+    if candidate.suffix.lower() not in suffixes:
+        kinds = ", ".join(suffixes)
+        return None, Problem(BRAND_FILE, line, f"'{key}' must be a {kinds} file, not {candidate.name!r}", fix)
     return candidate, None
 
 
@@ -259,23 +263,18 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
     result = schema.validate(data, BRAND_SCHEMA, BRAND_FILE, lines)
     errors = list(result.errors)
     values = result.values
-    content_dir = root / "content"
     logo = None
     if values.get("logo"):
         logo, problem = _project_file(
-            root, values["logo"], BRAND_FILE, lines.get("logo"), "logo", content_dir
+            root,
+            values["logo"],
+            lines.get("logo"),
+            "logo",
+            (".svg", ".png", ".jpg", ".jpeg"),
+            "export the logo as SVG",
         )
         if problem:
             errors.append(problem)
-        elif logo.suffix.lower() not in (".svg", ".png", ".jpg", ".jpeg"):
-            errors.append(
-                Problem(
-                    BRAND_FILE,
-                    lines.get("logo"),
-                    f"'logo' must be an SVG, PNG or JPEG file, not {logo.name!r}",
-                    "export the logo as SVG",
-                )
-            )
     font = values["font"]
     fonts: list[FontFace] = []
     given = {style: font[style] for style in FONT_STYLES if font.get(style)}
@@ -291,19 +290,15 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
             )
         for style, value in given.items():
             found, problem = _project_file(
-                root, value, BRAND_FILE, lines.get(f"font.{style}"), f"font.{style}", content_dir
+                root,
+                value,
+                lines.get(f"font.{style}"),
+                f"font.{style}",
+                (".ttf", ".otf", ".woff", ".woff2"),
+                "use the font's TrueType or OpenType file",
             )
             if problem:
                 errors.append(problem)
-            elif found.suffix.lower() not in (".ttf", ".otf", ".woff", ".woff2"):
-                errors.append(
-                    Problem(
-                        BRAND_FILE,
-                        lines.get(f"font.{style}"),
-                        f"'font.{style}' must be a .ttf, .otf, .woff or .woff2 file",
-                        "use the font's TrueType or OpenType file",
-                    )
-                )
             else:
                 fonts.append(FontFace(style, found))
     elif font["family"] in BUILTIN_FONTS:
