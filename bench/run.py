@@ -74,7 +74,8 @@ def machine() -> str:
 def render_phase(project: Path, jobs: int) -> float:
     """Seconds a forced build takes with warm workers: the part that parallel rendering speeds up."""
     sys.path.insert(0, str(REPO))
-    from brochure.build import build_summary, load_project
+    from brochure.build import build_summary
+    from brochure.project import load_project
     from brochure.workers import Renderer
 
     loaded = load_project(project)

@@ -6,10 +6,11 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .build import Document, Project, load_project, render_document, select
+from .build import render_document
 from .config import Brand
 from .content import Topic
 from .errors import BrochureError, BudgetError, ContentError, Problem
+from .project import Document, Project, load_project, select
 
 ERROR, WARNING = "error", "warning"
 

@@ -47,7 +47,7 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _load(project_dir: Path):  # noqa: ANN202
-    from .build import load_project
+    from .project import load_project
 
     project = load_project(project_dir)
     _report(list(project.warnings), "Warning")
@@ -311,7 +311,7 @@ def list_documents(project: Path) -> None:
         brochure list
         brochure list --project ../lakeside
     """
-    from .build import documents
+    from .project import documents
 
     loaded = _load(project)
     docs = documents(loaded)
@@ -345,8 +345,9 @@ def html(name: str, project: Path, output: Path | None, paper: str | None) -> No
         brochure html aftercare
         brochure html brochure -o /tmp/brochure.html
     """
-    from .build import document_html, select
+    from .build import document_html
     from .output import write_atomic
+    from .project import select
 
     loaded = _load(project)
     (doc,) = select(loaded, [name])

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .build import Outcome, Summary, build_summary, load_project
+from .build import Outcome, Summary, build_summary
 from .errors import BrochureError
 from .paths import builtin_dir, is_inside
+from .project import load_project
 from .workers import Renderer
 
 #: How long to wait for more changes after the first one (an editor may

@@ -11,7 +11,8 @@ import pikepdf
 import pytest
 from pypdf import PdfReader
 
-from brochure.build import Outcome, build, load_project
+from brochure.build import Outcome, build
+from brochure.project import load_project
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_LOGO = (REPO / "content" / "images" / "logo.svg").read_text()

@@ -10,9 +10,10 @@ import pytest
 from conftest import REPO, build_ok, copy_sample, pdf_fonts, pdf_text, pdf_text_sizes, topic
 from pypdf import PdfReader
 
-from brochure.build import build, check_out_dir, documents, load_project
+from brochure.build import build, check_out_dir
 from brochure.errors import BrochureError, RenderError
 from brochure.output import write_atomic
+from brochure.project import documents, load_project
 
 
 def _words(markdown_body: str) -> list[str]:

@@ -243,7 +243,8 @@ def test_errors_exit_1_with_a_table(make_project):
 
 
 def test_build_strict_fails_on_engine_warnings(make_project):
-    from brochure.build import build, load_project
+    from brochure.build import build
+    from brochure.project import load_project
 
     root = make_project(
         {

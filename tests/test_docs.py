@@ -23,7 +23,7 @@ def test_every_command_is_in_the_readme():
 
 def test_readme_setup_commands_are_makefile_targets():
     makefile = (REPO / "Makefile").read_text()
-    for target in ("sample", "test", "lint"):
+    for target in ("sample", "test", "lint", "bench"):
         assert f"make {target}" in README
         assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
     assert "make test" in (REPO / ".ci" / "run").read_text()

@@ -13,9 +13,10 @@ from conftest import MINIMAL_BRAND, build_ok, copy_sample, pdf_text, pdf_text_si
 from pypdf import PdfReader
 
 from brochure import pdf as pdf_module
-from brochure.build import build, load_project, render_document, select
+from brochure.build import build, render_document
 from brochure.cli import cli
 from brochure.errors import BrochureError, ContentError
+from brochure.project import load_project, select
 
 
 def _grow(path: Path, share: float) -> None:

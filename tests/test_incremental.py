@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import copy_sample
 
-from brochure.build import BUILT, UP_TO_DATE, build_summary, load_project
+from brochure.build import BUILT, UP_TO_DATE, build_summary
 from brochure.paths import builtin_dir, default_font_dir
+from brochure.project import load_project
 
 HANDOUTS = {
     "what-is-botox",
@@ -179,17 +180,38 @@ NO_OP = """
 import sys
 from brochure.cli import cli
 try:
-    cli.main(["build", "--project", sys.argv[1]], standalone_mode=False)
+    cli.main(["build", "--project", *sys.argv[1:]], standalone_mode=False)
 finally:
     heavy = sorted(m for m in ("weasyprint", "markdown", "jinja2") if m in sys.modules)
     print("imported:", ",".join(heavy) or "none")
 """
 
 
-def test_a_build_with_nothing_to_do_imports_no_engine(clinic):
-    result = subprocess.run(
-        [sys.executable, "-c", NO_OP, str(clinic)], capture_output=True, text=True, check=True
-    )
+@pytest.mark.parametrize(
+    ("names", "count"),
+    [pytest.param([], 8, id="everything (fast path)"), pytest.param(["aftercare", "brochure"], 2, id="by name")],
+)
+def test_a_build_with_nothing_to_do_imports_no_engine(clinic, names, count):
+    command = [sys.executable, "-c", NO_OP, str(clinic), *names]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("0 rebuilt, 8 up to date, 0 failed in ")
+    assert lines[0].startswith(f"0 rebuilt, {count} up to date, 0 failed in ")
     assert lines[-1] == "imported: none"
+
+
+def test_the_command_line_notices_every_change_after_a_no_op(clinic):
+    from click.testing import CliRunner
+
+    from brochure.cli import cli
+
+    def build() -> str:
+        result = CliRunner().invoke(cli, ["build", "--project", str(clinic)])
+        assert result.exit_code == 0, result.stderr
+        return result.stdout.split(" in ")[0]
+
+    assert build() == "0 rebuilt, 8 up to date, 0 failed"
+    (clinic / "content/notes-for-staff.txt").write_text("Not used by any document.")
+    assert build() == "0 rebuilt, 8 up to date, 0 failed"
+    edit("content/topics/results.md", new="\nOne more line.\n")(clinic)
+    assert build() == "2 rebuilt, 6 up to date, 0 failed"
+    assert build() == "0 rebuilt, 8 up to date, 0 failed"

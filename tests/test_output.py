@@ -14,9 +14,10 @@ from conftest import copy_sample, topic
 from pypdf import PdfReader
 
 from brochure import workers
-from brochure.build import build, build_summary, load_project
+from brochure.build import build, build_summary
 from brochure.errors import BrochureError
 from brochure.output import LOCK, MANIFEST, locked
+from brochure.project import load_project
 
 
 def _pdfs(out: Path) -> dict[str, bytes]:

@@ -13,9 +13,10 @@ import pytest
 from conftest import pdf_text, topic
 
 from brochure import pdf as pdf_module
-from brochure.build import build, load_project
+from brochure.build import build
 from brochure.errors import RenderError
 from brochure.pdf import render_pdf
+from brochure.project import load_project
 
 _opened: list[str] = []
 _recording = threading.Event()

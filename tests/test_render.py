@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from conftest import topic
 
-from brochure.build import document_html, load_project, select
+from brochure.build import document_html
 from brochure.content import load_topics
 from brochure.errors import ContentError, RenderError
 from brochure.markup import convert, to_html
+from brochure.project import load_project, select
 
 
 def _html(make_project, body: str, **files: str) -> str:
