@@ -113,8 +113,10 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
         name=doc.name,
     )
     problems = [
-        Problem(doc.source, None, f"document {doc.name!r}: {where}", _OUTSIDE_FIX)
-        for where in measured.outside
+        Problem(
+            doc.source, None, f"document {doc.name!r}: {where}", _MARGIN_FIX if in_margin else _OUTSIDE_FIX
+        )
+        for where, in_margin in measured.outside
     ]
     if measured.smallest_pt and measured.smallest_pt < MIN_TEXT_PT:
         problems.append(
@@ -154,6 +156,10 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
 
 
 _OUTSIDE_FIX = "make the picture or table smaller, or break the long line"
+_MARGIN_FIX = (
+    "shorten the disclaimer or contact details in content/brand.toml, "
+    "or give the footer more room (the page's bottom margin) in styles/"
+)
 MAX_PAGES = 100
 
 

@@ -21,7 +21,8 @@ class Measure:
     body_pt: float  # the root font size, which body text uses
     smallest_pt: float  # the smallest text anywhere on any page
     smallest_text: str
-    outside: list[str] = field(default_factory=list)  # "page 1: text 'xxxx' runs past the right edge"
+    #: What lies outside the paper: ("page 1: text 'xxxx' runs past the right edge ...", in a page margin?)
+    outside: list[tuple[str, bool]] = field(default_factory=list)
     headings: list[tuple[int, str]] = field(default_factory=list)  # (page number, heading)
     lines: list[int] = field(default_factory=list)  # lines of body text on each page
     fill: list[float] = field(default_factory=list)  # share of each page's body area in use
@@ -59,11 +60,13 @@ def measure(layout: Layout) -> Measure:
                 size = box.style["font_size"] / PX_PER_PT
                 if size < result.smallest_pt:
                     result.smallest_pt, result.smallest_text = round(size, 2), box.text.strip()[:40]
-                _check_edges(box, width, height, number, f"text '{box.text.strip()[:30]}'", result.outside)
+                _check_edges(
+                    box, width, height, number, f"text '{box.text.strip()[:30]}'", in_margin, result.outside
+                )
             elif isinstance(box, boxes.ReplacedBox):
                 alt = box.element.get("alt") if box.element is not None else None
                 what = f"picture '{alt}'" if alt else "a picture"
-                _check_edges(box, width, height, number, what, result.outside)
+                _check_edges(box, width, height, number, what, in_margin, result.outside)
         result.lines.append(lines)
         flow = [child for child in page_box.children if not isinstance(child, boxes.MarginBox)]
         used = sum(child.margin_height() for child in flow)
@@ -82,7 +85,15 @@ def _descendants(box: Any, margin_type: type, in_margin: bool = False):  # noqa:
         yield from _descendants(child, margin_type, in_margin)
 
 
-def _check_edges(box: Any, width: float, height: float, page: int, what: str, found: list[str]) -> None:
+def _check_edges(
+    box: Any,
+    width: float,
+    height: float,
+    page: int,
+    what: str,
+    in_margin: bool,
+    found: list[tuple[str, bool]],
+) -> None:
     left, top = box.position_x, box.position_y
     right, bottom = left + box.margin_width(), top + box.margin_height()
     sides = []
@@ -95,4 +106,7 @@ def _check_edges(box: Any, width: float, height: float, page: int, what: str, fo
     if bottom > height + EDGE_TOLERANCE_PX:
         sides.append("bottom")
     if sides:
-        found.append(f"page {page}: {what} runs past the {' and '.join(sides)} edge of the paper")
+        where = " in the page's header or footer" if in_margin else ""
+        found.append(
+            (f"page {page}: {what}{where} runs past the {' and '.join(sides)} edge of the paper", in_margin)
+        )

@@ -186,6 +186,12 @@ def _weasyprint_messages() -> Iterator[_Collect]:
 _font_config = None
 
 
+def forget_fonts() -> None:
+    """Drop this process's font configuration; the next render makes a new one."""
+    global _font_config
+    _font_config = None
+
+
 def _fonts():  # noqa: ANN202 - WeasyPrint type
     # One FontConfiguration per process, reused: building it is part of the
     # first render's set-up cost.

@@ -321,3 +321,19 @@ def test_documents_over_the_page_cap_fail(make_project, monkeypatch):
         "content/documents.toml: document 'brochure' has 6 pages, more than brochure makes (2) "
         "(split it into several documents)"
     )
+
+
+def test_a_footer_too_long_for_its_margin_is_reported_with_the_right_fix(make_project):
+    long_disclaimer = "This is general information only. " * 30
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A"),
+            "content/brand.toml": MINIMAL_BRAND.replace("General information only.", long_disclaimer.strip()),
+        }
+    )
+    (outcome,) = build(load_project(root), root / "out", names=["a"])
+    assert re.search(
+        r"document 'a': page 1: text '.*' in the page's header or footer runs past the bottom edge of the paper "
+        r"\(shorten the disclaimer or contact details in content/brand.toml, or give the footer more room",
+        str(outcome.error),
+    )

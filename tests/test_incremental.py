@@ -52,7 +52,7 @@ def built_clinic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     summary = build_summary(load_project(root), root / "out")
     assert {o.name for o in summary.outcomes if o.status == BUILT} == ALL, [
-        str(o.error) for o in summary.outcomes
+        (o.name, o.status, str(o.error)) for o in summary.outcomes
     ]
     return root
 
@@ -189,7 +189,10 @@ finally:
 
 @pytest.mark.parametrize(
     ("names", "count"),
-    [pytest.param([], 8, id="everything (fast path)"), pytest.param(["aftercare", "brochure"], 2, id="by name")],
+    [
+        pytest.param([], 8, id="everything (fast path)"),
+        pytest.param(["aftercare", "brochure"], 2, id="by name"),
+    ],
 )
 def test_a_build_with_nothing_to_do_imports_no_engine(clinic, names, count):
     command = [sys.executable, "-c", NO_OP, str(clinic), *names]
