@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .errors import BrochureError, Problem, RenderError
 from .fit import FitResult
-from .inputs import Hasher, document_key, fingerprint_options, project_fingerprint
+from .inputs import Hasher, document_key, fingerprint_options, project_fingerprint, style_chain
 from .output import Manifest, locked, remove_stale_temporaries, write_atomic
 from .paths import builtin_dir, default_font_dir, is_inside
 from .project import Document, Project, select
@@ -43,15 +43,30 @@ def allowed_roots(project: Project) -> list[Path]:
     return [project.root, builtin_dir("styles").resolve(), default_font_dir()]
 
 
-def document_html(project: Project, doc: Document, paper: str, env=None, padding: int = 0) -> str:  # noqa: ANN001
-    """The HTML that is rendered for ``doc``."""
+def document_styles(project: Project, doc: Document) -> list[Path]:
+    """The stylesheets of ``doc``: the project's own where it has them, else the built-in ones."""
+    from . import render
+
+    return [render.find_style(project.root, name) for name in doc.spec.styles]
+
+
+def document_html(
+    project: Project,
+    doc: Document,
+    paper: str,
+    env=None,
+    padding: int = 0,
+    *,
+    link_styles: bool = True,  # noqa: ANN001
+) -> str:
+    """The HTML of ``doc``; with ``link_styles``, linking its stylesheets, as a browser needs."""
     from . import render
 
     env = env or render.environment(project.root)
     topics = {t.slug: t for t in project.topics}
     here = frozenset(t.slug for t in doc.topics)
     sections = [render.section(t, project.root, topics, here) for t in doc.topics]
-    styles = [render.find_style(project.root, name) for name in doc.spec.styles]
+    styles = document_styles(project, doc)
     reviewed = [t.reviewed_on for t in doc.topics if t.reviewed_on]
     due = [t.review_due for t in doc.topics if t.review_due]
     first = doc.topics[0]
@@ -81,6 +96,7 @@ def document_html(project: Project, doc: Document, paper: str, env=None, padding
         document=info,
         sections=sections,
         created=max(reviewed) if reviewed else None,
+        link_styles=link_styles,
     )
 
 
@@ -89,12 +105,30 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
     from . import pdf
     from .fit import fit
     from .measure import MIN_TEXT_PT
+    from .render import brand_css
 
     base_url = (project.root / "content").as_uri() + "/"
     roots = allowed_roots(project)
+    # Stylesheets go to the engine parsed, and each worker keeps them parsed
+    # between documents: keyed by the content of each and all it imports.
+    hasher = Hasher()
+    styles = [
+        (path, "|".join(f"{p}={hasher.file(p)}" for p in style_chain(project.root, [path.name])))
+        for path in document_styles(project, doc)
+    ]
+
+    brand = brand_css(project.brand, paper)
 
     def lay_out(extra_css: str, html: str) -> pdf.Layout:
-        layout = pdf.lay_out(html, base_url=base_url, roots=roots, document=doc.name, extra_css=extra_css)
+        layout = pdf.lay_out(
+            html,
+            base_url=base_url,
+            roots=roots,
+            document=doc.name,
+            brand_css=brand,
+            stylesheets=styles,
+            extra_css=extra_css,
+        )
         if layout.pages > MAX_PAGES:
             raise RenderError.at(
                 doc.source,
@@ -104,7 +138,7 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
             )
         return layout
 
-    html = document_html(project, doc, paper, env)
+    html = document_html(project, doc, paper, env, link_styles=False)
     layout, measured, fitted = fit(
         lambda css: lay_out(css, html),
         doc.budget,
@@ -134,7 +168,9 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
     every = doc.spec.multiple_of
     if every and layout.pages % every:
         padding = every - layout.pages % every
-        padded = lay_out(fitted.css, document_html(project, doc, paper, env, padding=padding))
+        padded = lay_out(
+            fitted.css, document_html(project, doc, paper, env, padding=padding, link_styles=False)
+        )
         if padded.pages != layout.pages + padding:  # pragma: no cover - a template without padding support
             raise RenderError.at(
                 doc.source,

@@ -186,10 +186,37 @@ def _weasyprint_messages() -> Iterator[_Collect]:
 _font_config = None
 
 
-def forget_fonts() -> None:
-    """Drop this process's font configuration; the next render makes a new one."""
+_from_parent: list[Any] = []
+
+
+def start_after_fork() -> None:
+    """In a forked worker: leave the parent's font configuration alone and start a new one.
+
+    A FontConfiguration made before the fork cannot take new @font-face
+    fonts in the child (a brand font then falls back), and dropping it would
+    run its finalizer, which deletes the parent's font files: so it is kept,
+    unused, for the life of the worker.
+    """
     global _font_config
+    if _font_config is not None:
+        _from_parent.append(_font_config)
     _font_config = None
+    _stylesheets.clear()
+
+
+_stylesheets: dict[str, Any] = {}
+
+
+def _parsed(key: str, fetcher: Any, path: Path | None = None, text: str = "") -> Any:  # noqa: ANN401
+    """A weasyprint.CSS parsed once per process and key; its @font-face rules join the font configuration."""
+    from weasyprint import CSS
+
+    if key not in _stylesheets:
+        if path is not None:
+            _stylesheets[key] = CSS(url=path.as_uri(), url_fetcher=fetcher, font_config=_fonts())
+        else:
+            _stylesheets[key] = CSS(string=text, url_fetcher=fetcher, font_config=_fonts())
+    return _stylesheets[key]
 
 
 def _fonts():  # noqa: ANN202 - WeasyPrint type
@@ -248,12 +275,15 @@ def lay_out(
     base_url: str,
     roots: Sequence[Path],
     document: str,
+    brand_css: str = "",
+    stylesheets: Sequence[tuple[Path, str]] = (),
     extra_css: str = "",
     time_limit: float | None = None,
 ) -> Layout:
-    """Lay out ``html`` (plus ``extra_css``, which wins over the document's own rules).
+    """Lay out ``html`` with ``brand_css``, ``stylesheets`` ((path, cache key) pairs) and ``extra_css``.
 
-    ``time_limit`` defaults to MAX_LAYOUT_SECONDS.
+    They apply in that order, and ``extra_css`` (auto-fit's, marked
+    !important) wins over them all. ``time_limit`` defaults to MAX_LAYOUT_SECONDS.
     """
     time_limit = time_limit or MAX_LAYOUT_SECONDS
     import_engine()
@@ -262,12 +292,15 @@ def lay_out(
 
     refused: list[str] = []
     fetcher = make_fetcher(roots, refused)
-    extra = [CSS(string=extra_css, url_fetcher=fetcher, font_config=_fonts())] if extra_css else []
     with _weasyprint_messages() as messages:
         try:
             with _time_limit(time_limit):
+                sheets = [_parsed("brand:" + brand_css, fetcher, text=brand_css)] if brand_css else []
+                sheets += [_parsed(key, fetcher, path=path) for path, key in stylesheets]
+                if extra_css:
+                    sheets.append(CSS(string=extra_css, url_fetcher=fetcher, font_config=_fonts()))
                 doc = HTML(string=html, base_url=base_url, url_fetcher=fetcher).render(
-                    stylesheets=extra, font_config=_fonts(), pdf_variant=PDF_VARIANT
+                    stylesheets=sheets, font_config=_fonts(), pdf_variant=PDF_VARIANT
                 )
         except FatalURLFetchingError:
             raise RenderError.at(

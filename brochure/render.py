@@ -124,8 +124,9 @@ def render_html(
     document: dict[str, Any],
     sections: list[Section],
     created: dt.date | None,
+    link_styles: bool = True,
 ) -> str:
-    """Render one document's HTML."""
+    """Render one document's HTML; with ``link_styles``, the styles are in it, as a browser needs."""
     try:
         tmpl = env.get_template(template)
     except jinja2.TemplateNotFound as exc:
@@ -148,8 +149,8 @@ def render_html(
             sections=sections,
             lang=sections[0].lang if sections else "en",
             created=created.isoformat() if created else None,
-            stylesheets=[p.as_uri() for p in styles],
-            brand_css=Markup(brand_css(brand, paper)),  # noqa: S704 - built from validated values only
+            stylesheets=[p.as_uri() for p in styles] if link_styles else [],
+            brand_css=Markup(brand_css(brand, paper)) if link_styles else "",  # noqa: S704 - validated values only
             logo=brand.logo.as_uri(),
         )
     except jinja2.UndefinedError as exc:

@@ -60,11 +60,9 @@ def _start_worker(memory_mb: int) -> None:
     """Cap this worker's memory: a runaway render raises MemoryError instead of taking the machine."""
     # Ctrl-C is for the parent, which stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A font configuration made before the fork cannot take new @font-face
-    # fonts in the child (a brand font then falls back): start a new one.
     from . import pdf
 
-    pdf.forget_fonts()
+    pdf.start_after_fork()
     try:
         import resource
 

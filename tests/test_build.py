@@ -307,3 +307,28 @@ def test_stylesheet_naming_another_font_fails_the_document(make_project):
     assert outcome.error is not None
     assert re.search(r"^a: text is set in .+, which is not in the brand font", str(outcome.error))
     assert not (root / "out" / "a.pdf").exists()
+
+
+def test_parsed_stylesheets_follow_edits_to_what_they_import(make_project):
+    """A worker keeps stylesheets parsed between documents; an edit to an imported file still shows."""
+    from brochure.build import render_document
+    from brochure.project import select
+
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A"),
+            "styles/handout.css": '@import url("builtin:handout.css");\n@import url("paper.css");\n',
+            "styles/paper.css": "@page { size: 5in 7in; }\n",
+        }
+    )
+    project = load_project(root)
+    (doc,) = select(project, ["a"])
+    first = render_document(project, doc, "letter")
+    (root / "styles/paper.css").write_text("@page { size: 6in 8in; }\n")
+    second = render_document(project, doc, "letter")
+    sizes = []
+    for rendered in (first, second):
+        (root / "x.pdf").write_bytes(rendered.pdf)
+        box = PdfReader(root / "x.pdf").pages[0].mediabox
+        sizes.append((round(box.width), round(box.height)))
+    assert sizes == [(360, 504), (432, 576)]
