@@ -52,7 +52,6 @@ class Rendered:
     pdf: bytes
     pages: int
     warnings: list[str] = field(default_factory=list)
-    fonts: frozenset[str] = frozenset()
     fit: Any = None  # fit.FitResult, set by the build
 
 
@@ -349,7 +348,7 @@ def write(layout: Layout, allowed_fonts: set[str] | None) -> Rendered:
             "font-family; use only the brand's font",
         )
     warnings = layout.warnings + [w for w in messages.warnings if w not in layout.warnings]
-    return Rendered(pdf=pdf, pages=layout.pages, warnings=warnings, fonts=used)
+    return Rendered(pdf=pdf, pages=layout.pages, warnings=warnings)
 
 
 def render_pdf(

@@ -118,7 +118,6 @@ class Renderer:
             from .pdf import import_engine
 
             import_engine()  # before the fork: every worker starts with WeasyPrint loaded
-            self.memory_mb = MAX_RENDER_MEMORY_MB
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context("fork"),
