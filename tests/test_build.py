@@ -332,3 +332,36 @@ def test_parsed_stylesheets_follow_edits_to_what_they_import(make_project):
         box = PdfReader(root / "x.pdf").pages[0].mediabox
         sizes.append((round(box.width), round(box.height)))
     assert sizes == [(360, 504), (432, 576)]
+
+
+def _structure(node: object, found: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """Every structure element under ``node``: (type, its /Alt)."""
+    if isinstance(node, pikepdf.Dictionary):
+        if "/S" in node:
+            found.append((str(node.S), node.get("/Alt")))
+        kids = node.get("/K")
+        for kid in kids if isinstance(kids, pikepdf.Array) else [kids]:
+            _structure(kid, found)
+    return found
+
+
+def test_structure_headings_figures_links_and_reading_order(sample_out, sample_topics):
+    for path in sorted(sample_out.glob("*.pdf")):
+        with pikepdf.open(path) as pdf:
+            elements = _structure(pdf.Root.StructTreeRoot, [])
+            kinds = [kind for kind, _ in elements]
+            figures = [alt for kind, alt in elements if kind == "/Figure"]
+            assert figures, path.name  # the logo
+            assert all(alt is not None and str(alt).strip() for alt in figures), (path.name, figures)
+            assert "/H2" in kinds, path.name
+            assert "/L" in kinds, path.name
+            for page in pdf.pages:
+                assert page.obj.get("/Tabs") == "/S", path.name  # tab through in structure order
+                for annot in page.obj.get("/Annots", []):
+                    if annot.get("/Subtype") == "/Link":
+                        assert str(annot.get("/Contents", "")).strip(), path.name
+        if path.stem != "brochure":
+            assert kinds.count("/H1") == 1, path.name  # the topic's title, once
+        else:
+            # The cover's title and one per topic.
+            assert kinds.count("/H1") == 1 + len(sample_topics)
