@@ -42,6 +42,10 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except BrochureError as exc:
             _report(exc.problems, "Error")
             sys.exit(1)
+        except KeyboardInterrupt:
+            # PDFs are written atomically: nothing half-written is left behind.
+            click.echo("Stopped.", err=True)
+            sys.exit(130)
 
     return wrapper
 

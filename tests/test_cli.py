@@ -169,3 +169,27 @@ def test_template_typo_is_an_error_not_an_empty_string(make_project):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: handout.html: template uses something undefined:")
     assert "clinc_name" in result.stderr
+
+
+def test_ctrl_c_stops_a_build_without_a_traceback(clinic):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "brochure", "build", "--project", str(clinic)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.8)  # importing the engine or rendering
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    if process.returncode == 0:
+        pytest.skip("the build finished before Ctrl-C arrived")
+    assert process.returncode == 130
+    assert err.strip().splitlines()[-1] == "Stopped."
+    assert "Traceback" not in err
+    for pdf in (clinic / "out").glob("*.pdf"):
+        assert pdf.read_bytes().startswith(b"%PDF-")
