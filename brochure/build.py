@@ -54,10 +54,10 @@ def document_html(
     project: Project,
     doc: Document,
     paper: str,
-    env=None,
+    env=None,  # noqa: ANN001 - a Jinja environment
     padding: int = 0,
     *,
-    link_styles: bool = True,  # noqa: ANN001
+    link_styles: bool = True,
 ) -> str:
     """The HTML of ``doc``; with ``link_styles``, linking its stylesheets, as a browser needs."""
     from . import render
@@ -66,7 +66,7 @@ def document_html(
     topics = {t.slug: t for t in project.topics}
     here = frozenset(t.slug for t in doc.topics)
     sections = [render.section(t, project.root, topics, here) for t in doc.topics]
-    styles = document_styles(project, doc)
+    styles = document_styles(project, doc) if link_styles else []
     reviewed = [t.reviewed_on for t in doc.topics if t.reviewed_on]
     due = [t.review_due for t in doc.topics if t.review_due]
     first = doc.topics[0]

@@ -122,9 +122,14 @@ def topic_images(path: Path, body: str, root: Path) -> list[Path]:
     return found
 
 
+def headings(body: str) -> list[str]:
+    """The text of every Markdown heading in a topic's body."""
+    return _HEADING.findall(body)
+
+
 def topic_index(topics: Iterable[object]) -> str:
     """Every topic's name and headings: what links from one topic to another are checked against."""
-    return "\n".join(f"{t.slug}: {'|'.join(_HEADING.findall(t.body))}" for t in topics)
+    return "\n".join(f"{t.slug}: {'|'.join(headings(t.body))}" for t in topics)
 
 
 def document_key(project, doc, options: str, hasher: Hasher) -> str:  # noqa: ANN001 - build.Project, build.Document

@@ -21,6 +21,7 @@ from markdown.treeprocessors import Treeprocessor
 from .content import Topic
 from .errors import ContentError, Problem
 from .images import too_large
+from .inputs import headings
 from .paths import is_inside
 
 LINK_SCHEMES = ("http", "https", "mailto", "tel")
@@ -28,12 +29,11 @@ MAX_NESTING = 8  # lists and quotes; the engine's layout recurses out at about 1
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 #: Alt text that marks a picture as decoration, with nothing to describe.
 DECORATIVE = "decorative"
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
 def heading_ids(topic: Topic) -> set[str]:
     """The anchors of a topic's headings, as links write them: '#what-to-ask'."""
-    return {slugify(m.group(2), "-") for line in topic.body.split("\n") if (m := _HEADING.match(line))}
+    return {slugify(text, "-") for text in headings(topic.body)}
 
 
 def anchor(topic_slug: str, heading: str | None = None) -> str:
