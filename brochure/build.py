@@ -112,10 +112,12 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
     # Stylesheets go to the engine parsed, and each worker keeps them parsed
     # between documents: keyed by the content of each and all it imports.
     hasher = Hasher()
-    styles = [
-        (path, "|".join(f"{p}={hasher.file(p)}" for p in style_chain(project.root, [path.name])))
-        for path in document_styles(project, doc)
-    ]
+    chains = {path: style_chain(project.root, [path.name]) for path in document_styles(project, doc)}
+    styles = [(path, "|".join(f"{p}={hasher.file(p)}" for p in chain)) for path, chain in chains.items()]
+    # Workers start a new font configuration when the project or a font file changes.
+    font_files = [face.path for face in project.brand.fonts]
+    font_files += [p for chain in chains.values() for p in chain if p.suffix.lower() in pdf.FONT_SUFFIXES]
+    fonts = "\n".join([str(project.root), *sorted({f"{f}={hasher.file(f)}" for f in font_files})])
 
     brand = brand_css(project.brand, paper)
 
@@ -128,6 +130,7 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
             brand_css=brand,
             stylesheets=styles,
             extra_css=extra_css,
+            fonts=fonts,
         )
         if layout.pages > MAX_PAGES:
             raise RenderError.at(

@@ -42,6 +42,7 @@ MEDIA_TYPES = {
     ".woff": "font/woff",
     ".woff2": "font/woff2",
 }
+FONT_SUFFIXES = frozenset(s for s, kind in MEDIA_TYPES.items() if kind.startswith("font/"))
 PDF_VARIANT = "pdf/ua-1"
 
 
@@ -204,6 +205,22 @@ def start_after_fork() -> None:
 
 
 _stylesheets: dict[str, Any] = {}
+_scope = ""
+
+
+def _use_fonts(scope: str) -> None:
+    """Start a new font configuration, and parse stylesheets anew, when the fonts in ``scope`` change.
+
+    Fonts are registered by family name as stylesheets are parsed, so a
+    worker that keeps them between documents (of one project, or of several
+    under the render server) must not mix two projects' fonts, or a font
+    file's old and new content.
+    """
+    global _scope, _font_config
+    if scope != _scope:
+        _scope = scope
+        _stylesheets.clear()
+        _font_config = None
 
 
 def _parsed(key: str, fetcher: Any, path: Path | None = None, text: str = "") -> Any:  # noqa: ANN401
@@ -277,12 +294,15 @@ def lay_out(
     brand_css: str = "",
     stylesheets: Sequence[tuple[Path, str]] = (),
     extra_css: str = "",
+    fonts: str = "",
     time_limit: float | None = None,
 ) -> Layout:
     """Lay out ``html`` with ``brand_css``, ``stylesheets`` ((path, cache key) pairs) and ``extra_css``.
 
     They apply in that order, and ``extra_css`` (auto-fit's, marked
-    !important) wins over them all. ``time_limit`` defaults to MAX_LAYOUT_SECONDS.
+    !important) wins over them all. ``fonts`` names the project and the
+    content of every font it uses (see _use_fonts). ``time_limit`` defaults
+    to MAX_LAYOUT_SECONDS.
     """
     time_limit = time_limit or MAX_LAYOUT_SECONDS
     import_engine()
@@ -291,6 +311,7 @@ def lay_out(
 
     refused: list[str] = []
     fetcher = make_fetcher(roots, refused)
+    _use_fonts(fonts)
     with _weasyprint_messages() as messages:
         try:
             with _time_limit(time_limit):

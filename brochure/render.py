@@ -43,7 +43,7 @@ def search_path(root: Path, kind: str) -> list[Path]:
 
 
 def environment(root: Path) -> SandboxedEnvironment:
-    """One Jinja environment per build: overrides first, 'builtin/NAME' for the built-in template.
+    """A Jinja environment for a project: overrides first, 'builtin/NAME' for the built-in template.
 
     Sandboxed because clinic staff may edit templates; StrictUndefined so that
     a typo such as {{ brand.clinc_name }} is an error, not an empty string.

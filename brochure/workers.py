@@ -74,7 +74,16 @@ def _start_worker(memory_mb: int) -> None:
         pass
 
 
-_envs: dict[Path, object] = {}
+_envs: dict[tuple, object] = {}
+
+
+def _template_files(root: Path) -> tuple[str, ...]:
+    """The project's own templates. Jinja notices a template that changes, not one that appears or goes."""
+    own = root / "templates"
+    try:
+        return tuple(sorted(str(p.relative_to(own)) for p in own.rglob("*") if p.is_file()))
+    except OSError:
+        return ()
 
 
 def _render(project, doc, paper: str, strict: bool, memory_mb: int) -> Result:  # noqa: ANN001
@@ -84,9 +93,10 @@ def _render(project, doc, paper: str, strict: bool, memory_mb: int) -> Result:  
 
     started = time.perf_counter()
     try:
-        env = _envs.get(project.root)
+        key = (project.root, _template_files(project.root))
+        env = _envs.get(key)
         if env is None:
-            env = _envs[project.root] = render.environment(project.root)
+            env = _envs[key] = render.environment(project.root)
         rendered = render_document(project, doc, paper, env, strict=strict)
     except BrochureError as exc:
         return Result(doc.name, time.perf_counter() - started, error=exc)
@@ -126,32 +136,57 @@ class Renderer:
             )
         return self._pool
 
-    def render(self, project, docs: Sequence, paper: str, strict: bool) -> Iterator[Result]:  # noqa: ANN001
-        """Render ``docs`` (longest first, as given); yield each result as it is done."""
-        from concurrent.futures import as_completed
+    def start(self) -> None:
+        """Fork the workers now rather than at the first document."""
+        pool = self._executor()
+        for future in [pool.submit(os.getpid) for _ in range(self.jobs)]:
+            future.result()
+
+    def render(  # noqa: ANN001
+        self, project, docs: Sequence, paper: str, strict: bool, jobs: int | None = None
+    ) -> Iterator[Result]:
+        """Render ``docs`` (longest first, as given); yield each result as it is done.
+
+        At most ``jobs`` documents (all the workers by default) are handed
+        out at a time, so a caller may use fewer workers than the pool has,
+        and a caller that stops early leaves little work behind.
+        """
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        waiting = list(reversed(docs))
+        running: dict[Any, Any] = {}
+        limit = max(1, min(jobs or self.jobs, self.jobs))
+        try:
+            while waiting or running:
+                while waiting and len(running) < limit:
+                    doc = waiting.pop()
+                    # A pool broken by an earlier document is replaced, so the rest still build.
+                    pool = self._executor()
+                    running[pool.submit(_render, project, doc, paper, strict, self.memory_mb)] = doc
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield self._result(future, running.pop(future))
+        finally:
+            for future in running:
+                future.cancel()
+
+    def _result(self, future, doc) -> Result:  # noqa: ANN001
         from concurrent.futures.process import BrokenProcessPool
 
-        pool = self._executor()
-        futures = {pool.submit(_render, project, doc, paper, strict, self.memory_mb): doc for doc in docs}
-        for future in as_completed(futures):
-            doc = futures[future]
-            try:
-                result = future.result()
-            except BrokenProcessPool:
-                self.close()  # the next build starts new workers
-                message = "the renderer stopped while making this document (it ran out of memory or crashed)"
-                problem = Problem(
-                    doc.source, None, message, "shorten the document or make its pictures smaller"
-                )
-                result = Result(doc.name, 0.0, error=RenderError(problem))
-            except MemoryError:
-                result = Result(doc.name, 0.0, error=_out_of_memory(doc, self.memory_mb))
-            except Exception as exc:  # a bug of ours: fail this document, keep the others
-                log.debug("rendering %s failed", doc.name, exc_info=True)
-                message = f"brochure failed while making this document: {type(exc).__name__}: {exc}"
-                problem = Problem(doc.source, None, message, "run with -v for details, and please report it")
-                result = Result(doc.name, 0.0, error=RenderError(problem))
-            yield result
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self.close()  # the next build starts new workers
+            message = "the renderer stopped while making this document (it ran out of memory or crashed)"
+            problem = Problem(doc.source, None, message, "shorten the document or make its pictures smaller")
+            return Result(doc.name, 0.0, error=RenderError(problem))
+        except MemoryError:
+            return Result(doc.name, 0.0, error=_out_of_memory(doc, self.memory_mb))
+        except Exception as exc:  # a bug of ours: fail this document, keep the others
+            log.debug("rendering %s failed", doc.name, exc_info=True)
+            message = f"brochure failed while making this document: {type(exc).__name__}: {exc}"
+            problem = Problem(doc.source, None, message, "run with -v for details, and please report it")
+            return Result(doc.name, 0.0, error=RenderError(problem))
 
     def close(self) -> None:
         if self._pool is not None:
