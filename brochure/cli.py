@@ -138,21 +138,28 @@ def build(
         if count is not None:
             click.echo(f"0 rebuilt, {count} up to date, 0 failed in {time.perf_counter() - started:.2f} s")
             return
+    from . import server
     from .build import build_summary
 
     loaded = _load(project)
     out = out if out is not None else loaded.root / "out"
-    summary = build_summary(
-        loaded,
-        out,
-        names=names,
-        paper=paper,
-        strict=strict,
-        force=force,
-        jobs=jobs,
-        on_wait=lambda: click.echo(f"Waiting for another build writing to {out} ...", err=True),
-        on_done=_progress(sys.stdout.isatty() if progress is None else progress),
-    )
+    renderer = server.RemoteRenderer(jobs) if server.enabled() else None
+    try:
+        summary = build_summary(
+            loaded,
+            out,
+            names=names,
+            paper=paper,
+            strict=strict,
+            force=force,
+            jobs=jobs,
+            renderer=renderer,
+            on_wait=lambda: click.echo(f"Waiting for another build writing to {out} ...", err=True),
+            on_done=_progress(sys.stdout.isatty() if progress is None else progress),
+        )
+    finally:
+        if renderer is not None:
+            renderer.close()
     click.echo(summary.describe())
     if summary.failed:
         sys.exit(1)
@@ -302,6 +309,71 @@ def watch(
         )
     except KeyboardInterrupt:
         click.echo("Stopped.")
+
+
+@cli.group()
+def server() -> None:
+    """The render server that keeps builds fast.
+
+    The first `brochure build` starts it in the background. It keeps
+    WeasyPrint loaded, so later builds skip half a second or more of
+    start-up, and it stops by itself after 15 minutes without a build.
+    Only your user can reach it, and it writes nothing to disk. Set
+    BROCHURE_SERVER=off to build without it.
+
+    \b
+    Example:
+        brochure server status
+        brochure server stop
+    """
+
+
+@server.command()
+def status() -> None:
+    """Say whether a render server is running.
+
+    \b
+    Example:
+        brochure server status
+    """
+    from .server import status as server_status
+
+    found = server_status()
+    if not found:
+        click.echo("No render server is running.")
+    for info in found:
+        age = time.time() - info["started"]
+        which = "" if info["current"] else " (another version of brochure)"
+        click.echo(
+            f"Render server {info['pid']}{which}: {info['jobs']} workers, {info['builds']} builds "
+            f"in {age / 60:.0f} min; stops after {info['idle'] / 60:.0f} min without a build."
+        )
+
+
+@server.command()
+def stop() -> None:
+    """Stop the render server (the next build starts a new one).
+
+    \b
+    Example:
+        brochure server stop
+    """
+    from .server import stop as stop_servers
+
+    count = stop_servers()
+    if count:
+        click.echo(f"Stopped {count} render server{'s' if count != 1 else ''}.")
+    else:
+        click.echo("No render server was running.")
+
+
+@server.command(hidden=True)
+@click.option("--socket", "path", type=click.Path(path_type=Path), required=True)
+def run(path: Path) -> None:
+    """Run a render server on the socket PATH (builds start it themselves)."""
+    from .server import idle_seconds, serve
+
+    serve(path, idle_seconds())
 
 
 @cli.command(name="list")

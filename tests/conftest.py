@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -13,6 +14,10 @@ from pypdf import PdfReader
 
 from brochure.build import Outcome, build
 from brochure.project import load_project
+
+# Builds in tests render in their own workers; test_server.py turns the
+# render server on, in a folder of its own, and stops it again.
+os.environ["BROCHURE_SERVER"] = "off"
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_LOGO = (REPO / "content" / "images" / "logo.svg").read_text()

@@ -1,0 +1,218 @@
+"""The render server: same PDFs and messages as a build without it, private, and never in the way."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import MINIMAL_BRAND, copy_sample, pdf_text, topic
+
+from brochure.paths import default_font_dir
+
+
+def brochure(runtime: Path, *args: str, server: str = "on", **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "BROCHURE_SERVER": server, "BROCHURE_RUNTIME_DIR": str(runtime), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "brochure", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def server_pid(runtime: Path) -> int | None:
+    status = brochure(runtime, "server", "status").stdout
+    found = re.search(r"Render server (\d+):", status)
+    return int(found.group(1)) if found else None
+
+
+def gone(pid: int, within: float = 15.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # our own child (a build started in this process): reap it
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def runtime(tmp_path_factory: pytest.TempPathFactory):
+    """A folder for server sockets of this test alone; every server in it is stopped afterwards."""
+    folder = tmp_path_factory.mktemp("run", numbered=True)
+    yield folder
+    brochure(folder, "server", "stop")
+
+
+def socket_files(runtime: Path) -> list[Path]:
+    return list(runtime.glob("brochure-*/*.sock"))
+
+
+def test_builds_through_the_server_match_a_build_without_it(tmp_path, runtime):
+    root = copy_sample(tmp_path / "clinic")
+    alone = brochure(runtime, "build", "--project", str(root), "--out", str(tmp_path / "alone"), server="off")
+    assert alone.returncode == 0, alone.stderr
+    assert not socket_files(runtime)
+    for out in ("first", "second"):  # the first starts the server, the second finds it warm
+        done = brochure(runtime, "build", "--force", "--project", str(root), "--out", str(tmp_path / out))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("8 rebuilt, 0 up to date, 0 failed")
+    names = sorted(p.name for p in (tmp_path / "alone").glob("*.pdf"))
+    assert len(names) == 8
+    for name in names:
+        expected = (tmp_path / "alone" / name).read_bytes()
+        assert (tmp_path / "first" / name).read_bytes() == expected, name
+        assert (tmp_path / "second" / name).read_bytes() == expected, name
+    [sock] = socket_files(runtime)
+    assert sock.stat().st_mode & 0o777 == 0o700 or sock.stat().st_mode & 0o077 == 0
+    assert sock.parent.stat().st_mode & 0o777 == 0o700
+    status = brochure(runtime, "server", "status").stdout
+    assert re.fullmatch(
+        r"Render server \d+: \d+ workers, 2 builds in \d+ min; stops after 15 min without a build\.\n", status
+    )
+
+
+def test_a_build_through_the_server_does_not_load_the_engine(tmp_path, runtime):
+    root = copy_sample(tmp_path / "clinic")
+    assert brochure(runtime, "build", "--project", str(root)).returncode == 0
+    probe = (
+        "import sys\nfrom brochure.cli import cli\n"
+        f"try:\n    cli(['build', '--force', 'aftercare', '--project', {str(root)!r}])\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in ('weasyprint', 'markdown', 'jinja2') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "BROCHURE_SERVER": "on", "BROCHURE_RUNTIME_DIR": str(runtime)}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "1 rebuilt, 0 up to date, 0 failed" + done.stdout.split("failed")[1].splitlines()[0],
+        "[]",
+    ]
+
+
+def test_status_and_stop(tmp_path, runtime):
+    assert brochure(runtime, "server", "status").stdout == "No render server is running.\n"
+    assert brochure(runtime, "server", "stop").stdout == "No render server was running.\n"
+    root = copy_sample(tmp_path / "clinic")
+    assert brochure(runtime, "build", "aftercare", "--project", str(root)).returncode == 0
+    pid = server_pid(runtime)
+    assert pid
+    assert brochure(runtime, "server", "stop").stdout == "Stopped 1 render server.\n"
+    assert gone(pid)
+    assert not socket_files(runtime)
+    assert brochure(runtime, "server", "status").stdout == "No render server is running.\n"
+
+
+def test_a_killed_server_is_replaced_and_a_stopped_build_leaves_it_working(tmp_path, runtime):
+    root = copy_sample(tmp_path / "clinic")
+    assert brochure(runtime, "build", "aftercare", "--project", str(root)).returncode == 0
+    first = server_pid(runtime)
+    os.kill(first, signal.SIGKILL)
+    assert gone(first)
+    done = brochure(runtime, "build", "--project", str(root))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("7 rebuilt, 1 up to date, 0 failed")
+    second = server_pid(runtime)
+    assert second not in (None, first)
+
+    # A build stopped with Ctrl-C while the server renders for it: the next build is served as usual.
+    env = {**os.environ, "BROCHURE_SERVER": "on", "BROCHURE_RUNTIME_DIR": str(runtime)}
+    command = [sys.executable, "-m", "brochure", "build", "--force", "--project", str(root)]
+    stopped = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.4)
+    stopped.send_signal(signal.SIGINT)
+    stopped.wait(60)
+    done = brochure(runtime, "build", "--force", "--project", str(root))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("8 rebuilt")
+    assert server_pid(runtime) == second
+
+
+def test_the_server_stops_by_itself_when_idle(tmp_path, runtime):
+    root = copy_sample(tmp_path / "clinic")
+    assert (
+        brochure(runtime, "build", "aftercare", "--project", str(root), BROCHURE_SERVER_IDLE="1").returncode
+        == 0
+    )
+    [sock] = socket_files(runtime)
+    deadline = time.monotonic() + 20
+    while sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not sock.exists()
+    assert server_pid(runtime) is None
+
+
+def test_a_socket_folder_others_can_enter_is_not_used(tmp_path, runtime):
+    folder = runtime / f"brochure-{os.getuid()}"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    root = copy_sample(tmp_path / "clinic")
+    done = brochure(runtime, "-v", "build", "aftercare", "--project", str(root))
+    assert done.returncode == 0, done.stderr
+    assert "is not a folder only this user can enter" in done.stderr
+    assert (root / "out/aftercare.pdf").exists()
+    assert not socket_files(runtime)
+
+
+def test_errors_read_the_same_through_the_server(tmp_path, runtime):
+    root = copy_sample(tmp_path / "clinic")
+    results = root / "content/topics/results.md"
+    results.write_text(
+        results.read_text() + "\n" + "\n\n".join(["More to say about the results here."] * 120)
+    )
+    through = brochure(runtime, "build", "results", "aftercare", "--project", str(root))
+    (root / "out").rename(root / "out-server")
+    alone = brochure(runtime, "build", "results", "aftercare", "--project", str(root), server="off")
+    assert through.returncode == alone.returncode == 1
+    assert through.stderr == alone.stderr
+    assert "Error: content/topics/results.md: document 'results' does not fit on 1 page" in through.stderr
+    assert (root / "out-server/aftercare.pdf").read_bytes() == (root / "out/aftercare.pdf").read_bytes()
+
+
+def test_warm_workers_see_a_new_template_and_a_changed_font_file(make_project, runtime):
+    fonts = default_font_dir()
+    root = make_project(
+        {
+            "content/brand.toml": MINIMAL_BRAND
+            + '\n[font]\nfamily = "House Sans"\nregular = "fonts/House.ttf"\n',
+            "content/fonts/House.ttf": (fonts / "Lato-Regular.ttf").read_bytes(),
+            "content/topics/care.md": topic("Care", "Rest today and drink water."),
+        }
+    )
+    pdf = root / "out/care.pdf"
+
+    def build() -> bytes:
+        """Build through the server, and check the PDF is the one a build without it makes."""
+        done = brochure(runtime, "build", "care", "--project", str(root))
+        assert done.returncode == 0, done.stderr
+        alone = root / "alone"
+        done = brochure(runtime, "build", "care", "--project", str(root), "--out", str(alone), server="off")
+        assert done.returncode == 0, done.stderr
+        assert pdf.read_bytes() == (alone / "care.pdf").read_bytes()
+        return pdf.read_bytes()
+
+    regular = build()
+    (root / "content/fonts/House.ttf").write_bytes((fonts / "Lato-Light.ttf").read_bytes())
+    assert build() != regular
+    (root / "templates").mkdir()
+    (root / "templates/handout.html").write_text(
+        '{% extends "builtin/handout.html" %}{% block after_topic %}<p>Ask us anything.</p>{% endblock %}'
+    )
+    build()
+    assert "Ask us anything." in pdf_text(pdf)[0]
+    (root / "templates/handout.html").unlink()
+    build()
+    assert "Ask us anything." not in pdf_text(pdf)[0]
+    assert brochure(runtime, "server", "status").stdout.count("Render server") == 1
