@@ -56,10 +56,24 @@ def _vm_bytes() -> int:
     return 0
 
 
-def _start_worker(memory_mb: int) -> None:
+def _die_with(parent: int) -> None:
+    """End this worker when its parent ends, even when the parent was killed and could not stop it."""
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() != parent:  # it ended before the line above
+        os._exit(1)
+
+
+def _start_worker(memory_mb: int, parent: int) -> None:
     """Cap this worker's memory: a runaway render raises MemoryError instead of taking the machine."""
     # Ctrl-C is for the parent, which stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(parent)
     from . import pdf
 
     pdf.start_after_fork()
@@ -132,7 +146,7 @@ class Renderer:
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_start_worker,
-                initargs=(self.memory_mb,),
+                initargs=(self.memory_mb, os.getpid()),
             )
         return self._pool
 

@@ -15,9 +15,18 @@ from conftest import MINIMAL_BRAND, copy_sample, pdf_text, topic
 
 from brochure.paths import default_font_dir
 
+# A server a failed test leaves behind stops after two idle minutes, not fifteen.
+SERVER_ENV = {"BROCHURE_SERVER_IDLE": "120"}
+
 
 def brochure(runtime: Path, *args: str, server: str = "on", **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "BROCHURE_SERVER": server, "BROCHURE_RUNTIME_DIR": str(runtime), **env}
+    environment = {
+        **os.environ,
+        **SERVER_ENV,
+        "BROCHURE_SERVER": server,
+        "BROCHURE_RUNTIME_DIR": str(runtime),
+    }
+    environment.update(env)
     return subprocess.run(
         [sys.executable, "-m", "brochure", *args],
         env=environment,
@@ -80,7 +89,7 @@ def test_builds_through_the_server_match_a_build_without_it(tmp_path, runtime):
     assert sock.parent.stat().st_mode & 0o777 == 0o700
     status = brochure(runtime, "server", "status").stdout
     assert re.fullmatch(
-        r"Render server \d+: \d+ workers, 2 builds in \d+ min; stops after 15 min without a build\.\n", status
+        r"Render server \d+: \d+ workers, 2 builds in \d+ min; stops after 2 min without a build\.\n", status
     )
 
 
@@ -93,7 +102,7 @@ def test_a_build_through_the_server_does_not_load_the_engine(tmp_path, runtime):
         "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "print(sorted(m for m in ('weasyprint', 'markdown', 'jinja2') if m in sys.modules))\n"
     )
-    env = {**os.environ, "BROCHURE_SERVER": "on", "BROCHURE_RUNTIME_DIR": str(runtime)}
+    env = {**os.environ, **SERVER_ENV, "BROCHURE_SERVER": "on", "BROCHURE_RUNTIME_DIR": str(runtime)}
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
@@ -119,8 +128,11 @@ def test_a_killed_server_is_replaced_and_a_stopped_build_leaves_it_working(tmp_p
     root = copy_sample(tmp_path / "clinic")
     assert brochure(runtime, "build", "aftercare", "--project", str(root)).returncode == 0
     first = server_pid(runtime)
+    workers = [int(pid) for pid in Path(f"/proc/{first}/task/{first}/children").read_text().split()]
+    assert workers
     os.kill(first, signal.SIGKILL)
     assert gone(first)
+    assert all(gone(pid) for pid in workers)  # its workers do not linger
     done = brochure(runtime, "build", "--project", str(root))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("7 rebuilt, 1 up to date, 0 failed")
@@ -128,7 +140,7 @@ def test_a_killed_server_is_replaced_and_a_stopped_build_leaves_it_working(tmp_p
     assert second not in (None, first)
 
     # A build stopped with Ctrl-C while the server renders for it: the next build is served as usual.
-    env = {**os.environ, "BROCHURE_SERVER": "on", "BROCHURE_RUNTIME_DIR": str(runtime)}
+    env = {**os.environ, **SERVER_ENV, "BROCHURE_SERVER": "on", "BROCHURE_RUNTIME_DIR": str(runtime)}
     command = [sys.executable, "-m", "brochure", "build", "--force", "--project", str(root)]
     stopped = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.4)
