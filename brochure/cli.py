@@ -345,7 +345,8 @@ def status() -> None:
         age = time.time() - info["started"]
         which = "" if info["current"] else " (another version of brochure)"
         click.echo(
-            f"Render server {info['pid']}{which}: {info['jobs']} workers, {info['builds']} builds "
+            f"Render server {info['pid']}{which}: {info['jobs']} workers, "
+            f"{info['builds']} build{'s' if info['builds'] != 1 else ''} "
             f"in {age / 60:.0f} min; stops after {info['idle'] / 60:.0f} min without a build."
         )
 

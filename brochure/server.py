@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .workers import Renderer, Result
+from .workers import Renderer, Result, default_jobs
 
 log = logging.getLogger(__name__)
 
@@ -205,12 +205,13 @@ class RemoteRenderer:
         self._local: Renderer | None = None
 
     def render(self, project, docs: Sequence, paper: str, strict: bool) -> Iterator[Result]:  # noqa: ANN001
-        from .workers import default_jobs
-
         left = {doc.name: doc for doc in docs}
         try:
-            # The server has a worker per core; more than that is asked of this process.
-            conn = connect() if (self.jobs or 0) <= default_jobs() else None
+            conn = None
+            if (self.jobs or 0) <= default_jobs():
+                conn = connect()
+            else:  # the server has a worker per core
+                log.debug("--jobs %s is more than the cores: rendering without the render server", self.jobs)
             if conn is not None:
                 with conn:
                     send(conn, ("render", project, list(docs), paper, strict, self.jobs))
