@@ -342,13 +342,17 @@ def status() -> None:
     if not found:
         click.echo("No render server is running.")
     for info in found:
-        age = time.time() - info["started"]
         which = "" if info["current"] else " (another version of brochure)"
         click.echo(
             f"Render server {info['pid']}{which}: {info['jobs']} workers, "
             f"{info['builds']} build{'s' if info['builds'] != 1 else ''} "
-            f"in {age / 60:.0f} min; stops after {info['idle'] / 60:.0f} min without a build."
+            f"in {_duration(time.time() - info['started'])}; "
+            f"stops after {_duration(info['idle'])} without a build."
         )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.0f} min"
 
 
 @server.command()
