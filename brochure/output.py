@@ -141,7 +141,7 @@ def locked(out: Path, timeout: float, on_wait=None) -> Iterator[None]:  # noqa: 
     ends, so a crashed build never leaves a stale lock behind.
     """
     out.mkdir(parents=True, exist_ok=True)
-    with _FileLock(out / LOCK) as lock:
+    with FileLock(out / LOCK) as lock:
         if not lock.acquire():
             if on_wait:
                 on_wait()
@@ -159,27 +159,28 @@ def locked(out: Path, timeout: float, on_wait=None) -> Iterator[None]:  # noqa: 
         yield
 
 
-class _FileLock:
+class FileLock:
     """An advisory lock on a file, held by this process until release or exit (flock or msvcrt)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.handle = None
 
-    def __enter__(self) -> _FileLock:
+    def __enter__(self) -> FileLock:
         self.handle = open(self.path, "a+b")  # noqa: SIM115 - closed in __exit__
         return self
 
-    def acquire(self) -> bool:
+    def acquire(self, wait: bool = False) -> bool:
+        """Take the lock; without ``wait``, say False at once if another process holds it."""
         try:
             if os.name == "nt":  # pragma: no cover - Windows
                 import msvcrt
 
-                msvcrt.locking(self.handle.fileno(), msvcrt.LK_NBLCK, 1)
+                msvcrt.locking(self.handle.fileno(), msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
             else:
                 import fcntl
 
-                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return False
         return True

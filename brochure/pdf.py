@@ -184,28 +184,24 @@ def _weasyprint_messages() -> Iterator[_Collect]:
 
 
 _font_config = None
-
-
+_stylesheets: dict[str, Any] = {}
+#: The fonts _font_config and _stylesheets were made with (see _use_fonts); None: start anew.
+_scope: str | None = None
 _from_parent: list[Any] = []
 
 
 def start_after_fork() -> None:
-    """In a forked worker: leave the parent's font configuration alone and start a new one.
+    """In a forked worker: leave the parent's font configuration alone; the next layout starts its own.
 
     A FontConfiguration made before the fork cannot take new @font-face
     fonts in the child (a brand font then falls back), and dropping it would
     run its finalizer, which deletes the parent's font files: so it is kept,
     unused, for the life of the worker.
     """
-    global _font_config
+    global _scope
     if _font_config is not None:
         _from_parent.append(_font_config)
-    _font_config = None
-    _stylesheets.clear()
-
-
-_stylesheets: dict[str, Any] = {}
-_scope = ""
+    _scope = None
 
 
 def _use_fonts(scope: str) -> None:

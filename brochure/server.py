@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .output import FileLock
 from .workers import Renderer, Result, default_jobs
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ START_SECONDS = 30.0
 PROTOCOL = 1
 _HEADER = struct.Struct("!Q")
 _MAX_MESSAGE = 1 << 30
+#: What a connection that closed, or a message that cannot be read, raises.
+_LOST = (OSError, EOFError, pickle.PickleError, AttributeError)
 
 
 def enabled() -> bool:
@@ -141,18 +144,6 @@ def _connect(path: Path) -> socket.socket | None:
     return conn
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def connect(start: bool = True) -> socket.socket | None:
     """A connection to this brochure's server, starting one if there is none (and ``start``)."""
     path = socket_path()
@@ -162,7 +153,8 @@ def connect(start: bool = True) -> socket.socket | None:
     if conn is not None or not start:
         return conn
     # One build starts the server; a build started meanwhile waits here, then connects.
-    with _locked(path.parent / "start.lock"):
+    with FileLock(path.parent / "start.lock") as lock:
+        lock.acquire(wait=True)
         conn = _connect(path)
         if conn is not None:
             return conn
@@ -207,22 +199,24 @@ class RemoteRenderer:
     def render(self, project, docs: Sequence, paper: str, strict: bool) -> Iterator[Result]:  # noqa: ANN001
         left = {doc.name: doc for doc in docs}
         try:
-            conn = None
-            if (self.jobs or 0) <= default_jobs():
-                conn = connect()
-            else:  # the server has a worker per core
-                log.debug("--jobs %s is more than the cores: rendering without the render server", self.jobs)
+            conn = self._connect()
             if conn is not None:
                 with conn:
                     send(conn, ("render", project, list(docs), paper, strict, self.jobs))
                     while (message := receive(conn)) != "done":
                         left.pop(message.name, None)
                         yield message
-        except (OSError, EOFError, pickle.PickleError, AttributeError, struct.error) as exc:
+        except _LOST as exc:
             log.debug("the render server failed (%s); rendering here", exc)
         if left:
             self._local = self._local or Renderer(self.jobs)
             yield from self._local.render(project, [d for d in docs if d.name in left], paper, strict)
+
+    def _connect(self) -> socket.socket | None:
+        if (self.jobs or 0) > default_jobs():  # the server has a worker per core
+            log.debug("--jobs %s is more than the cores: rendering without the render server", self.jobs)
+            return None
+        return connect()
 
     def close(self) -> None:
         if self._local is not None:
@@ -273,7 +267,7 @@ def serve(path: Path, idle: float) -> None:
                     elif message[0] == "stop":
                         send(conn, "stopping")
                         return
-                except (OSError, EOFError, pickle.PickleError, AttributeError, IndexError, ValueError):
+                except (*_LOST, IndexError, ValueError):
                     continue  # the build went away (Ctrl-C) or sent nonsense: wait for the next one
             if not _is_ours(path, inode):
                 return  # our socket was removed or replaced: nobody can reach us any more
@@ -299,16 +293,17 @@ def servers() -> list[Path]:
 
 def status() -> list[dict]:
     found = []
+    current = socket_path()
     for path in servers():
         conn = _connect(path)
         if conn is None:
             continue
         try:
             info = request(conn, ("status",))
-        except (OSError, EOFError, pickle.PickleError, struct.error):
+        except _LOST:
             continue
         if isinstance(info, dict):
-            found.append({**info, "current": path == socket_path()})
+            found.append({**info, "current": path == current})
     return found
 
 
@@ -319,7 +314,7 @@ def stop() -> int:
         conn = _connect(path)
         if conn is None:
             continue  # a server that was killed: the next build clears its socket away
-        with contextlib.suppress(OSError, EOFError, pickle.PickleError, struct.error):
+        with contextlib.suppress(*_LOST):
             request(conn, ("stop",))
             stopped += 1
     return stopped

@@ -70,7 +70,7 @@ def _die_with(parent: int) -> None:
 
 
 def _start_worker(memory_mb: int, parent: int) -> None:
-    """Cap this worker's memory: a runaway render raises MemoryError instead of taking the machine."""
+    """Set a worker up: it ends with its parent, and a runaway render raises MemoryError (not the machine)."""
     # Ctrl-C is for the parent, which stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with(parent)
