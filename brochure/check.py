@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .build import render_document
+from .compose import render_document
 from .config import Brand
 from .content import Topic
 from .errors import BrochureError, BudgetError, ContentError, Problem

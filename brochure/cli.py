@@ -426,7 +426,7 @@ def html(name: str, project: Path, output: Path | None, paper: str | None) -> No
         brochure html aftercare
         brochure html brochure -o /tmp/brochure.html
     """
-    from .build import document_html
+    from .compose import document_html
     from .output import write_atomic
     from .project import select
 

@@ -103,7 +103,7 @@ def _template_files(root: Path) -> tuple[str, ...]:
 def _render(project, doc, paper: str, strict: bool, memory_mb: int) -> Result:  # noqa: ANN001
     """Render one document in a worker (``project`` and ``doc`` are build.Project and build.Document)."""
     from . import render
-    from .build import render_document
+    from .compose import render_document
 
     started = time.perf_counter()
     try:

@@ -311,7 +311,7 @@ def test_stylesheet_naming_another_font_fails_the_document(make_project):
 
 def test_parsed_stylesheets_follow_edits_to_what_they_import(make_project):
     """A worker keeps stylesheets parsed between documents; an edit to an imported file still shows."""
-    from brochure.build import render_document
+    from brochure.compose import render_document
     from brochure.project import select
 
     root = make_project(

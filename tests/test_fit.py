@@ -13,8 +13,9 @@ from conftest import MINIMAL_BRAND, build_ok, copy_sample, pdf_text, pdf_text_si
 from pypdf import PdfReader
 
 from brochure import pdf as pdf_module
-from brochure.build import build, render_document
+from brochure.build import build
 from brochure.cli import cli
+from brochure.compose import render_document
 from brochure.errors import BrochureError, ContentError
 from brochure.project import load_project, select
 
@@ -312,7 +313,7 @@ def test_picture_pushed_off_the_page_by_a_stylesheet_is_reported(make_project):
 
 
 def test_documents_over_the_page_cap_fail(make_project, monkeypatch):
-    from brochure import build as build_module
+    from brochure import compose as build_module
 
     monkeypatch.setattr(build_module, "MAX_PAGES", 2)
     root = make_project({f"content/topics/t{i}.md": topic(f"T{i}") for i in range(3)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import topic
 
-from brochure.build import document_html
+from brochure.compose import document_html
 from brochure.content import load_topics
 from brochure.errors import ContentError, RenderError
 from brochure.markup import convert, to_html
