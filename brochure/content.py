@@ -28,6 +28,9 @@ FRONT_MATTER_SCHEMA: dict[str, Field] = {
     "reviewed_by": Field(str, default="", example="reviewed_by: Medical director"),
     "reviewed_on": Field(dt.date, example="reviewed_on: 2026-03-01"),
     "review_due": Field(dt.date, example="review_due: 2027-03-01"),
+    "follow_up_days": Field(int, check=schema.positive, example="follow_up_days: 14"),
+    "treatments": Field(list, items=str, example="treatments: [Botox, Dysport]"),
+    "keywords": Field(list, items=str, example="keywords: [bruising, swelling]"),
 }
 
 
@@ -47,6 +50,11 @@ class Topic:
     review_due: dt.date | None
     body: str
     body_line: int  # line number of the body's first line in the file
+    #: Days after treatment that the patient should come back, when the topic says.
+    follow_up_days: int | None = None
+    #: Treatments the topic is about, and words staff may search for.
+    treatments: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -151,6 +159,9 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
         review_due=v["review_due"],
         body="\n".join(lines[end + 1 :]),
         body_line=end + 2,
+        follow_up_days=v["follow_up_days"],
+        treatments=tuple(t.strip() for t in v["treatments"] or ()),
+        keywords=tuple(k.strip() for k in v["keywords"] or ()),
     )
     return topic, result.warnings
 
