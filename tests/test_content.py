@@ -87,7 +87,7 @@ def test_unknown_front_matter_key_warns(make_project):
     assert [t.title for t in topics] == ["A"]
     assert [str(w) for w in warnings] == [
         "content/topics/a.md:3: unknown front matter 'colour' is ignored "
-        "(known keys here: lang, order, review_due, reviewed_by, reviewed_on, summary, title)"
+        "(known keys here: follow_up_days, keywords, lang, order, review_due, reviewed_by, reviewed_on, summary, title, treatments)"
     ]
 
 
