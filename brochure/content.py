@@ -19,6 +19,9 @@ SLUG = re.compile(r"[a-z0-9][a-z0-9\-]{0,79}")
 # A one-page handout is about 60 lines; even a long brochure topic is a few hundred.
 MAX_TOPIC_LINES = 2_000
 MAX_TOPIC_BYTES = 200_000
+#: Front matter is a few short lines; the cap is checked before the YAML is parsed.
+MAX_FRONT_MATTER_BYTES = 8 * 1024
+MAX_FRONT_MATTER_DEPTH = 10
 
 FRONT_MATTER_SCHEMA: dict[str, Field] = {
     "title": Field(str, required=True, check=schema.not_blank, example="title: Aftercare"),
@@ -57,23 +60,103 @@ class Topic:
     keywords: tuple[str, ...] = ()
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe YAML loader; dates stay dates, nothing else is constructed."""
+#: The C parser when PyYAML was built with libyaml (several times faster), else the Python one.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _key_lines(text: str, offset: int) -> dict[str, int]:
-    """Line of every top-level key in a YAML mapping."""
+def _yaml_error(exc: yaml.YAMLError, header: str, shown: str) -> ContentError:
+    """The message for front matter that is not valid YAML, placed on its line."""
+    if _LOADER is not yaml.SafeLoader:
+        # libyaml words its messages tersely: ask the Python parser (this file only, on error only).
+        try:
+            yaml.compose(header, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as slow:
+            exc = slow
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 2 if mark is not None else 1
+    problem = getattr(exc, "problem", None) or "cannot be parsed"
+    return ContentError.at(
+        shown,
+        line,
+        f"front matter is not valid YAML: {problem}",
+        "put text that contains ':' or '#' in double quotes, and indent nested lines evenly",
+    )
+
+
+def _refuse_aliases(node: yaml.Node, shown: str) -> None:
+    """Refuse a value used twice through a YAML anchor (&) and alias (*), and deep nesting.
+
+    Aliases let a few lines stand for billions of values (an "alias bomb"),
+    and front matter never needs them. A composed alias is the very node
+    its anchor made, so a node met twice is an alias; the walk is linear.
+    An alias's line is that of its key, or where its list starts.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int, int]] = [(node, node.start_mark.line + 2, 0)]
+    while stack:
+        current, line, depth = stack.pop()
+        if id(current) in seen:
+            raise ContentError.at(
+                shown,
+                line,
+                "front matter repeats a value with a YAML anchor (&) and alias (*), which is not allowed",
+                "write the value out in full; put text that starts with '&' or '*' in double quotes",
+            )
+        seen.add(id(current))
+        if depth > MAX_FRONT_MATTER_DEPTH:
+            raise ContentError.at(
+                shown,
+                line,
+                f"front matter is nested more than {MAX_FRONT_MATTER_DEPTH} levels deep",
+                "use plain 'key: value' lines and simple lists",
+            )
+        if isinstance(current, yaml.MappingNode):
+            children = [
+                (child, key.start_mark.line + 2, depth + 1)
+                for key, value in current.value
+                for child in (key, value)
+            ]
+        elif isinstance(current, yaml.SequenceNode):
+            children = [(item, current.start_mark.line + 2, depth + 1) for item in current.value]
+        else:
+            continue
+        # In document order, so that an anchor is met before its aliases.
+        stack += reversed(children)
+
+
+def _front_matter(header: str, shown: str) -> tuple[Any, dict[str, int]]:
+    """Parse front matter once: its data, and the line of each top-level key.
+
+    ``header`` starts on the file's second line. Its size is capped before
+    parsing; aliases are refused before anything is built from the tree.
+    """
+    size = len(header.encode("utf-8", "surrogatepass"))
+    if size > MAX_FRONT_MATTER_BYTES:
+        raise ContentError.at(
+            shown,
+            2,
+            f"front matter is too long ({size:,} bytes; at most {MAX_FRONT_MATTER_BYTES // 1024} KB)",
+            "keep only the known keys in front matter and put the text in the body, below the second '---'",
+        )
+    loader = _LOADER(header)
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {
-        str(key.value): key.start_mark.line + 1 + offset
-        for key, _ in node.value
-        if isinstance(key, yaml.ScalarNode)
-    }
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        _refuse_aliases(node, shown)
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, header, shown) from None
+    finally:
+        loader.dispose()
+    lines = {}
+    if isinstance(node, yaml.MappingNode):
+        lines = {
+            str(key.value): key.start_mark.line + 2
+            for key, _ in node.value
+            if isinstance(key, yaml.ScalarNode)
+        }
+    return data, lines
 
 
 def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
@@ -122,18 +205,7 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
             shown, 1, "front matter is not closed", "add a line '---' after the last front matter line"
         ) from None
     header = "\n".join(lines[1:end])
-    try:
-        data: Any = yaml.load(header, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or "cannot be parsed"
-        raise ContentError.at(
-            shown,
-            line,
-            f"front matter is not valid YAML: {problem}",
-            "put text that contains ':' or '#' in double quotes, and indent nested lines evenly",
-        ) from None
+    data, key_lines = _front_matter(header, shown)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -141,7 +213,7 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
             shown, 2, "front matter must be 'key: value' lines", "write it like 'title: Aftercare'"
         )
     result = schema.validate(
-        data, FRONT_MATTER_SCHEMA, shown, _key_lines(header, 1), kind="front matter", line_if_unknown=1
+        data, FRONT_MATTER_SCHEMA, shown, key_lines, kind="front matter", line_if_unknown=1
     )
     if result.errors:
         raise ContentError(result.errors)

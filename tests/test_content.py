@@ -125,3 +125,66 @@ def test_badly_named_topic_file(make_project):
         "content/topics/Side Effects.md: topic file name 'Side Effects.md' is not a usable name "
         "(rename it with lower-case letters, digits and '-', like side-effects.md)"
     )
+
+
+def _alias_bomb(levels: int = 8) -> str:
+    """Front matter whose aliases stand for 9**levels values (the "billion laughs")."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
+    lines.append(f"title: *a{levels - 1}")
+    return "---\n" + "\n".join(lines) + "\n---\nBody\n"
+
+
+def test_yaml_aliases_are_refused_before_they_expand(make_project):
+    # 9**8 = 43 million strings if expanded: the check must stop it at the first alias.
+    assert _error(make_project, _alias_bomb()) == (
+        "content/topics/side-effects.md:3: front matter repeats a value with a YAML anchor (&) and alias (*), "
+        "which is not allowed (write the value out in full; put text that starts with '&' or '*' in double quotes)"
+    )
+    merge = "---\nbase: &base {title: A}\n<<: *base\n---\nBody\n"
+    assert _error(make_project, merge).startswith("content/topics/side-effects.md:3: front matter repeats")
+    # Text that merely starts with & or * in quotes is text.
+    root = make_project(
+        {"content/topics/side-effects.md": '---\ntitle: "*Starred* & co"\nlang: en\n---\nBody\n'}
+    )
+    (t,), _ = load_topics(root)
+    assert t.title == "*Starred* & co"
+
+
+def test_front_matter_size_and_nesting_are_capped(make_project):
+    long = "---\ntitle: A\nsummary: " + "word " * 2000 + "\n---\nBody\n"
+    assert _error(make_project, long) == (
+        "content/topics/side-effects.md:2: front matter is too long (10,018 bytes; at most 8 KB) "
+        "(keep only the known keys in front matter and put the text in the body, below the second '---')"
+    )
+    deep = "---\ntitle: A\nkeywords: " + "[" * 2000 + "]" * 2000 + "\n---\nBody\n"
+    assert _error(make_project, deep) == (
+        "content/topics/side-effects.md:3: front matter is nested more than 10 levels deep "
+        "(use plain 'key: value' lines and simple lists)"
+    )
+
+
+def test_front_matter_is_parsed_once_with_the_c_parser(make_project, monkeypatch):
+    import yaml
+
+    from brochure import content
+
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML without libyaml")
+    assert content._LOADER is yaml.CSafeLoader
+    made = []
+    real = content._LOADER
+
+    class Counting(real):
+        def __init__(self, stream: str) -> None:
+            made.append(stream)
+            super().__init__(stream)
+
+    monkeypatch.setattr(content, "_LOADER", Counting)
+    monkeypatch.setattr(yaml, "compose", lambda *a, **k: pytest.fail("parsed a second time"))
+    root = make_project({"content/topics/a.md": topic("A", colour="blue", lang="en")})
+    (t,), warnings = load_topics(root)
+    assert len(made) == 1
+    # The key's line still comes through.
+    assert str(warnings[0]).startswith("content/topics/a.md:3: unknown front matter 'colour'")
