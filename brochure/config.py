@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 BRAND_FILE = "content/brand.toml"
 DOCUMENTS_FILE = "content/documents.toml"
 PAPERS = ("letter", "a4")
+#: brand.toml and documents.toml are a few KB; TOML has no aliases, so size bounds the parse.
+MAX_CONFIG_BYTES = 256 * 1024
 FONT_STYLES = ("regular", "bold", "italic", "bold_italic")
 
 #: The default theme's font: files from the font-lato package.
@@ -208,6 +210,14 @@ DEFAULT_DOCUMENTS = [
 def read_toml(path: Path, shown: str) -> tuple[dict[str, Any], dict[str, int]]:
     """Parse a TOML file; return its data and the line of each key."""
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError.at(
+                shown,
+                None,
+                f"is too large for a settings file ({size:,} bytes; at most {MAX_CONFIG_BYTES // 1024} KB)",
+                "keep only the settings in it; see README.md",
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError.at(
@@ -217,6 +227,14 @@ def read_toml(path: Path, shown: str) -> tuple[dict[str, Any], dict[str, int]]:
         raise ConfigError.at(shown, None, f"cannot be read: {exc}", "save it as UTF-8 text") from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        # TOML has no aliases, but lists nested thousands deep exhaust the parser's stack.
+        raise ConfigError.at(
+            shown,
+            None,
+            "not valid TOML: lists or tables are nested too deeply",
+            "use plain 'key = value' lines",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         line = int(match.group(1)) if match else None

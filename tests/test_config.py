@@ -146,3 +146,15 @@ def test_toml_key_lines():
         "d.1": 6,
         "d.1.name": 7,
     }
+
+
+def test_toml_has_no_aliases_but_deep_nesting_and_size_are_refused(make_project):
+    deep = MINIMAL_BRAND + "tags = " + "[" * 5000 + "]" * 5000 + "\n"
+    assert _brand_error(make_project, deep) == [
+        "content/brand.toml: not valid TOML: lists or tables are nested too deeply (use plain 'key = value' lines)"
+    ]
+    huge = MINIMAL_BRAND + "# " + "x" * 300_000 + "\n"
+    assert _brand_error(make_project, huge) == [
+        "content/brand.toml: is too large for a settings file (300,162 bytes; at most 256 KB) "
+        "(keep only the settings in it; see README.md)"
+    ]
