@@ -72,15 +72,18 @@ def _yaml_error(exc: yaml.YAMLError, header: str, shown: str) -> ContentError:
             yaml.compose(header, Loader=yaml.SafeLoader)
         except yaml.YAMLError as slow:
             exc = slow
-    mark = getattr(exc, "problem_mark", None)
-    line = mark.line + 2 if mark is not None else 1
-    problem = getattr(exc, "problem", None) or "cannot be parsed"
-    return ContentError.at(
-        shown,
-        line,
-        f"front matter is not valid YAML: {problem}",
-        "put text that contains ':' or '#' in double quotes, and indent nested lines evenly",
-    )
+    if isinstance(exc, yaml.reader.ReaderError):
+        # A control character typed (or pasted) into the file; the Python parser counts characters.
+        line = header[: exc.position].count("\n") + 2
+        problem = f"special characters are not allowed (U+{exc.character:04X})"
+    else:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+    fix = "put text that contains ':' or '#' in double quotes, and indent nested lines evenly"
+    if "escape" in problem or "special characters are not allowed" in problem:
+        fix = "type the character itself; a control character or an escape like \\uD800 cannot be printed"
+    return ContentError.at(shown, line, f"front matter is not valid YAML: {problem}", fix)
 
 
 def _refuse_aliases(node: yaml.Node, shown: str) -> None:

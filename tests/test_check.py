@@ -260,3 +260,19 @@ def test_build_strict_fails_on_engine_warnings(make_project):
     assert "Ignored `colour: red`" in str(strict.error)
     assert str(strict.error).startswith("content/topics/a.md: document 'a': ")
     assert not (root / "out/a.pdf").exists()
+
+
+def test_lone_surrogate_in_a_title_is_a_message_for_check_and_build(tmp_path):
+    root = copy_sample(tmp_path / "clinic")
+    (root / "content/topics/x.md").write_text('---\ntitle: "Bad \\uD800 title"\nlang: en\n---\n\nText.\n')
+    what = "front matter is not valid YAML: found invalid Unicode character escape code"
+    expected = f"content/topics/x.md:2: {what}"
+    checked = CliRunner().invoke(cli, ["check", "--project", str(root)])
+    assert checked.exit_code == 1, checked.output
+    assert re.search(r"content/topics/x\.md:2 +" + re.escape(what), checked.output)
+    assert "Traceback" not in checked.output
+    built = CliRunner().invoke(cli, ["build", "--project", str(root), "--out", str(tmp_path / "out")])
+    assert built.exit_code == 1, built.output
+    assert f"Error: {expected}" in built.output
+    assert "please report" not in built.output
+    assert "documents.toml" not in built.output

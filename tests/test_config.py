@@ -158,3 +158,11 @@ def test_toml_has_no_aliases_but_deep_nesting_and_size_are_refused(make_project)
         "content/brand.toml: is too large for a settings file (300,162 bytes; at most 256 KB) "
         "(keep only the settings in it; see README.md)"
     ]
+
+
+def test_config_text_that_cannot_be_printed_is_refused(make_project):
+    brand = MINIMAL_BRAND.replace('"General information only."', '"General \\u0007 information."')
+    assert _brand_error(make_project, brand) == [
+        "content/brand.toml:3: key 'disclaimer' holds a character that cannot be printed (U+0007) "
+        "(delete it and retype the text around it; escapes like \\uD800 or \\u0007 are not allowed)"
+    ]

@@ -188,3 +188,45 @@ def test_front_matter_is_parsed_once_with_the_c_parser(make_project, monkeypatch
     assert len(made) == 1
     # The key's line still comes through.
     assert str(warnings[0]).startswith("content/topics/a.md:3: unknown front matter 'colour'")
+
+
+@pytest.mark.parametrize(
+    ("front", "expected"),
+    [
+        (
+            'title: "Bad \\uD800 title"',
+            "content/topics/side-effects.md:2: front matter is not valid YAML: found invalid Unicode character "
+            "escape code (type the character itself; a control character or an escape like \\uD800 cannot be printed)",
+        ),
+        (
+            'title: Fine\nsummary: "Ring \\a bell"',
+            "content/topics/side-effects.md:3: front matter 'summary' holds a character that cannot be printed "
+            "(U+0007) (delete it and retype the text around it; escapes like \\uD800 or \\u0007 are not allowed)",
+        ),
+        (
+            "title: Fine\nsummary: Pasted \x01 text",
+            "content/topics/side-effects.md:3: front matter is not valid YAML: special characters are not allowed "
+            "(U+0001) (type the character itself; a control character or an escape like \\uD800 cannot be printed)",
+        ),
+        (
+            'title: Fine\nkeywords: [ok, "bad \\x1b"]',
+            "content/topics/side-effects.md:3: front matter 'keywords' holds a character that cannot be printed "
+            "(U+001B) (delete it and retype the text around it; escapes like \\uD800 or \\u0007 are not allowed)",
+        ),
+    ],
+)
+def test_text_that_cannot_be_printed_is_refused(make_project, front, expected):
+    assert _error(make_project, f"---\n{front}\nlang: en\n---\nBody\n") == expected
+
+
+def test_lone_surrogate_through_the_python_parser_is_refused(make_project, monkeypatch):
+    # Without libyaml, PyYAML reads '\uD800' into a lone surrogate: the schema refuses it.
+    import yaml
+
+    from brochure import content
+
+    monkeypatch.setattr(content, "_LOADER", yaml.SafeLoader)
+    assert _error(make_project, '---\ntitle: "Bad \\uD800 title"\nlang: en\n---\nBody\n') == (
+        "content/topics/side-effects.md:2: front matter 'title' holds a character that cannot be printed "
+        "(U+D800) (delete it and retype the text around it; escapes like \\uD800 or \\u0007 are not allowed)"
+    )
