@@ -23,6 +23,7 @@ from .errors import ContentError, Problem
 from .images import too_large
 from .inputs import headings
 from .paths import is_inside
+from .schema import unprintable
 
 LINK_SCHEMES = ("http", "https", "mailto", "tel")
 MAX_NESTING = 8  # lists and quotes; the engine's layout recurses out at about 100
@@ -224,6 +225,18 @@ def _check_nesting(topic: Topic) -> None:
             )
 
 
+def _check_characters(topic: Topic) -> None:
+    """Refuse control characters in the body: they print as boxes, or not at all."""
+    for index, line in enumerate(topic.body.split("\n")):
+        if code := unprintable(line):
+            raise ContentError.at(
+                topic.shown,
+                topic.body_line + index,
+                f"holds a character that cannot be printed ({code})",
+                "delete it; it may have come in with text pasted from another program",
+            )
+
+
 def convert(
     topic: Topic,
     root: Path,
@@ -235,6 +248,7 @@ def convert(
     ``topics`` are those links may point to; ``here`` are the topics in the
     same PDF, which links become internal to.
     """
+    _check_characters(topic)
     _check_nesting(topic)
     topics = topics if topics is not None else {topic.slug: topic}
     here = here if here is not None else frozenset({topic.slug})

@@ -156,3 +156,12 @@ def test_missing_template_lists_the_search_path(make_project):
     (doc,) = select(project, ["a"])
     with pytest.raises(RenderError, match=r"template 'poster.html' not found \(looked in .*templates\)"):
         document_html(project, doc, "letter")
+
+
+def test_control_characters_in_the_body_are_refused_on_their_line(make_project):
+    with pytest.raises(ContentError) as caught:
+        _html(make_project, "First line.\n\nA form \x0c feed.\n")
+    assert str(caught.value) == (
+        "content/topics/a.md:7: holds a character that cannot be printed (U+000C) "
+        "(delete it; it may have come in with text pasted from another program)"
+    )
