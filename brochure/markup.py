@@ -20,7 +20,7 @@ from markdown.treeprocessors import Treeprocessor
 
 from .content import Topic
 from .errors import ContentError, Problem
-from .images import too_large
+from .images import natural_size, too_large
 from .inputs import headings
 from .paths import is_inside
 from .schema import unprintable
@@ -142,9 +142,6 @@ class _Guard(Treeprocessor):
                     "alt-text",
                 )
             )
-        elif alt.lower() == DECORATIVE:
-            element.set("alt", "")
-            element.set("class", "decorative")
         parts = urlsplit(src)
         if parts.scheme or parts.netloc:
             self._bad_image(
@@ -164,6 +161,8 @@ class _Guard(Treeprocessor):
             self._bad_image(src, "is not a picture", "use a PNG, JPEG, GIF, WebP or SVG file")
         elif why := too_large(target):
             self._bad_image(src, why, "resize it to at most a few thousand pixels on each side")
+        elif alt.lower() == DECORATIVE:
+            _decoration(element, target)
         else:
             element.set("src", target.as_uri())
 
@@ -194,6 +193,25 @@ class _Guard(Treeprocessor):
                 )
             )
         return level
+
+
+def _decoration(element: ET.Element, target: Path) -> None:
+    """Turn a decorative picture into a box with the picture as its background.
+
+    The engine tags every <img> as a Figure, which PDF/UA requires to have
+    alt text; a background is drawn as an artifact, which screen readers skip.
+    The box takes the picture's own size, shrunk to fit the column.
+    """
+    width, height = natural_size(target)
+    element.tag = "span"
+    element.attrib.clear()
+    element.set("class", "decorative")
+    element.set("aria-hidden", "true")
+    element.set(
+        "style",
+        f"width: {width:.2f}px; height: {height:.2f}px; "
+        f'background-image: url("{target.as_uri()}"); background-size: contain',
+    )
 
 
 def _line_of(topic: Topic, needle: str) -> int:

@@ -70,7 +70,11 @@ def test_images_need_alt_text_unless_marked_decorative(make_project):
         "content/topics/a.md:5: image '../images/logo.svg' has no alt text (describe it for people who cannot see it: "
         "![what it shows](../images/logo.svg), or mark a purely decorative picture ![decorative](../images/logo.svg))"
     ]
-    assert 'alt="" class="decorative"' in converted.html
+    assert (
+        '<span aria-hidden="true" class="decorative" style="width: 64.00px; height: 64.00px;'
+        in converted.html
+    )
+    assert "<img" not in converted.html.split("</p>")[-2]
 
 
 def test_heading_levels_that_skip_are_warned(make_project):
