@@ -225,9 +225,41 @@ _QUOTE = re.compile(r"^\s{0,3}((?:>\s?)+)")
 _ITEM = re.compile(r"^( *)(?:[-*+]|\d+[.)])\s")
 
 
-def _check_nesting(topic: Topic) -> None:
+def widen_list_indents(body: str) -> str:
+    """Indent nested list items by 4 spaces a level, as Markdown needs, when they use 2 or 3.
+
+    Most editors and Markdown tools nest a list item indented by 2 spaces;
+    Python-Markdown needs 4 and would flatten it without a word. Each item's
+    level comes from the indents of the items above it; lines that continue
+    an item follow it. Line numbers do not change.
+    """
+    out: list[str] = []
+    levels: list[int] = []  # the indent of each open list level
+    blank = False  # whether the line before was blank
+    for line in body.split("\n"):
+        indent = len(line) - len(line.lstrip(" "))
+        if item := _ITEM.match(line):
+            indent = len(item.group(1))
+            while levels and indent < levels[-1]:
+                levels.pop()
+            if not levels or indent > levels[-1]:
+                levels.append(indent)
+            out.append(" " * 4 * (len(levels) - 1) + line[indent:])
+        elif levels and indent and line.strip():
+            # A continued item: it belongs to the deepest item indented less than it.
+            depth = sum(1 for level in levels if level < indent)
+            out.append(" " * 4 * depth + line[indent:])
+        else:
+            if blank and line.strip() and not line[0].isspace():
+                levels = []  # a paragraph after a blank line ends the list
+            out.append(line)
+        blank = not line.strip()
+    return "\n".join(out)
+
+
+def _check_nesting(topic: Topic, body: str) -> None:
     """Refuse lists and quotes nested deeper than MAX_NESTING, before Markdown recurses into them."""
-    for index, line in enumerate(topic.body.split("\n")):
+    for index, line in enumerate(body.split("\n")):
         depth = 0
         if quote := _QUOTE.match(line):
             depth = quote.group(1).count(">")
@@ -267,7 +299,8 @@ def convert(
     same PDF, which links become internal to.
     """
     _check_characters(topic)
-    _check_nesting(topic)
+    body = widen_list_indents(topic.body)
+    _check_nesting(topic, body)
     topics = topics if topics is not None else {topic.slug: topic}
     here = here if here is not None else frozenset({topic.slug})
     md = markdown.Markdown(extensions=["tables", "sane_lists"], output_format="html")
@@ -277,7 +310,7 @@ def convert(
     found = _Found()
     md.treeprocessors.register(_Guard(md, topic, root, topics, here, found), "brochure_guard", 0)
     try:
-        html = md.convert(topic.body)
+        html = md.convert(body)
     except RecursionError:
         raise ContentError.at(
             topic.shown, topic.body_line, "is nested too deeply to read", "flatten nested lists and quotes"

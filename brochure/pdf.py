@@ -71,6 +71,34 @@ def import_engine() -> None:
     os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
     import weasyprint  # noqa: F401
 
+    _tag_languages()
+
+
+def _tag_languages() -> None:
+    """Give each structure element made from an element with a ``lang`` its /Lang.
+
+    WeasyPrint 70 sets the document's language only, so a Spanish topic in an
+    English brochure would be read aloud as English. Its tagging walks the
+    boxes through one module-level generator, which is wrapped here, once.
+    """
+    import pydyf
+    from weasyprint.pdf import tags
+
+    build = tags._build_box_tree
+    if getattr(build, "brochure_lang", False):
+        return
+
+    def with_lang(box, parent, *args):  # noqa: ANN001, ANN202 - WeasyPrint's own signature
+        element = getattr(box, "element", None)
+        lang = element.get("lang") if element is not None and element.tag != "html" else None
+        for made in build(box, parent, *args):
+            if lang and "Lang" not in made and made.get("P") == parent.reference:
+                made["Lang"] = pydyf.String(lang)
+            yield made
+
+    with_lang.brochure_lang = True
+    tags._build_box_tree = with_lang
+
 
 class _Refused(ValueError):
     """A resource the fetcher will not read."""

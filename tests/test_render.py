@@ -169,3 +169,22 @@ def test_control_characters_in_the_body_are_refused_on_their_line(make_project):
         "content/topics/a.md:7: holds a character that cannot be printed (U+000C) "
         "(delete it; it may have come in with text pasted from another program)"
     )
+
+
+def test_lists_nested_by_two_spaces_nest(make_project):
+    html = _html(
+        make_project,
+        "- Swelling\n  - around the eyes\n    - in the morning\n- Bruising\n\n1. One\n   1. One a\n2. Two\n",
+    )
+    flat = html.replace("\n", "")
+    assert (
+        "<li>Swelling<ul><li>around the eyes<ul><li>in the morning</li></ul></li></ul></li><li>Bruising</li>"
+        in flat
+    )
+    assert "<li>One<ol><li>One a</li></ol></li><li>Two</li>" in flat
+
+
+def test_lists_nested_by_two_spaces_count_toward_the_nesting_cap(make_project):
+    body = "".join("  " * level + "- item\n" for level in range(12))
+    with pytest.raises(ContentError, match="nested 9 levels deep"):
+        _html(make_project, body)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pikepdf
 from conftest import build_ok, topic
+from pypdf import PdfReader
 
 
 def structure(path: Path) -> list[dict]:
@@ -64,3 +65,36 @@ def test_decorative_picture_renders_as_an_artifact(make_project):
     # The picture is drawn, inside an /Artifact sequence.
     assert drawn_objects(root / "out/plain.pdf") == []
     assert [tags for _, tags in drawn_objects(root / "out/deco.pdf")] == [["/Artifact"]]
+
+
+def test_each_topic_of_a_brochure_carries_its_own_language(make_project):
+    root = make_project(
+        {
+            "content/topics/aftercare.md": topic("Aftercare", "Rest today.\n", lang="en", order=1),
+            "content/topics/cuidados.md": topic("Cuidados", "Descanse hoy.\n", lang="es", order=2),
+            "content/documents.toml": '[[document]]\nname = "brochure"\nkind = "brochure"\n',
+        }
+    )
+    build_ok(root)
+    with pikepdf.open(root / "out/brochure.pdf") as pdf:
+        assert str(pdf.Root.Lang) == "en"
+    articles = [e["lang"] for e in structure(root / "out/brochure.pdf") if e["type"] == "/Art"]
+    assert articles == ["en", "es"]
+
+
+def test_hyphens_auto_builds_with_the_brand_font(make_project):
+    # Lato has no U+2010, the engine's default hyphen: the base stylesheet uses '-'.
+    words = "Extraordinarily comprehensive recommendations concerning hypersensitivity reactions. " * 6
+    root = make_project(
+        {
+            "content/topics/a.md": topic("Hyphens", words, lang="en"),
+            "styles/handout.css": '@import url("builtin:handout.css");\nhtml { hyphens: auto; }\nmain { width: 2in; }\n',
+        }
+    )
+    build_ok(root)
+    text = pdf_text_lines(root / "out/a.pdf")
+    assert any(line.endswith("-") and line[-2].isalpha() for line in text), text
+
+
+def pdf_text_lines(path: Path) -> list[str]:
+    return [line.strip() for page in PdfReader(path).pages for line in page.extract_text().split("\n")]
