@@ -23,11 +23,14 @@ MAX_TOPIC_BYTES = 200_000
 MAX_FRONT_MATTER_BYTES = 8 * 1024
 MAX_FRONT_MATTER_DEPTH = 10
 
+#: The language of a topic that does not say (with a warning).
+DEFAULT_LANG = "en"
+
 FRONT_MATTER_SCHEMA: dict[str, Field] = {
     "title": Field(str, required=True, check=schema.not_blank, example="title: Aftercare"),
     "summary": Field(str, default="", example="summary: What to do after your treatment."),
     "order": Field(int, default=1000, example="order: 3"),
-    "lang": Field(str, default="en", check=schema.is_lang, example="lang: en"),
+    "lang": Field(str, default=DEFAULT_LANG, check=schema.is_lang, example="lang: en"),
     "reviewed_by": Field(str, default="", example="reviewed_by: Medical director"),
     "reviewed_on": Field(dt.date, example="reviewed_on: 2026-03-01"),
     "review_due": Field(dt.date, example="review_due: 2027-03-01"),
@@ -238,7 +241,26 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
         treatments=tuple(t.strip() for t in v["treatments"] or ()),
         keywords=tuple(k.strip() for k in v["keywords"] or ()),
     )
-    return topic, result.warnings
+    warnings = list(result.warnings)
+    if data.get("lang") is None:
+        warnings.append(
+            Problem(
+                shown,
+                1,
+                f"has no 'lang' in its front matter, so '{DEFAULT_LANG}' (English) was assumed",
+                f"add 'lang: {DEFAULT_LANG}', or the topic's language, like 'lang: es'",
+            )
+        )
+    if not topic.body.strip():
+        warnings.append(
+            Problem(
+                shown,
+                end + 1,
+                "has no text below its front matter, so its pages are empty",
+                "write the topic below the second '---' line",
+            )
+        )
+    return topic, warnings
 
 
 def load_topics(root: Path) -> tuple[list[Topic], list[Problem]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import topic
+from conftest import REPO, topic
 
 from brochure.content import load_topics
 from brochure.errors import ContentError
@@ -82,7 +82,7 @@ def test_every_bad_topic_is_reported_at_once(make_project):
 
 
 def test_unknown_front_matter_key_warns(make_project):
-    root = make_project({"content/topics/a.md": topic("A", colour="blue")})
+    root = make_project({"content/topics/a.md": topic("A", colour="blue", lang="en")})
     topics, warnings = load_topics(root)
     assert [t.title for t in topics] == ["A"]
     assert [str(w) for w in warnings] == [
@@ -230,3 +230,24 @@ def test_lone_surrogate_through_the_python_parser_is_refused(make_project, monke
         "content/topics/side-effects.md:2: front matter 'title' holds a character that cannot be printed "
         "(U+D800) (delete it and retype the text around it; escapes like \\uD800 or \\u0007 are not allowed)"
     )
+
+
+def test_topic_without_lang_or_body_warns(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": "---\ntitle: No language\n---\nText.\n",
+            "content/topics/b.md": "---\ntitle: No text\nlang: en\n---\n\n  \n",
+        }
+    )
+    topics, warnings = load_topics(root)
+    assert [t.lang for t in topics] == ["en", "en"]
+    assert [str(w) for w in warnings] == [
+        "content/topics/a.md:1: has no 'lang' in its front matter, so 'en' (English) was assumed "
+        "(add 'lang: en', or the topic's language, like 'lang: es')",
+        "content/topics/b.md:4: has no text below its front matter, so its pages are empty "
+        "(write the topic below the second '---' line)",
+    ]
+
+
+def test_sample_topics_load_without_warnings():
+    assert load_topics(REPO)[1] == []
