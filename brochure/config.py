@@ -11,6 +11,7 @@ from typing import Any
 
 from . import schema
 from .errors import ConfigError, Problem
+from .images import unreadable
 from .paths import default_font_dir, is_inside
 from .schema import Field
 
@@ -293,6 +294,10 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
         )
         if problem:
             errors.append(problem)
+        elif why := unreadable(logo):
+            errors.append(
+                Problem(BRAND_FILE, lines.get("logo"), f"'logo' {why}", "export the logo again as SVG")
+            )
     font = values["font"]
     fonts: list[FontFace] = []
     given = {style: font[style] for style in FONT_STYLES if font.get(style)}

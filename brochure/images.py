@@ -124,3 +124,25 @@ def natural_size(path: Path) -> tuple[float, float]:
     if not size or size[0] <= 0 or size[1] <= 0:
         return DEFAULT_SIZE
     return float(size[0]), float(size[1])
+
+
+_KINDS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".webp": "WebP", ".svg": "SVG"}
+
+
+def unreadable(path: Path) -> str | None:
+    """Why a picture file cannot be drawn, judged from its header; None when it looks fine."""
+    kind = _KINDS.get(path.suffix.lower())
+    if kind is None:
+        return None
+    with path.open("rb") as handle:
+        head = handle.read(256 * 1024)
+    if not head.strip():
+        return "is an empty file"
+    found = _SVG_TAG.search(head) if kind == "SVG" else pixel_size(head)
+    if not found:
+        article = "an" if kind == "SVG" else "a"
+        return (
+            f"is not {article} {kind} picture that can be read "
+            "(the file is damaged, or its name has the wrong ending)"
+        )
+    return None

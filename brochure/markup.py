@@ -20,7 +20,7 @@ from markdown.treeprocessors import Treeprocessor
 
 from .content import Topic
 from .errors import ContentError, Problem
-from .images import natural_size, too_large
+from .images import natural_size, too_large, unreadable
 from .inputs import headings
 from .paths import is_inside
 from .schema import unprintable
@@ -159,6 +159,8 @@ class _Guard(Treeprocessor):
             )
         elif target.suffix.lower() not in IMAGE_SUFFIXES:
             self._bad_image(src, "is not a picture", "use a PNG, JPEG, GIF, WebP or SVG file")
+        elif why := unreadable(target):
+            self._bad_image(src, why, "open it in a picture editor and save it again as PNG, JPEG or SVG")
         elif why := too_large(target):
             self._bad_image(src, why, "resize it to at most a few thousand pixels on each side")
         elif alt.lower() == DECORATIVE:

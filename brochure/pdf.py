@@ -187,6 +187,9 @@ class _Collect(logging.Handler):
             # WeasyPrint catches the error and logs it with an empty reason.
             message = f"{message.rstrip(': ')}: not enough memory (the worker's memory cap was reached)"
             record.levelno = logging.ERROR
+        if message.rstrip().endswith(":"):
+            # WeasyPrint logs some failures (a picture it cannot decode) with an empty reason.
+            message = f"{message.rstrip()} the file is empty or damaged, or is not what its name says"
         if match := _NOTDEF.search(message):
             # No font on the machine has the character: it prints as a box.
             message = f"character {match.group(1)} is not in the brand font"

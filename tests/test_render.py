@@ -188,3 +188,22 @@ def test_lists_nested_by_two_spaces_count_toward_the_nesting_cap(make_project):
     body = "".join("  " * level + "- item\n" for level in range(12))
     with pytest.raises(ContentError, match="nested 9 levels deep"):
         _html(make_project, body)
+
+
+def test_every_image_error_has_a_reason(make_project):
+    files = {
+        "content/images/empty.png": b"",
+        "content/images/text.gif": b"not a picture at all\n",
+        "content/images/cut.webp": b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+    }
+    body = "![one](../images/empty.png)\n\n![two](../images/text.gif)\n\n![three](../images/cut.webp)\n"
+    with pytest.raises(ContentError) as caught:
+        _html(make_project, body, **files)
+    fix = "(open it in a picture editor and save it again as PNG, JPEG or SVG)"
+    assert [str(p) for p in caught.value.problems] == [
+        f"content/topics/a.md:5: image '../images/empty.png' is an empty file {fix}",
+        "content/topics/a.md:7: image '../images/text.gif' is not a GIF picture that can be read "
+        f"(the file is damaged, or its name has the wrong ending) {fix}",
+        "content/topics/a.md:9: image '../images/cut.webp' is not a WebP picture that can be read "
+        f"(the file is damaged, or its name has the wrong ending) {fix}",
+    ]
