@@ -63,7 +63,11 @@ def import_engine() -> None:
     /etc/mime.types; the built-in table is enough, and nothing outside the
     project is to be read.
     """
-    if not mimetypes.inited:
+    if mimetypes._db is None:
+        # init(files=[]) alone would still read the machine's files: give it a
+        # table first, then it reads none.
+        mimetypes.inited = True
+        mimetypes._db = mimetypes.MimeTypes()
         mimetypes.init(files=[])
     # Without HarfBuzz-Subset, WeasyPrint subsets fonts with fontTools, which
     # stamps the current time into each embedded font unless this is set (the
