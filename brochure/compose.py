@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .config import MAX_PAGES
 from .errors import Problem, RenderError
 from .inputs import Hasher, style_chain
 from .paths import builtin_dir, default_font_dir
@@ -175,4 +176,3 @@ _MARGIN_FIX = (
     "shorten the disclaimer or contact details in content/brand.toml, "
     "or give the footer more room (the page's bottom margin) in styles/"
 )
-MAX_PAGES = 100

@@ -99,6 +99,20 @@ BRAND_SCHEMA: dict[str, Field] = {
     ),
 }
 
+#: The most pages a document may have: a booklet a desk printer can fold and staple is far less.
+MAX_PAGES = 100
+
+
+def _page_count(value: int) -> str | None:
+    if value < 1:
+        return f"must be 1 or more, not {value}"
+    return (
+        None
+        if value <= MAX_PAGES
+        else f"must be at most {MAX_PAGES} (brochure makes no longer PDF), not {value}"
+    )
+
+
 DOCUMENT_SCHEMA: dict[str, Field] = {
     "name": Field(str, required=True, example='name = "brochure"  (or "{topic}" for one per topic)'),
     "kind": Field(
@@ -109,9 +123,9 @@ DOCUMENT_SCHEMA: dict[str, Field] = {
     "title": Field(str, example='title = "Your guide to Botox"'),
     "subtitle": Field(str, default=""),
     "topics": Field(list, items=str, example='topics = ["what-is-botox", "aftercare"]'),
-    "pages": Field(int, check=schema.positive, example="pages = 1"),
-    "max_pages": Field(int, check=schema.positive, example="max_pages = 16"),
-    "multiple_of": Field(int, check=schema.positive, example="multiple_of = 4"),
+    "pages": Field(int, check=_page_count, example="pages = 1"),
+    "max_pages": Field(int, check=_page_count, example="max_pages = 16"),
+    "multiple_of": Field(int, check=_page_count, example="multiple_of = 4"),
     "pad_with": Field(
         str, default="blank", check=schema.one_of("blank", "notes"), example='pad_with = "notes"'
     ),

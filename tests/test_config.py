@@ -166,3 +166,22 @@ def test_config_text_that_cannot_be_printed_is_refused(make_project):
         "content/brand.toml:3: key 'disclaimer' holds a character that cannot be printed (U+0007) "
         "(delete it and retype the text around it; escapes like \\uD800 or \\u0007 are not allowed)"
     ]
+
+
+def test_page_budgets_above_the_cap_are_errors_in_the_documents_file(make_project):
+    root = make_project(
+        {
+            "content/documents.toml": (
+                '[[document]]\nname = "brochure"\nkind = "brochure"\nmax_pages = 101\n\n'
+                '[[document]]\nname = "book"\nkind = "brochure"\npages = 500\n'
+            )
+        }
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_documents(root)
+    assert [str(p) for p in caught.value.problems] == [
+        "content/documents.toml:4: key 'max_pages' must be at most 100 (brochure makes no longer PDF), not 101 "
+        "(write it like 'max_pages = 16')",
+        "content/documents.toml:9: key 'pages' must be at most 100 (brochure makes no longer PDF), not 500 "
+        "(write it like 'pages = 1')",
+    ]
