@@ -6,6 +6,7 @@ workers (which run this in warm processes): neither imports the other.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .config import MAX_PAGES
@@ -109,6 +110,7 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
             extra_css=extra_css,
             fonts=fonts,
         )
+        _check_paper(layout, paper, chains, project, doc)
         if layout.pages > MAX_PAGES:
             raise RenderError.at(
                 doc.source,
@@ -169,6 +171,39 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
         )
     rendered.fit = fitted
     return rendered
+
+
+#: Paper sizes in CSS pixels (96 to the inch).
+PAPER_PX = {"letter": (8.5 * 96, 11 * 96), "a4": (210 / 25.4 * 96, 297 / 25.4 * 96)}
+_PAGE_SIZE = re.compile(r"@page[^{]*\{[^}]*?\bsize\s*:", re.IGNORECASE | re.DOTALL)
+
+
+def _check_paper(layout, paper: str, chains: dict[Path, list[Path]], project: Project, doc: Document) -> None:  # noqa: ANN001
+    """Fail a document whose pages, as laid out, are not the brand's paper (a stylesheet set @page size)."""
+    want_w, want_h = PAPER_PX[paper]
+    for number, page in enumerate(layout.doc.pages, start=1):
+        if abs(page.width - want_w) <= 0.5 and abs(page.height - want_h) <= 0.5:
+            continue
+        setter = next(
+            (
+                path
+                for chain in chains.values()
+                for path in chain
+                if path.suffix.lower() == ".css"
+                and path.is_relative_to(project.root)
+                and _PAGE_SIZE.search(path.read_text(encoding="utf-8", errors="replace"))
+            ),
+            None,
+        )
+        where = setter.relative_to(project.root).as_posix() if setter else doc.source
+        raise RenderError.at(
+            where,
+            None,
+            f"document {doc.name!r}: page {number} is {page.width / 96:.4g} x {page.height / 96:.4g} in, "
+            f"not {paper} paper ({want_w / 96:.4g} x {want_h / 96:.4g} in)",
+            "remove 'size' from the @page rules in your stylesheets; "
+            "the paper is set by 'paper' in content/brand.toml",
+        )
 
 
 _OUTSIDE_FIX = "make the picture or table smaller, or break the long line"

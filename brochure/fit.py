@@ -140,10 +140,18 @@ def fit(
 
 def _overflowing(m: Measure, budget: Budget, floor: float, source: str, name: str) -> None:
     limit = budget.limit or m.pages
+    pages = f"{limit} page{'s' * (limit != 1)}"
+    if m.oversized:
+        # Counting lines would mislead: one thing is too big for any page.
+        raise BudgetError.at(
+            source,
+            None,
+            f"document {name!r} does not fit on {pages}: {'; '.join(m.oversized[:3])}",
+            "make it smaller: resize the picture, or lower the size the stylesheet gives it",
+        )
     lines, share = m.overflow(limit)
     heading = m.last_heading_within(limit)
     after = f"; the last heading that fits is '{heading}'" if heading else ""
-    pages = f"{limit} page{'s' * (limit != 1)}"
     raise BudgetError.at(
         source,
         None,

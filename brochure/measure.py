@@ -11,6 +11,8 @@ PX_PER_PT = 96 / 72
 MIN_TEXT_PT = 9.0
 # A box may stick out by rounding errors; more than this is visible.
 EDGE_TOLERANCE_PX = 1.0
+#: Text this large (and four times the body size) is a mistake, not a heading or a cover title.
+GIANT_TEXT_PT = 60.0
 
 
 @dataclass
@@ -26,6 +28,8 @@ class Measure:
     headings: list[tuple[int, str]] = field(default_factory=list)  # (page number, heading)
     lines: list[int] = field(default_factory=list)  # lines of body text on each page
     fill: list[float] = field(default_factory=list)  # share of each page's body area in use
+    #: Things that overflow whatever is cut: a picture or block taller than the page, giant text.
+    oversized: list[str] = field(default_factory=list)
 
     def overflow(self, budget: int) -> tuple[int, float]:
         """Lines, and share of a page, beyond the first ``budget`` pages."""
@@ -56,8 +60,17 @@ def measure(layout: Layout) -> Measure:
         for box, in_margin in _descendants(page_box, boxes.MarginBox):
             if isinstance(box, boxes.LineBox) and not in_margin:
                 lines += 1
+            if not in_margin:
+                _check_height(box, boxes, page_box.height, result)
             if isinstance(box, boxes.TextBox) and box.text.strip():
                 size = box.style["font_size"] / PX_PER_PT
+                if not in_margin and size > max(GIANT_TEXT_PT, 4 * body_pt):
+                    words = (
+                        " ".join("".join(box.element.itertext()).split()) if box.element is not None else ""
+                    )
+                    words = words or box.text.strip()
+                    words = words if len(words) <= 40 else words[:37] + "..."
+                    _note(result, f"text '{words}' is set at {size:g} pt")
                 if size < result.smallest_pt:
                     result.smallest_pt, result.smallest_text = round(size, 2), box.text.strip()[:40]
                 _check_edges(
@@ -75,6 +88,31 @@ def measure(layout: Layout) -> Measure:
     if result.smallest_pt == 1e9:
         result.smallest_pt = 0.0
     return result
+
+
+def _note(result: Measure, what: str) -> None:
+    if what not in result.oversized:
+        result.oversized.append(what)
+
+
+def _check_height(box: Any, boxes: Any, room: float, result: Measure) -> None:  # noqa: ANN401
+    """Note a picture, line or fixed-height block taller than the page's text area: it cannot be split."""
+    if not room or box.margin_height() <= room + EDGE_TOLERANCE_PX:
+        return
+    tall = f"{box.margin_height() / 96:.3g} in tall, more than the page's {room / 96:.3g} in of room"
+    if isinstance(box, boxes.ReplacedBox):
+        alt = box.element.get("alt") if box.element is not None else None
+        _note(result, f"picture '{alt}' is {tall}" if alt else f"a picture is {tall}")
+    elif isinstance(box, boxes.LineBox):
+        text = " ".join(t.text for t in _descendants_of(box, boxes.TextBox)).strip()
+        if text:  # a line holding only a picture: the picture is noted
+            _note(result, f"a line ('{text[:30]}') is {tall}")
+    elif isinstance(box, boxes.BlockBox) and box.style["height"] != "auto" and box.element is not None:
+        _note(result, f"a <{box.element_tag}> block with a fixed height is {tall}")
+
+
+def _descendants_of(box: Any, kind: type) -> list[Any]:  # noqa: ANN401
+    return [b for b, _ in _descendants(box, type(None)) if isinstance(b, kind)]
 
 
 def _descendants(box: Any, margin_type: type, in_margin: bool = False):  # noqa: ANN202

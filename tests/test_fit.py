@@ -338,3 +338,52 @@ def test_a_footer_too_long_for_its_margin_is_reported_with_the_right_fix(make_pr
         r"\(shorten the disclaimer or contact details in content/brand.toml, or give the footer more room",
         str(outcome.error),
     )
+
+
+def test_a_page_size_that_is_not_the_brand_paper_fails(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A", lang="en"),
+            "styles/handout.css": '@import url("builtin:handout.css");\n@page { size: 2000in; }\n',
+        }
+    )
+    (outcome,) = build(load_project(root), root / "out", names=["a"])
+    assert str(outcome.error) == (
+        "styles/handout.css: document 'a': page 1 is 2000 x 2000 in, not letter paper (8.5 x 11 in) "
+        "(remove 'size' from the @page rules in your stylesheets; the paper is set by 'paper' in content/brand.toml)"
+    )
+    assert not (root / "out/a.pdf").exists()
+    from brochure.check import check_project
+
+    report = check_project(root, ["a"])
+    assert report.errors == 1
+    assert "page 1 is 2000 x 2000 in" in str(report.findings[-1].problem)
+
+
+@pytest.mark.parametrize(
+    ("css", "body", "what"),
+    [
+        (
+            "main img { height: 20in; width: auto; max-width: none; }",
+            "Text.\n\n![A tall chart](../images/logo.svg)\n",
+            "picture 'A tall chart' is 20 in tall, more than the page's 9.4 in of room",
+        ),
+        (
+            "h1 { font-size: 150pt; }",
+            "Text.\n",
+            "text 'Giant title, what to expect and wha...' is set at 150 pt",
+        ),
+    ],
+)
+def test_what_overflows_is_named_when_it_is_not_a_matter_of_lines(make_project, css, body, what):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("Giant title, what to expect and what to do", body, lang="en"),
+            "styles/handout.css": f'@import url("builtin:handout.css");\n{css}\n',
+        }
+    )
+    (outcome,) = build(load_project(root), root / "out", names=["a"])
+    assert str(outcome.error) == (
+        f"content/topics/a.md: document 'a' does not fit on 1 page: {what} "
+        "(make it smaller: resize the picture, or lower the size the stylesheet gives it)"
+    )
