@@ -69,7 +69,7 @@ def measure(layout: Layout) -> Measure:
                         " ".join("".join(box.element.itertext()).split()) if box.element is not None else ""
                     )
                     words = words or box.text.strip()
-                    words = words if len(words) <= 40 else words[:37] + "..."
+                    words = words if len(words) <= 40 else words[:37].rstrip() + "..."
                     _note(result, f"text '{words}' is set at {size:g} pt")
                 if size < result.smallest_pt:
                     result.smallest_pt, result.smallest_text = round(size, 2), box.text.strip()[:40]

@@ -371,7 +371,7 @@ def test_a_page_size_that_is_not_the_brand_paper_fails(make_project):
         (
             "h1 { font-size: 150pt; }",
             "Text.\n",
-            "text 'Giant title, what to expect and wha...' is set at 150 pt",
+            "text 'Giant title, what to expect and what...' is set at 150 pt",
         ),
     ],
 )
