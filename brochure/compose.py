@@ -127,6 +127,7 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
         floor_pt=project.settings.body_floor_pt,
         source=doc.source,
         name=doc.name,
+        safe_px=project.brand.safe_margin_in * 96,
     )
     problems = [
         Problem(

@@ -53,6 +53,14 @@ def _email(value: str) -> str | None:
     return None if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value) else f"is not an email address: {value!r}"
 
 
+#: Most office printers cannot print within about a quarter inch of the paper's edge.
+DEFAULT_SAFE_MARGIN_IN = 0.25
+
+
+def _safe_margin(value: float) -> str | None:
+    return None if 0 <= value <= 1 else f"must be between 0 and 1 (inches), not {value}"
+
+
 BRAND_SCHEMA: dict[str, Field] = {
     "clinic_name": Field(
         str, required=True, check=schema.not_blank, example='clinic_name = "Lakeside Aesthetics"'
@@ -82,6 +90,17 @@ BRAND_SCHEMA: dict[str, Field] = {
         fields={
             "family": Field(str, default="Lato", check=_family_name, example='family = "Lato"'),
             **{style: Field(str, example=f'{style} = "fonts/MyFont-{style}.ttf"') for style in FONT_STYLES},
+        },
+    ),
+    "print": Field(
+        dict,
+        fields={
+            "safe_margin_in": Field(
+                float,
+                default=DEFAULT_SAFE_MARGIN_IN,
+                check=_safe_margin,
+                example=f"safe_margin_in = {DEFAULT_SAFE_MARGIN_IN}",
+            ),
         },
     ),
     "contact": Field(
@@ -196,6 +215,8 @@ class Brand:
     font_family: str
     fonts: tuple[FontFace, ...]
     contact: dict[str, str | None]
+    #: Nothing is printed closer than this to any edge of the paper (inches).
+    safe_margin_in: float = DEFAULT_SAFE_MARGIN_IN
 
 
 @dataclass(frozen=True)
@@ -365,6 +386,7 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
         font_family=font["family"],
         fonts=tuple(fonts),
         contact=values["contact"],
+        safe_margin_in=float(values["print"]["safe_margin_in"]),
     )
     return brand, result.warnings
 

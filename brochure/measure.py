@@ -46,8 +46,8 @@ def _boxes():  # noqa: ANN202
     return boxes
 
 
-def measure(layout: Layout) -> Measure:
-    """Measure every page of ``layout``."""
+def measure(layout: Layout, safe_px: float = 0.0) -> Measure:
+    """Measure every page of ``layout``; marks closer than ``safe_px`` to the paper's edge are outside."""
     boxes = _boxes()
     doc = layout.doc
     root_style = doc.pages[0]._page_box.children[0].style if doc.pages else None
@@ -74,12 +74,22 @@ def measure(layout: Layout) -> Measure:
                 if size < result.smallest_pt:
                     result.smallest_pt, result.smallest_text = round(size, 2), box.text.strip()[:40]
                 _check_edges(
-                    box, width, height, number, f"text '{box.text.strip()[:30]}'", in_margin, result.outside
+                    box,
+                    (width, height, safe_px),
+                    number,
+                    f"text '{box.text.strip()[:30]}'",
+                    in_margin,
+                    result.outside,
                 )
             elif isinstance(box, boxes.ReplacedBox):
                 alt = box.element.get("alt") if box.element is not None else None
                 what = f"picture '{alt}'" if alt else "a picture"
-                _check_edges(box, width, height, number, what, in_margin, result.outside)
+                _check_edges(box, (width, height, safe_px), number, what, in_margin, result.outside)
+            elif _drawn(box, boxes):
+                what = f"the border or background of <{box.element_tag}>"
+                _check_edges(
+                    box, (width, height, safe_px), number, what, in_margin, result.outside, border=True
+                )
         result.lines.append(lines)
         flow = [child for child in page_box.children if not isinstance(child, boxes.MarginBox)]
         used = sum(child.margin_height() for child in flow)
@@ -123,28 +133,83 @@ def _descendants(box: Any, margin_type: type, in_margin: bool = False):  # noqa:
         yield from _descendants(child, margin_type, in_margin)
 
 
+def _drawn(box: Any, boxes: Any) -> bool:  # noqa: ANN401
+    """Whether a box paints a border or a background of its own (a rule, a shaded note)."""
+    if isinstance(box, boxes.PageBox | boxes.MarginBox) or box.element_tag in ("html", "body"):
+        return False
+    style = box.style
+    for side in ("top", "right", "bottom", "left"):
+        if getattr(box, f"border_{side}_width", 0) and style[f"border_{side}_style"] not in (
+            "none",
+            "hidden",
+        ):
+            return True
+    background = getattr(box, "background", None)
+    return bool(background is not None and (background.color.alpha > 0 or background.layers[-1].image))
+
+
+def _painted(box: Any) -> tuple[float, float, float, float]:  # noqa: ANN401
+    """Left, top, right and bottom of what a box paints: all of it with a background, else its borders."""
+    left, top = box.border_box_x(), box.border_box_y()
+    right, bottom = left + box.border_width(), top + box.border_height()
+    background = getattr(box, "background", None)
+    if background is not None and (background.color.alpha > 0 or background.layers[-1].image):
+        return left, top, right, bottom
+    strips = []
+    for side in ("top", "right", "bottom", "left"):
+        size = getattr(box, f"border_{side}_width", 0)
+        if size and box.style[f"border_{side}_style"] not in ("none", "hidden"):
+            strips.append(
+                {
+                    "top": (left, top, right, top + size),
+                    "bottom": (left, bottom - size, right, bottom),
+                    "left": (left, top, left + size, bottom),
+                    "right": (right - size, top, right, bottom),
+                }[side]
+            )
+    if not strips:
+        return left, top, right, bottom
+    return (
+        min(s[0] for s in strips),
+        min(s[1] for s in strips),
+        max(s[2] for s in strips),
+        max(s[3] for s in strips),
+    )
+
+
 def _check_edges(
-    box: Any,
-    width: float,
-    height: float,
+    box: Any,  # noqa: ANN401
+    paper: tuple[float, float, float],
     page: int,
     what: str,
     in_margin: bool,
     found: list[tuple[str, bool]],
+    *,
+    border: bool = False,
 ) -> None:
-    left, top = box.position_x, box.position_y
-    right, bottom = left + box.margin_width(), top + box.margin_height()
-    sides = []
-    if left < -EDGE_TOLERANCE_PX:
-        sides.append("left")
-    if right > width + EDGE_TOLERANCE_PX:
-        sides.append("right")
-    if top < -EDGE_TOLERANCE_PX:
-        sides.append("top")
-    if bottom > height + EDGE_TOLERANCE_PX:
-        sides.append("bottom")
-    if sides:
-        where = " in the page's header or footer" if in_margin else ""
-        found.append(
-            (f"page {page}: {what}{where} runs past the {' and '.join(sides)} edge of the paper", in_margin)
-        )
+    """Note ``box`` when it runs past the paper, or into the strip along its edges printers leave blank."""
+    width, height, safe = paper
+    if border:
+        left, top, right, bottom = _painted(box)
+    else:
+        left, top = box.position_x, box.position_y
+        right, bottom = left + box.margin_width(), top + box.margin_height()
+    where = " in the page's header or footer" if in_margin else ""
+    for limit, verb in ((0.0, "runs past"), (safe, "comes within {inches} in of")):
+        sides = []
+        if left < limit - EDGE_TOLERANCE_PX:
+            sides.append("left")
+        if right > width - limit + EDGE_TOLERANCE_PX:
+            sides.append("right")
+        if top < limit - EDGE_TOLERANCE_PX:
+            sides.append("top")
+        if bottom > height - limit + EDGE_TOLERANCE_PX:
+            sides.append("bottom")
+        if sides:
+            edge = f"{' and '.join(sides)} edge{'s' * (len(sides) > 1)} of the paper"
+            if limit:
+                message = f"{verb.format(inches=f'{safe / 96:g}')} the {edge}, where printers cannot print"
+            else:
+                message = f"{verb} the {edge}"
+            found.append((f"page {page}: {what}{where} {message}", in_margin))
+            return

@@ -173,12 +173,11 @@ def test_project_stylesheet_override_can_import_builtin(make_project):
     root = make_project(
         {
             "content/topics/welcome.md": topic("Welcome", "Hello.\n"),
-            "styles/handout.css": '@import url("builtin:handout.css");\n@page { size: 5in 7in; }\n',
+            "styles/handout.css": '@import url("builtin:handout.css");\nh1 { font-size: 31pt; }\n',
         }
     )
     build_ok(root, names=["welcome"])
-    page = PdfReader(root / "out" / "welcome.pdf").pages[0]
-    assert (round(page.mediabox.width), round(page.mediabox.height)) == (360, 504)
+    assert (31.0, "Welcome") in pdf_text_sizes(root / "out" / "welcome.pdf")
     (text,) = pdf_text(root / "out" / "welcome.pdf")
     assert "555-0100" in text  # the built-in footer rules still apply
 
@@ -318,20 +317,19 @@ def test_parsed_stylesheets_follow_edits_to_what_they_import(make_project):
         {
             "content/topics/a.md": topic("A"),
             "styles/handout.css": '@import url("builtin:handout.css");\n@import url("paper.css");\n',
-            "styles/paper.css": "@page { size: 5in 7in; }\n",
+            "styles/paper.css": "h1 { font-size: 31pt; }\n",
         }
     )
     project = load_project(root)
     (doc,) = select(project, ["a"])
     first = render_document(project, doc, "letter")
-    (root / "styles/paper.css").write_text("@page { size: 6in 8in; }\n")
+    (root / "styles/paper.css").write_text("h1 { font-size: 33pt; }\n")
     second = render_document(project, doc, "letter")
     sizes = []
     for rendered in (first, second):
         (root / "x.pdf").write_bytes(rendered.pdf)
-        box = PdfReader(root / "x.pdf").pages[0].mediabox
-        sizes.append((round(box.width), round(box.height)))
-    assert sizes == [(360, 504), (432, 576)]
+        sizes.append([size for size, text in pdf_text_sizes(root / "x.pdf") if text == "A"])
+    assert sizes == [[31.0], [33.0]]
 
 
 def _structure(node: object, found: list[tuple[str, object]]) -> list[tuple[str, object]]:

@@ -185,3 +185,28 @@ def test_page_budgets_above_the_cap_are_errors_in_the_documents_file(make_projec
         "content/documents.toml:9: key 'pages' must be at most 100 (brochure makes no longer PDF), not 500 "
         "(write it like 'pages = 1')",
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            "2",
+            "content/brand.toml:10: key 'print.safe_margin_in' must be between 0 and 1 (inches), not 2 "
+            "(write it like 'safe_margin_in = 0.25')",
+        ),
+        (
+            '"wide"',
+            "content/brand.toml:10: key 'print.safe_margin_in' must be a number, not text 'wide' "
+            "(write it like 'safe_margin_in = 0.25')",
+        ),
+    ],
+)
+def test_safe_margin_is_checked(make_project, value, expected):
+    assert _brand_error(make_project, MINIMAL_BRAND + f"\n[print]\nsafe_margin_in = {value}\n") == [expected]
+
+
+def test_safe_margin_defaults_to_a_quarter_inch(make_project):
+    assert load_brand(make_project())[0].safe_margin_in == 0.25
+    brand = MINIMAL_BRAND + "\n[print]\nsafe_margin_in = 0.5\n"
+    assert load_brand(make_project({"content/brand.toml": brand}))[0].safe_margin_in == 0.5
