@@ -251,12 +251,7 @@ def _line_of(topic: Topic, sentence: str) -> int:
 
 
 def _front_matter_line(topic: Topic, key: str) -> int | None:
-    for number, line in enumerate(
-        topic.path.read_text(encoding="utf-8").split("\n")[: topic.body_line], start=1
-    ):
-        if line.startswith(f"{key}:"):
-            return number
-    return None
+    return dict(topic.key_lines).get(key)
 
 
 def _short(text: str, limit: int = 70) -> str:

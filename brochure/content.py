@@ -61,6 +61,8 @@ class Topic:
     #: Treatments the topic is about, and words staff may search for.
     treatments: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    #: (key, line) of each front matter key, for messages about its value.
+    key_lines: tuple[tuple[str, int], ...] = ()
 
 
 #: The C parser when PyYAML was built with libyaml (several times faster), else the Python one.
@@ -240,6 +242,7 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
         follow_up_days=v["follow_up_days"],
         treatments=tuple(t.strip() for t in v["treatments"] or ()),
         keywords=tuple(k.strip() for k in v["keywords"] or ()),
+        key_lines=tuple(key_lines.items()),
     )
     warnings = list(result.warnings)
     if data.get("lang") is None:
