@@ -145,7 +145,10 @@ def _drawn(box: Any, boxes: Any) -> bool:  # noqa: ANN401
         ):
             return True
     background = getattr(box, "background", None)
-    return bool(background is not None and (background.color.alpha > 0 or background.layers[-1].image))
+    return bool(
+        background is not None
+        and (background.color.alpha > 0 or any(layer.image for layer in background.layers))
+    )
 
 
 def _painted(box: Any) -> tuple[float, float, float, float]:  # noqa: ANN401
@@ -153,7 +156,9 @@ def _painted(box: Any) -> tuple[float, float, float, float]:  # noqa: ANN401
     left, top = box.border_box_x(), box.border_box_y()
     right, bottom = left + box.border_width(), top + box.border_height()
     background = getattr(box, "background", None)
-    if background is not None and (background.color.alpha > 0 or background.layers[-1].image):
+    if background is not None and (
+        background.color.alpha > 0 or any(layer.image for layer in background.layers)
+    ):
         return left, top, right, bottom
     strips = []
     for side in ("top", "right", "bottom", "left"):
