@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import BrochureError
+from .errors import BrochureError, Problem
 from .fit import FitResult
 from .inputs import Hasher, document_key, fingerprint_options, project_fingerprint
 from .output import Manifest, locked, remove_stale_temporaries, write_atomic
@@ -66,6 +66,8 @@ class Summary:
     outcomes: list[Outcome]
     removed: list[str]
     seconds: float
+    #: Things to know about the build as a whole, such as another project's PDFs in the folder.
+    notes: list[Problem] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -128,7 +130,7 @@ def build_summary(
     paper = paper or project.brand.paper
     with locked(out, lock_timeout, on_wait):
         remove_stale_temporaries(out)
-        manifest = Manifest(out)
+        manifest = Manifest(out, project.root)
         hasher = Hasher()
         options = f"paper={paper} strict={strict}"
         keys = {doc.name: document_key(project, doc, options, hasher) for doc in docs}
@@ -138,6 +140,10 @@ def build_summary(
             if not force and manifest.up_to_date(doc.name, keys[doc.name]):
                 outcomes[doc.name].status = UP_TO_DATE
                 outcomes[doc.name].path = out / manifest.entries[doc.name].file
+            elif owner := manifest.owner(doc.name):
+                outcomes[doc.name].error = _taken(out / f"{doc.name}.pdf", owner)
+                if on_done:
+                    on_done(outcomes[doc.name], 0.0)
             else:
                 todo.append(doc)
         todo.sort(key=lambda d: _expected_seconds(d, manifest), reverse=True)
@@ -171,7 +177,33 @@ def build_summary(
             changed = True
         if changed:
             manifest.save()
-    return Summary([outcomes[d.name] for d in docs], removed, time.perf_counter() - started)
+        notes = _other_projects(out, manifest)
+    return Summary([outcomes[d.name] for d in docs], removed, time.perf_counter() - started, notes)
+
+
+def _taken(path: Path, owner: str) -> BrochureError:
+    return BrochureError.at(
+        path,
+        None,
+        f"was written by another project ({owner}); this build does not replace it",
+        "build each project into a folder of its own with --out, or rename the document",
+    )
+
+
+def _other_projects(out: Path, manifest: Manifest) -> list[Problem]:
+    """A note for each other project whose PDFs share the folder: they are left alone."""
+    notes = []
+    for owner, count in sorted(manifest.others().items()):
+        pdfs = "PDF" if count == 1 else "PDFs"
+        notes.append(
+            Problem(
+                out,
+                None,
+                f"also holds {count} {pdfs} of another project ({owner}); this build leaves them alone",
+                "build each project into a folder of its own with --out",
+            )
+        )
+    return notes
 
 
 def _finish(outcome: Outcome, result: Result, out: Path, manifest: Manifest, key: str) -> None:

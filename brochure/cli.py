@@ -160,6 +160,7 @@ def build(
     finally:
         if renderer is not None:
             renderer.close()
+    _report(summary.notes, "Warning")
     click.echo(summary.describe())
     if summary.failed:
         sys.exit(1)

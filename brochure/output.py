@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import BrochureError
+from .paths import is_inside
 
 MANIFEST = ".brochure-manifest.json"
 LOCK = ".brochure.lock"
@@ -32,6 +33,8 @@ class Entry:
     file: str
     sha256: str
     seconds: float = 0.0
+    #: The folder of the project that wrote it (resolved); "" in a manifest from before this was kept.
+    project: str = ""
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -59,23 +62,76 @@ def digest(data: bytes) -> str:
 
 
 class Manifest:
-    """out/.brochure-manifest.json: what the last builds wrote into this folder."""
+    """out/.brochure-manifest.json: what the builds of one or more projects wrote into this folder.
 
-    def __init__(self, out: Path) -> None:
+    Each PDF is recorded with the project that wrote it. A build of one
+    project treats only its own PDFs as its own: it never removes or
+    replaces another project's.
+    """
+
+    def __init__(self, out: Path, root: Path) -> None:
         self.out = out
+        self.root = str(root.resolve())
         self.entries: dict[str, Entry] = {}
-        #: The project fingerprint after the last fully successful build (see inputs.project_fingerprint).
-        self.fingerprint = ""
+        #: Each project's fingerprint after its last fully successful build (see inputs.project_fingerprint).
+        self.fingerprints: dict[str, str] = {}
         try:
             data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
             self.entries = {name: Entry(**entry) for name, entry in data.get("documents", {}).items()}
-            self.fingerprint = str(data.get("fingerprint", ""))
-        except (OSError, ValueError, TypeError):
-            self.entries = {}  # no manifest, or a damaged one: everything is rebuilt
+            self.fingerprints = {str(k): str(v) for k, v in data.get("projects", {}).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            # No manifest, or a damaged one: everything is rebuilt.
+            self.entries, self.fingerprints = {}, {}
+        self._ours = self._own_projects()
+
+    def _own_projects(self) -> set[str]:
+        """The project names in the manifest that stand for this project.
+
+        Besides this project's folder: PDFs recorded before projects were
+        recorded, PDFs of a project whose folder is gone (it moved, or was
+        deleted), and everything in an output folder inside this project
+        (a copied project takes over the PDFs copied with it).
+        """
+        ours = {self.root, ""}
+        inside = is_inside(self.out.resolve(), Path(self.root))
+        for owner in {e.project for e in self.entries.values()} - ours:
+            if inside or not (Path(owner) / "content").is_dir():
+                ours.add(owner)
+        return ours
+
+    @property
+    def fingerprint(self) -> str:
+        """This project's fingerprint after its last fully successful build here; "" if none."""
+        return self.fingerprints.get(self.root, "")
+
+    @fingerprint.setter
+    def fingerprint(self, value: str) -> None:
+        if value:
+            self.fingerprints[self.root] = value
+        else:
+            self.fingerprints.pop(self.root, None)
+
+    def ours(self) -> dict[str, Entry]:
+        """The PDFs this project wrote here."""
+        return {name: e for name, e in self.entries.items() if e.project in self._ours}
+
+    def owner(self, name: str) -> str | None:
+        """The folder of the other project that wrote ``name``'s PDF here, if another did."""
+        entry = self.entries.get(name)
+        return None if entry is None or entry.project in self._ours else entry.project
+
+    def others(self) -> dict[str, int]:
+        """How many PDFs each other project wrote here."""
+        counts: dict[str, int] = {}
+        for entry in self.entries.values():
+            if entry.project not in self._ours:
+                counts[entry.project] = counts.get(entry.project, 0) + 1
+        return counts
 
     def all_unchanged(self) -> bool:
-        """Whether every PDF listed is still as the build wrote it."""
-        return bool(self.entries) and all(self.up_to_date(name, e.key) for name, e in self.entries.items())
+        """Whether this project wrote PDFs here, and every one is still as the build wrote it."""
+        mine = self.ours()
+        return bool(mine) and all(self.up_to_date(name, e.key) for name, e in mine.items())
 
     def up_to_date(self, name: str, key: str) -> bool:
         """Whether ``name``'s PDF was made from inputs with this key and is still as written."""
@@ -88,12 +144,12 @@ class Manifest:
             return False
 
     def record(self, name: str, key: str, data: bytes, seconds: float) -> None:
-        self.entries[name] = Entry(key, f"{name}.pdf", digest(data), round(seconds, 3))
+        self.entries[name] = Entry(key, f"{name}.pdf", digest(data), round(seconds, 3), self.root)
 
     def remove_others(self, keep: set[str]) -> list[str]:
-        """Delete PDFs this manifest lists for documents no longer declared; only unchanged ones."""
+        """Delete this project's PDFs of documents it no longer declares; only unchanged ones."""
         removed = []
-        for name in sorted(set(self.entries) - keep):
+        for name in sorted(set(self.ours()) - keep):
             entry = self.entries.pop(name)
             path = self.out / entry.file
             with contextlib.suppress(OSError):
@@ -104,7 +160,7 @@ class Manifest:
 
     def save(self) -> None:
         data = {
-            "fingerprint": self.fingerprint,
+            "projects": dict(sorted(self.fingerprints.items())),
             "documents": {name: asdict(entry) for name, entry in sorted(self.entries.items())},
         }
         write_atomic(self.out / MANIFEST, json.dumps(data, indent=1).encode())
@@ -118,12 +174,12 @@ def nothing_to_do(root: Path, out: Path, options: str) -> int | None:
     """
     from .inputs import project_fingerprint
 
-    manifest = Manifest(out)
+    manifest = Manifest(out, root)
     if not manifest.fingerprint or not manifest.all_unchanged():
         return None
     if project_fingerprint(root, options) != manifest.fingerprint:
         return None
-    return len(manifest.entries)
+    return len(manifest.ours())
 
 
 def remove_stale_temporaries(out: Path) -> None:

@@ -138,3 +138,69 @@ def test_a_render_over_the_memory_cap_fails_alone(make_project, monkeypatch):
     assert outcomes["small"].error is None
     assert (root / "out/small.pdf").exists()
     assert not (root / "out/big.pdf").exists()
+
+
+HANDOUTS_ONLY = '[[document]]\nname = "{topic}"\n'
+
+
+def test_two_projects_in_one_folder_keep_each_others_pdfs(make_project, tmp_path):
+    first = make_project(
+        {
+            "content/topics/a1.md": topic("A one"),
+            "content/topics/a2.md": topic("A two"),
+            "content/documents.toml": HANDOUTS_ONLY,
+        },
+        name="a",
+    )
+    second = make_project(
+        {
+            "content/topics/b1.md": topic("B one"),
+            "content/topics/a1.md": topic("B's own a1"),
+            "content/documents.toml": HANDOUTS_ONLY,
+        },
+        name="b",
+    )
+    shared = tmp_path / "shared"
+    assert not build_summary(load_project(first), shared).failed
+    a1, a2 = (shared / "a1.pdf").read_bytes(), (shared / "a2.pdf").read_bytes()
+    summary = build_summary(load_project(second), shared)
+    assert summary.removed == []
+    assert (shared / "a1.pdf").read_bytes() == a1
+    assert (shared / "a2.pdf").read_bytes() == a2
+    assert (shared / "b1.pdf").exists()
+    # b's a1 would replace a's: it fails and says why.
+    (failed,) = summary.failed
+    assert str(failed.error) == (
+        f"{shared / 'a1.pdf'}: was written by another project ({first}); this build does not replace it "
+        "(build each project into a folder of its own with --out, or rename the document)"
+    )
+    assert [str(n) for n in summary.notes] == [
+        f"{shared}: also holds 2 PDFs of another project ({first}); this build leaves them alone "
+        "(build each project into a folder of its own with --out)"
+    ]
+    # Each project still sees its own PDFs as up to date, and removes only its own.
+    again = build_summary(load_project(first), shared)
+    assert again.count("up to date") == 2
+    assert again.removed == []
+    (second / "content/topics/b1.md").unlink()
+    (second / "content/topics/a1.md").unlink()
+    (second / "content/topics/b2.md").write_text(topic("B two"))
+    assert build_summary(load_project(second), shared).removed == ["b1"]
+    assert (shared / "a1.pdf").read_bytes() == a1
+    assert (shared / "a2.pdf").read_bytes() == a2
+
+
+def test_a_copied_project_takes_over_the_pdfs_copied_with_it(tmp_path):
+    import shutil
+
+    first = copy_sample(tmp_path / "first")
+    build_summary(load_project(first), first / "out", names=["aftercare", "results"])
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    (copy / "content/topics/results.md").unlink()
+    (copy / "content/topics/aftercare.md").write_text(
+        (copy / "content/topics/aftercare.md").read_text() + "\nOne more line.\n"
+    )
+    summary = build_summary(load_project(copy), copy / "out", names=["aftercare"])
+    assert summary.count("built") == 1
+    assert summary.notes == []
