@@ -131,7 +131,7 @@ def build_summary(
     with locked(out, lock_timeout, on_wait):
         remove_stale_temporaries(out)
         manifest = Manifest(out, project.root)
-        hasher = Hasher()
+        hasher = Hasher(project.root)
         options = f"paper={paper} strict={strict}"
         keys = {doc.name: document_key(project, doc, options, hasher) for doc in docs}
         outcomes = {doc.name: Outcome(doc.name) for doc in docs}
@@ -168,7 +168,7 @@ def build_summary(
         # Only a build of everything, with everything now good, may vouch for the whole project.
         everything_good = not names and all(o.status != FAILED for o in outcomes.values())
         fingerprint = (
-            project_fingerprint(project.root, fingerprint_options(paper_option, strict))
+            project_fingerprint(project.root, fingerprint_options(paper_option, strict), hasher)
             if everything_good
             else ""
         )

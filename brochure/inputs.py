@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from . import __version__
+from .files import Refused, read_inside
 from .paths import builtin_dir, default_font_dir, is_inside
 
 # Template names a template loads: {% extends "x" %}, {% include 'x' %},
@@ -28,19 +29,58 @@ _MD_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 
 
-class Hasher:
-    """Hashes files once per build (many documents share templates, styles and fonts)."""
+def readable_roots(root: Path) -> list[Path]:
+    """Where a project's inputs may be read: the project, the built-in templates and styles, the default font.
 
-    def __init__(self) -> None:
+    The renderer's fetcher allows the same places (compose.allowed_roots),
+    and Jinja finds templates only in the project's and the built-in ones.
+    """
+    return [
+        root.resolve(),
+        builtin_dir("templates").resolve(),
+        builtin_dir("styles").resolve(),
+        default_font_dir(),
+    ]
+
+
+class Hasher:
+    """Hashes a project's files, each read once per build (documents share templates, styles and fonts).
+
+    A file is read under the renderer's rules (files.read_inside): inside
+    the project or brochure's own folders, a regular file, at most 20 MiB.
+    Anything else is never opened; its hash says why, and the renderer
+    reports it when a document uses it.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.roots = readable_roots(root)
         self._files: dict[Path, str] = {}
+        self._texts: dict[Path, str] = {}
+        #: Every file read, in order: each at most once.
+        self.reads: list[Path] = []
+
+    def _read(self, path: Path) -> bytes | None:
+        try:
+            data = read_inside(path, self.roots)
+        except Refused as exc:
+            self._files[path] = f"refused: {exc}"
+            return None
+        self.reads.append(path)
+        self._files[path] = hashlib.sha256(data).hexdigest()
+        return data
 
     def file(self, path: Path) -> str:
+        """The hash of ``path``'s bytes, or why it is not read ('refused: outside the project', say)."""
         if path not in self._files:
-            try:
-                self._files[path] = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                self._files[path] = "missing"
+            self._read(path)
         return self._files[path]
+
+    def text(self, path: Path) -> str:
+        """A template's or stylesheet's text (to find what it loads), hashed as it is read; "" if refused."""
+        if path not in self._texts:
+            data = self._read(path)  # hashed before without its text (rare): read again
+            self._texts[path] = data.decode("utf-8", errors="replace") if data is not None else ""
+        return self._texts[path]
 
 
 @cache
@@ -64,17 +104,26 @@ def _engine_version() -> str:
     return found[-1] if found else "weasyprint ?"
 
 
+def _in_folder(folder: Path, name: str) -> Path | None:
+    """``name`` inside ``folder`` as Jinja's file loader reads it: '/' separated, no '..', no leading '/'."""
+    pieces = [piece for piece in name.split("/") if piece not in ("", ".")]
+    if not pieces or ".." in pieces or any("\\" in piece for piece in pieces):
+        return None
+    return folder.joinpath(*pieces)
+
+
 def template_file(root: Path, name: str) -> Path | None:
     """Where a template name resolves: 'builtin/NAME', else the project's, else the built-in one."""
     if name.startswith("builtin/"):
-        candidates = [builtin_dir("templates") / name.removeprefix("builtin/")]
+        candidates = [_in_folder(builtin_dir("templates"), name.removeprefix("builtin/"))]
     else:
-        candidates = [root / "templates" / name, builtin_dir("templates") / name]
-    return next((c for c in candidates if c.is_file()), None)
+        candidates = [_in_folder(root / "templates", name), _in_folder(builtin_dir("templates"), name)]
+    return next((c for c in candidates if c is not None and c.is_file()), None)
 
 
-def template_chain(root: Path, name: str) -> list[Path]:
+def template_chain(root: Path, name: str, hasher: Hasher | None = None) -> list[Path]:
     """A template and every template it extends, includes or imports, by name."""
+    hasher = hasher or Hasher(root)
     seen: dict[Path, None] = {}
     todo = [name]
     while todo:
@@ -82,17 +131,23 @@ def template_chain(root: Path, name: str) -> list[Path]:
         if path is None or path in seen:
             continue
         seen[path] = None
-        todo += _TEMPLATE_REF.findall(path.read_text(encoding="utf-8", errors="replace"))
+        todo += _TEMPLATE_REF.findall(hasher.text(path))
     return list(seen)
 
 
 def style_file(root: Path, name: str) -> Path | None:
     """Where a stylesheet name resolves: the project's styles/, else the built-in ones."""
-    return next((c for c in (root / "styles" / name, builtin_dir("styles") / name) if c.is_file()), None)
+    candidates = (_in_folder(root / "styles", name), _in_folder(builtin_dir("styles"), name))
+    return next((c for c in candidates if c is not None and c.is_file()), None)
 
 
-def style_chain(root: Path, names: Iterable[str]) -> list[Path]:
-    """Stylesheets, the ones they @import, and local files their url()s name (fonts, pictures)."""
+def style_chain(root: Path, names: Iterable[str], hasher: Hasher | None = None) -> list[Path]:
+    """Stylesheets, the ones they @import, and local files their url()s name (fonts, pictures).
+
+    A url() that leads out of the allowed folders is listed but never read
+    (its hash says so); the renderer refuses it.
+    """
+    hasher = hasher or Hasher(root)
     seen: dict[Path, None] = {}
     todo = [p for p in (style_file(root, n) for n in names) if p]
     while todo:
@@ -102,13 +157,15 @@ def style_chain(root: Path, names: Iterable[str]) -> list[Path]:
         seen[path] = None
         if path.suffix != ".css":
             continue
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = hasher.text(path)
         for ref in {*_CSS_IMPORT.findall(text), *_CSS_URL.findall(text)}:
             if ref.startswith("builtin:"):
-                todo.append(builtin_dir("styles") / ref.removeprefix("builtin:"))
+                found = _in_folder(builtin_dir("styles"), unquote(ref.removeprefix("builtin:")))
+                if found is not None:
+                    todo.append(found)
             elif not urlsplit(ref).scheme:
-                todo.append((path.parent / unquote(ref)).resolve())
-    return [p for p in seen if p.is_file()]
+                todo.append(path.parent / unquote(ref))
+    return list(seen)
 
 
 def topic_images(path: Path, body: str, root: Path) -> list[Path]:
@@ -139,8 +196,8 @@ def document_key(project, doc, options: str, hasher: Hasher) -> str:  # noqa: AN
     config = [root / "content/brand.toml", root / "content/documents.toml", project.brand.logo]
     config += [face.path for face in project.brand.fonts]
     files: list[Path] = [*config]
-    files += template_chain(root, doc.spec.template)
-    files += style_chain(root, doc.spec.styles)
+    files += template_chain(root, doc.spec.template, hasher)
+    files += style_chain(root, doc.spec.styles, hasher)
     for topic in doc.topics:
         files.append(topic.path)
         files += topic_images(topic.path, topic.body, root)
@@ -170,20 +227,22 @@ def fingerprint_options(paper: str | None, strict: bool) -> str:
     return f"paper={paper or ''} strict={strict}"
 
 
-def project_fingerprint(root: Path, options: str) -> str:
+def project_fingerprint(root: Path, options: str, hasher: Hasher | None = None) -> str:
     """One hash of every file any document could read, with the options and the tool.
 
     After a fully successful build it is recorded; while it still matches,
     nothing can have changed, and the build needs to parse nothing at all.
+    Files are read under the Hasher's rules: a link that leads out of the
+    project counts by where it points, not by what it holds.
     """
     root = root.resolve()
+    hasher = hasher or Hasher(root)
     h = hashlib.sha256(f"{tool_fingerprint()}\n{options}\n".encode())
     folders = [root / "content", root / "templates", root / "styles"]
     folders += [builtin_dir("templates"), builtin_dir("styles"), default_font_dir()]
     for folder in dict.fromkeys(f.resolve() for f in folders):
         if not folder.is_dir():
             continue
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            h.update(f"{_label(path, root)}\n".encode())
-            h.update(path.read_bytes())
+        for path in sorted(p for p in folder.rglob("*") if not p.is_dir()):
+            h.update(f"{_label(path, root)}={hasher.file(path)}\n".encode())
     return h.hexdigest()
