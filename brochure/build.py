@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .errors import BrochureError, Problem
 from .fit import FitResult
 from .inputs import Hasher, document_key, fingerprint_options, project_fingerprint
-from .output import Manifest, locked, remove_stale_temporaries, write_atomic
+from .output import Manifest, check_writable, locked, remove_stale_temporaries, unwritable, write_atomic
 from .paths import is_inside
 from .project import Document, Project, select
 
@@ -149,6 +149,7 @@ def build_summary(
         todo.sort(key=lambda d: _expected_seconds(d, manifest), reverse=True)
         changed = bool(todo)
         if todo:
+            check_writable(out)  # a read-only folder fails once, before anything is rendered
             from .workers import Renderer
 
             pool = renderer or Renderer(jobs)
@@ -215,12 +216,7 @@ def _finish(outcome: Outcome, result: Result, out: Path, manifest: Manifest, key
     try:
         write_atomic(path, result.pdf)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        fix = "check the output folder's permissions and free space, or choose another with --out"
-        outcome.status, outcome.error = (
-            FAILED,
-            BrochureError.at(path, None, f"cannot be written: {reason}", fix),
-        )
+        outcome.status, outcome.error = FAILED, unwritable(path, exc)
         return
     manifest.record(result.name, key, result.pdf, result.seconds)
     outcome.status, outcome.path, outcome.pages = BUILT, path, result.pages

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -22,7 +23,7 @@ from .paths import is_inside
 
 MANIFEST = ".brochure-manifest.json"
 LOCK = ".brochure.lock"
-_TEMP = re.compile(r"^\..+\.pdf\.[a-z0-9_]+\.tmp$")
+_TEMP = re.compile(r"^\..+\.(pdf|json)\.[a-z0-9_]+\.tmp$")
 
 
 @dataclass
@@ -42,10 +43,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     A reader never sees half a PDF, and a failure leaves the old file as it was.
     """
-    import tempfile
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -55,6 +54,23 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new, empty temporary file beside ``path``, named so that a later build can sweep it.
+
+    Made with the usual permissions (0666 less the umask, as any new file),
+    so that other staff accounts can open the PDFs, not mkstemp's 0600.
+    """
+    for _attempt in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            ), str(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")  # pragma: no cover
 
 
 def digest(data: bytes) -> str:
@@ -159,11 +175,33 @@ class Manifest:
         return removed
 
     def save(self) -> None:
+        """Write the manifest in one piece; a failure (a full disk, say) is reported, the old one kept."""
         data = {
             "projects": dict(sorted(self.fingerprints.items())),
             "documents": {name: asdict(entry) for name, entry in sorted(self.entries.items())},
         }
-        write_atomic(self.out / MANIFEST, json.dumps(data, indent=1).encode())
+        try:
+            write_atomic(self.out / MANIFEST, json.dumps(data, indent=1).encode())
+        except OSError as exc:
+            raise unwritable(self.out / MANIFEST, exc) from None
+
+
+def unwritable(path: Path, exc: OSError) -> BrochureError:
+    """The error for a file or folder in the output that cannot be written."""
+    return BrochureError.at(path, None, f"cannot be written: {exc.strerror or exc}", WRITE_FIX)
+
+
+WRITE_FIX = "make the folder writable, free some disk space, or choose another folder with --out"
+
+
+def check_writable(out: Path) -> None:
+    """Fail once, naming the folder, when no file can be made in it (read-only, say)."""
+    try:
+        fd, tmp = _temporary(out / "write-check.pdf")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise unwritable(out, exc) from None
 
 
 def nothing_to_do(root: Path, out: Path, options: str) -> int | None:
@@ -186,7 +224,8 @@ def remove_stale_temporaries(out: Path) -> None:
     """Temporary files a killed build left behind (ours by their name)."""
     for path in out.glob(".*.tmp"):
         if _TEMP.match(path.name):
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only folder is reported when written to
+                path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -196,8 +235,13 @@ def locked(out: Path, timeout: float, on_wait=None) -> Iterator[None]:  # noqa: 
     The operating system releases the lock when the process ends, however it
     ends, so a crashed build never leaves a stale lock behind.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    with FileLock(out / LOCK) as lock:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(out / LOCK)
+        lock.open()
+    except OSError as exc:
+        raise unwritable(out, exc) from None
+    with lock:
         if not lock.acquire():
             if on_wait:
                 on_wait()
@@ -222,8 +266,18 @@ class FileLock:
         self.path = path
         self.handle = None
 
+    def open(self) -> None:
+        """Open the lock file; in a read-only folder, the one already there (flock needs no write)."""
+        if self.handle is None:
+            try:
+                self.handle = open(self.path, "a+b")  # noqa: SIM115 - closed in __exit__
+            except OSError:
+                if not self.path.is_file():
+                    raise
+                self.handle = open(self.path, "rb")  # noqa: SIM115 - closed in __exit__
+
     def __enter__(self) -> FileLock:
-        self.handle = open(self.path, "a+b")  # noqa: SIM115 - closed in __exit__
+        self.open()
         return self
 
     def acquire(self, wait: bool = False) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -204,3 +205,86 @@ def test_a_copied_project_takes_over_the_pdfs_copied_with_it(tmp_path):
     summary = build_summary(load_project(copy), copy / "out", names=["aftercare"])
     assert summary.count("built") == 1
     assert summary.notes == []
+
+
+def _mount(*args: str) -> bool:
+    """Run mount (the tests run as root); False where this machine does not allow it."""
+    done = subprocess.run(["mount", *args], capture_output=True)
+    return done.returncode == 0
+
+
+@contextlib.contextmanager
+def _read_only(folder: Path):
+    """``folder`` as a read-only bind mount of itself: refused even to root, unlike chmod 555."""
+    if not _mount("--bind", str(folder), str(folder)):
+        pytest.skip("mount is not allowed here")
+    try:
+        assert _mount("-o", "remount,ro,bind", str(folder))
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def _cli_build(root: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "brochure", "build", "--project", str(root), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_a_read_only_output_folder_is_one_clear_error(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A"),
+            "content/topics/b.md": topic("B"),
+            "content/documents.toml": HANDOUTS_ONLY,
+        }
+    )
+    out = root / "out"
+    build_summary(load_project(root), out)
+    before = _pdfs(out)
+    (root / "content/topics/a.md").write_text(topic("A changed"))
+    with _read_only(out):
+        result = _cli_build(root)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: {out}: cannot be written: Read-only file system "
+        "(make the folder writable, free some disk space, or choose another folder with --out)\n"
+    )
+    assert _pdfs(out) == before
+
+
+def test_a_full_disk_at_the_manifest_is_a_clear_error(make_project, tmp_path):
+    root = make_project({"content/topics/a.md": topic("A"), "content/documents.toml": HANDOUTS_ONLY})
+    out = tmp_path / "small-disk"
+    out.mkdir()
+    if not _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(out)):
+        pytest.skip("mount is not allowed here")
+    try:
+        # A build of named documents records no fingerprint: the next full build saves the manifest.
+        build_summary(load_project(root), out, names=["a"])
+        before = _pdfs(out)
+        fd = os.open(out / "filler", os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+        os.close(fd)
+        result = _cli_build(root, "--out", str(out))
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: {out / MANIFEST}: cannot be written: No space left on device "
+            "(make the folder writable, free some disk space, or choose another folder with --out)"
+        )
+        assert _pdfs(out) == before
+        assert not list(out.glob(".*.tmp"))
+    finally:
+        subprocess.run(["umount", str(out)], check=True)
+
+
+def test_pdfs_get_the_usual_permissions(make_project):
+    root = make_project({"content/topics/a.md": topic("A"), "content/documents.toml": HANDOUTS_ONLY})
+    old = os.umask(0o022)
+    try:
+        build_summary(load_project(root), root / "out")
+    finally:
+        os.umask(old)
+    assert (root / "out/a.pdf").stat().st_mode & 0o777 == 0o644
