@@ -288,3 +288,33 @@ def test_pdfs_get_the_usual_permissions(make_project):
     finally:
         os.umask(old)
     assert (root / "out/a.pdf").stat().st_mode & 0o777 == 0o644
+
+
+CTRL_C_WHILE_IMPORTING = """
+import importlib.abc, os, runpy, signal, sys
+
+module = sys.argv[1]
+
+class CtrlC(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == module:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, arriving while this module loads
+        return None
+
+# As on a terminal: a test runner started in the background may ignore SIGINT.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["brochure", *sys.argv[2:]]
+runpy.run_module("brochure", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("module", ["click", "brochure.cli", "brochure.build", "brochure.workers"])
+def test_ctrl_c_at_any_moment_says_stopped(tmp_path, module):
+    root = copy_sample(tmp_path / "clinic")
+    command = [sys.executable, "-c", CTRL_C_WHILE_IMPORTING, module, "build", "--project", str(root)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == "Stopped."
+    assert result.returncode == 130
