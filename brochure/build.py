@@ -147,7 +147,7 @@ def build_summary(
             else:
                 todo.append(doc)
         todo.sort(key=lambda d: _expected_seconds(d, manifest), reverse=True)
-        changed = bool(todo)
+        changed = bool(todo) or manifest.dirty
         if todo:
             check_writable(out)  # a read-only folder fails once, before anything is rendered
             from .workers import Renderer
@@ -160,6 +160,7 @@ def build_summary(
                     if on_done:
                         on_done(outcome, result.seconds)
             finally:
+                manifest.close()
                 if renderer is None:
                     pool.close()
         removed: list[str] = []

@@ -22,6 +22,8 @@ from .errors import BrochureError
 from .paths import is_inside
 
 MANIFEST = ".brochure-manifest.json"
+#: PDFs written since the manifest was saved, one line each: merged into it at the end of a build.
+JOURNAL = ".brochure-manifest.journal"
 LOCK = ".brochure.lock"
 _TEMP = re.compile(r"^\..+\.(pdf|json)\.[a-z0-9_]+\.tmp$")
 
@@ -98,7 +100,27 @@ class Manifest:
         except (OSError, ValueError, TypeError, AttributeError):
             # No manifest, or a damaged one: everything is rebuilt.
             self.entries, self.fingerprints = {}, {}
+        #: Whether the journal held entries not yet in the manifest (a build was killed).
+        self.dirty = self._merge_journal()
+        self._journal = None
         self._ours = self._own_projects()
+
+    def _merge_journal(self) -> bool:
+        """Add what a killed build wrote to the journal; a line cut short by the kill is skipped."""
+        try:
+            lines = (self.out / JOURNAL).read_bytes().splitlines()
+        except OSError:
+            return False
+        for line in lines:
+            try:
+                data = json.loads(line)
+                name = data.pop("name")
+                self.entries[name] = Entry(**data)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                continue
+            # That project changed since its fingerprint was recorded.
+            self.fingerprints.pop(self.entries[name].project, None)
+        return True
 
     def _own_projects(self) -> set[str]:
         """The project names in the manifest that stand for this project.
@@ -160,7 +182,16 @@ class Manifest:
             return False
 
     def record(self, name: str, key: str, data: bytes, seconds: float) -> None:
-        self.entries[name] = Entry(key, f"{name}.pdf", digest(data), round(seconds, 3), self.root)
+        """Note a PDF just written, in the journal at once: a build killed later does not forget it."""
+        entry = self.entries[name] = Entry(key, f"{name}.pdf", digest(data), round(seconds, 3), self.root)
+        line = json.dumps({"name": name, **asdict(entry)}) + "\n"
+        try:
+            if self._journal is None:
+                self._journal = open(self.out / JOURNAL, "a", encoding="utf-8")  # noqa: SIM115 - see close
+            self._journal.write(line)
+            self._journal.flush()  # to the system, which keeps it however the process ends
+        except OSError:
+            pass  # the manifest, saved at the end, still records it
 
     def remove_others(self, keep: set[str]) -> list[str]:
         """Delete this project's PDFs of documents it no longer declares; only unchanged ones."""
@@ -184,6 +215,17 @@ class Manifest:
             write_atomic(self.out / MANIFEST, json.dumps(data, indent=1).encode())
         except OSError as exc:
             raise unwritable(self.out / MANIFEST, exc) from None
+        finally:
+            self.close()
+        with contextlib.suppress(OSError):
+            (self.out / JOURNAL).unlink(missing_ok=True)  # all in the manifest now
+
+    def close(self) -> None:
+        """Close the journal (a build that stops early keeps it for the next one)."""
+        if self._journal is not None:
+            with contextlib.suppress(OSError):
+                self._journal.close()
+            self._journal = None
 
 
 def unwritable(path: Path, exc: OSError) -> BrochureError:

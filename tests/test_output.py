@@ -318,3 +318,34 @@ def test_ctrl_c_at_any_moment_says_stopped(tmp_path, module):
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1] == "Stopped."
     assert result.returncode == 130
+
+
+def test_a_killed_build_remembers_the_pdfs_it_wrote(tmp_path):
+    root = copy_sample(tmp_path / "clinic")
+    build_summary(load_project(root), root / "out")
+    before = _pdfs(root / "out")
+    brand = root / "content/brand.toml"
+    brand.write_text(brand.read_text().replace("555-0142", "555-0199"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "brochure", "build", "--project", str(root), "--jobs", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # Kill it once two new PDFs are in place: the first was surely recorded before the second was written.
+    new: set[str] = set()
+    while len(new) < 2 and process.poll() is None:
+        new = {name for name, data in _pdfs(root / "out").items() if data != before[name]}
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    if len(new) >= len(before):
+        pytest.skip("the build finished before it was killed")
+    # What a killed build leaves behind: a temporary file of the manifest, say.
+    (root / "out" / f".{MANIFEST}.1a2b3c4d.tmp").write_text("{")
+    summary = build_summary(load_project(root), root / "out")
+    assert not summary.failed
+    assert summary.count("built") <= len(before) - (len(new) - 1)
+    assert summary.count("up to date") >= len(new) - 1
+    assert sorted(p.name for p in (root / "out").iterdir() if p.name.startswith(".")) == sorted(
+        [LOCK, MANIFEST]
+    )
