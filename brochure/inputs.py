@@ -189,34 +189,77 @@ def topic_index(topics: Iterable[object]) -> str:
     return "\n".join(f"{t.slug}: {'|'.join(headings(t.body))}" for t in topics)
 
 
-def document_key(project, doc, options: str, hasher: Hasher) -> str:  # noqa: ANN001 - build.Project, build.Document
-    """The hash of everything ``doc``'s PDF is made from, with the build ``options``."""
-    root = project.root
-    parts: list[str] = [tool_fingerprint(), options, doc.name, repr(doc.spec)]
-    config = [root / "content/brand.toml", root / "content/documents.toml", project.brand.logo]
-    config += [face.path for face in project.brand.fonts]
-    files: list[Path] = [*config]
-    files += template_chain(root, doc.spec.template, hasher)
-    files += style_chain(root, doc.spec.styles, hasher)
-    for topic in doc.topics:
-        files.append(topic.path)
-        files += topic_images(topic.path, topic.body, root)
-    # Links are checked against every topic's headings; the brochure's order
-    # and contents come from all of them.
-    parts.append(topic_index(project.topics))
-    for path in files:
-        parts.append(f"{_label(path, root)}={hasher.file(path)}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+class Keys:
+    """The keys of one build's documents; what they all share is hashed once, whatever their number.
+
+    The topic index, the config files and each template and stylesheet
+    chain are hashed once per build, each file read once (by the Hasher):
+    the key of a document then costs the hashing of its own topics.
+    """
+
+    def __init__(self, project, options: str, hasher: Hasher) -> None:  # noqa: ANN001 - project.Project
+        self.project, self.hasher = project, hasher
+        root = project.root
+        config = [root / "content/brand.toml", root / "content/documents.toml", project.brand.logo]
+        config += [face.path for face in project.brand.fonts]
+        shared = [tool_fingerprint(), options]
+        # Links are checked against every topic's headings; the brochure's order
+        # and contents come from all of them.
+        shared.append(topic_index(project.topics))
+        shared += [self._line(path) for path in config]
+        self._shared = "\n".join(shared)
+        self._chains: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._specs: dict[int, str] = {}
+        self._topics: dict[Path, str] = {}
+
+    def _line(self, path: Path) -> str:
+        return f"{_label(path, self.project.root)}={self.hasher.file(path)}"
+
+    def _chain(self, spec) -> str:  # noqa: ANN001 - config.DocumentSpec
+        """The template and stylesheets a kind of document uses, with all they load."""
+        which = (spec.template, tuple(spec.styles))
+        if which not in self._chains:
+            root = self.project.root
+            files = template_chain(root, spec.template, self.hasher)
+            files += style_chain(root, spec.styles, self.hasher)
+            self._chains[which] = "\n".join(self._line(path) for path in files)
+        return self._chains[which]
+
+    def _topic(self, topic) -> str:  # noqa: ANN001 - content.Topic
+        """A topic file and the pictures it shows."""
+        if topic.path not in self._topics:
+            files = [topic.path, *topic_images(topic.path, topic.body, self.project.root)]
+            self._topics[topic.path] = "\n".join(self._line(path) for path in files)
+        return self._topics[topic.path]
+
+    def key(self, doc) -> str:  # noqa: ANN001 - project.Document
+        """The hash of everything ``doc``'s PDF is made from, with the build's options."""
+        spec = self._specs.get(id(doc.spec))
+        if spec is None:
+            spec = self._specs[id(doc.spec)] = repr(doc.spec)
+        parts = [self._shared, doc.name, spec, self._chain(doc.spec)]
+        parts += [self._topic(topic) for topic in doc.topics]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def document_key(project, doc, options: str, hasher: Hasher) -> str:  # noqa: ANN001 - project.Project, Document
+    """The key of one document (a build makes one Keys for all of its documents)."""
+    return Keys(project, options, hasher).key(doc)
+
+
+@cache
+def _places(root: Path) -> tuple[tuple[str, Path], ...]:
+    """The folders a label is relative to, resolved once per build (not once per path)."""
+    return (
+        ("", root.resolve()),
+        ("builtin:", builtin_dir("templates").parent.resolve()),
+        ("font:", default_font_dir()),
+    )
 
 
 def _label(path: Path, root: Path) -> str:
     """A path as the key records it: a project that moves stays up to date."""
-    places = {
-        "": root.resolve(),
-        "builtin:": builtin_dir("templates").parent.resolve(),
-        "font:": default_font_dir(),
-    }
-    for prefix, place in places.items():
+    for prefix, place in _places(root):
         if path.is_relative_to(place):
             return prefix + path.relative_to(place).as_posix()
     return str(path)
