@@ -155,9 +155,15 @@ def build_summary(
                 check_writable(out)  # a read-only folder fails once, before anything is rendered
                 # Keys are worked out as the renderer asks for more, and PDFs written by the
                 # writer's thread while the next ones render: rendering sets the pace.
-                _render(
-                    project, itertools.chain([first], stale), paper, strict, renderer, jobs, outcomes, writer
-                )
+                todo = itertools.chain([first], stale)
+                handed = _render(project, todo, paper, strict, renderer, jobs, outcomes, writer)
+                writer.close()
+                for doc in handed:  # every document handed out is settled, or it is a bug of ours
+                    outcome = outcomes[doc.name]
+                    if outcome.status == FAILED and outcome.error is None:  # pragma: no cover
+                        problem = Problem(doc.source, None, "the renderer gave no result", "please report it")
+                        outcome.error = BrochureError(problem)
+                        writer.report(outcome, 0.0)
             writer.close()
         finally:
             writer.close(cancel=True)
@@ -214,16 +220,28 @@ def _render(
     jobs: int | None,
     outcomes: dict[str, Outcome],
     writer: _Writer,
-) -> None:
+) -> list[Document]:
+    """Render ``docs``, handing each result to the writer; return the documents handed out."""
     from .workers import Renderer
 
     pool = renderer or Renderer(jobs)
+    handed: list[Document] = []
+
+    def hand_out() -> Iterator[Document]:
+        for doc in docs:
+            handed.append(doc)
+            yield doc
+
+    # The local workers read the documents as they come free; another renderer (the
+    # render server's client) wants the whole list at once.
+    todo = hand_out() if isinstance(pool, Renderer) else list(hand_out())
     try:
-        for result in pool.render(project, docs, paper, strict):
+        for result in pool.render(project, todo, paper, strict):
             writer.write(outcomes[result.name], result)
     finally:
         if renderer is None:
             pool.close()
+    return handed
 
 
 class _Writer:
