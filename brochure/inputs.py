@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterable
 from functools import cache
@@ -17,7 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from . import __version__
-from .files import Refused, read_inside
+from .files import Refused, read_regular, resolve_inside
 from .paths import builtin_dir, default_font_dir, is_inside
 
 # Template names a template loads: {% extends "x" %}, {% include 'x' %},
@@ -56,12 +58,34 @@ class Hasher:
         self.roots = readable_roots(root)
         self._files: dict[Path, str] = {}
         self._texts: dict[Path, str] = {}
+        self._folders: dict[Path, Path] = {}
         #: Every file read, in order: each at most once.
         self.reads: list[Path] = []
 
+    def _real(self, path: Path) -> Path:
+        """Where ``path`` leads, when inside the allowed folders (files.resolve_inside, with each folder
+        resolved once per build rather than once per file)."""
+        if ".." in path.parts or not path.is_absolute():
+            return resolve_inside(path, self.roots)
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            try:
+                folder = self._folders[path.parent] = path.parent.resolve(strict=True)
+            except (OSError, RuntimeError):
+                raise Refused("file not found") from None
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return resolve_inside(path, self.roots)
+        except OSError:
+            raise Refused("file not found") from None
+        real = folder / path.name
+        if not any(is_inside(real, root) for root in self.roots):
+            raise Refused("outside the project")
+        return real
+
     def _read(self, path: Path) -> bytes | None:
         try:
-            data = read_inside(path, self.roots)
+            data = read_regular(self._real(path))
         except Refused as exc:
             self._files[path] = f"refused: {exc}"
             return None
@@ -248,21 +272,20 @@ def document_key(project, doc, options: str, hasher: Hasher) -> str:  # noqa: AN
 
 
 @cache
-def _places(root: Path) -> tuple[tuple[str, Path], ...]:
-    """The folders a label is relative to, resolved once per build (not once per path)."""
-    return (
-        ("", root.resolve()),
-        ("builtin:", builtin_dir("templates").parent.resolve()),
-        ("font:", default_font_dir()),
-    )
+def _places(root: Path) -> tuple[tuple[str, str], ...]:
+    """The folders a label is relative to, resolved once (not once per path), as text."""
+    places = [(root.resolve(), ""), (builtin_dir("templates").parent.resolve(), "builtin:")]
+    places.append((default_font_dir(), "font:"))
+    return tuple((prefix, os.path.join(str(place), "")) for place, prefix in places)
 
 
 def _label(path: Path, root: Path) -> str:
     """A path as the key records it: a project that moves stays up to date."""
+    text = str(path)
     for prefix, place in _places(root):
-        if path.is_relative_to(place):
-            return prefix + path.relative_to(place).as_posix()
-    return str(path)
+        if text.startswith(place):
+            return prefix + Path(text[len(place) :]).as_posix()
+    return text
 
 
 def fingerprint_options(paper: str | None, strict: bool) -> str:

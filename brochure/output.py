@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -38,6 +37,13 @@ class Entry:
     seconds: float = 0.0
     #: The folder of the project that wrote it (resolved); "" in a manifest from before this was kept.
     project: str = ""
+    #: The file's size, modification time and inode as written: while they hold, its bytes need no hashing.
+    stamp: str = ""
+
+
+def _stamp(path: Path) -> str:
+    info = path.stat()
+    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -65,7 +71,7 @@ def _temporary(path: Path) -> tuple[int, str]:
     so that other staff accounts can open the PDFs, not mkstemp's 0600.
     """
     for _attempt in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        tmp = path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp"
         try:
             return os.open(
                 tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
@@ -176,14 +182,21 @@ class Manifest:
         entry = self.entries.get(name)
         if entry is None or entry.key != key:
             return False
+        path = self.out / entry.file
         try:
-            return digest((self.out / entry.file).read_bytes()) == entry.sha256
+            # Size, time and inode as written: no one replaced or edited it. Else compare the bytes.
+            return (entry.stamp and _stamp(path) == entry.stamp) or digest(path.read_bytes()) == entry.sha256
         except OSError:
             return False
 
     def record(self, name: str, key: str, data: bytes, seconds: float) -> None:
         """Note a PDF just written, in the journal at once: a build killed later does not forget it."""
-        entry = self.entries[name] = Entry(key, f"{name}.pdf", digest(data), round(seconds, 3), self.root)
+        path = self.out / f"{name}.pdf"
+        stamp = ""
+        with contextlib.suppress(OSError):
+            stamp = _stamp(path)
+        entry = Entry(key, path.name, digest(data), round(seconds, 3), self.root, stamp)
+        self.entries[name] = entry
         line = json.dumps({"name": name, **asdict(entry)}) + "\n"
         try:
             if self._journal is None:
