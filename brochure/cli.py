@@ -129,14 +129,16 @@ def build(
         brochure build --force --jobs 2
         brochure build --project ../lakeside --out ~/handouts
     """
+    hasher = None
     if not names and not force:
         # Nothing changed since the last build of everything: say so without parsing anything.
         started = time.perf_counter()
-        from .inputs import fingerprint_options
+        from .inputs import Hasher, fingerprint_options
         from .output import nothing_to_do
 
         target = out if out is not None else project / "out"
-        count = nothing_to_do(project, target, fingerprint_options(paper, strict))
+        hasher = Hasher(project)  # what it reads, the build below need not read again
+        count = nothing_to_do(project, target, fingerprint_options(paper, strict), hasher)
         if count is not None:
             click.echo(f"0 rebuilt, {count} up to date, 0 failed in {time.perf_counter() - started:.2f} s")
             return
@@ -164,6 +166,7 @@ def build(
             on_wait=lambda: click.echo(f"Waiting for another build writing to {out} ...", err=True),
             on_start=shown.start,
             on_done=shown.done,
+            hasher=hasher,
         )
     finally:
         shown.finish()

@@ -32,7 +32,7 @@ def resolve_inside(path: Path, roots: Sequence[Path]) -> Path:
     return real
 
 
-def read_regular(real: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+def read_regular(real: Path | str, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of ``real``, a resolved path, when it is a regular file of at most ``limit`` bytes.
 
     Anything else is refused before it is opened: a FIFO would block for
@@ -40,7 +40,7 @@ def read_regular(real: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     checked again once open, in case it was swapped in between.
     """
     try:
-        info = real.stat()
+        info = os.stat(real)
     except OSError:
         raise Refused("file not found") from None
     _check(info, limit)

@@ -56,48 +56,51 @@ class Hasher:
 
     def __init__(self, root: Path) -> None:
         self.roots = readable_roots(root)
-        self._files: dict[Path, str] = {}
+        self._files: dict[str, str] = {}  # by path as given
         self._texts: dict[Path, str] = {}
-        self._folders: dict[Path, Path] = {}
+        self._folders: dict[str, str] = {}
+        self._prefixes = tuple(os.path.join(str(r), "") for r in self.roots)
         #: Every file read, in order: each at most once.
         self.reads: list[Path] = []
 
-    def _real(self, path: Path) -> Path:
-        """Where ``path`` leads, when inside the allowed folders (files.resolve_inside, with each folder
-        resolved once per build rather than once per file)."""
-        if ".." in path.parts or not path.is_absolute():
-            return resolve_inside(path, self.roots)
-        folder = self._folders.get(path.parent)
+    def _real(self, text: str) -> str:
+        """Where the path ``text`` leads, when inside the allowed folders (files.resolve_inside, with
+        each folder resolved once per build rather than once per file)."""
+        if not os.path.isabs(text) or f"{os.sep}..{os.sep}" in text or text.endswith(f"{os.sep}.."):
+            return str(resolve_inside(Path(text), self.roots))
+        parent, name = os.path.split(text)
+        folder = self._folders.get(parent)
         if folder is None:
             try:
-                folder = self._folders[path.parent] = path.parent.resolve(strict=True)
+                folder = self._folders[parent] = os.path.join(str(Path(parent).resolve(strict=True)), "")
             except (OSError, RuntimeError):
                 raise Refused("file not found") from None
         try:
-            if stat.S_ISLNK(os.lstat(path).st_mode):
-                return resolve_inside(path, self.roots)
+            if stat.S_ISLNK(os.lstat(text).st_mode):
+                return str(resolve_inside(Path(text), self.roots))
         except OSError:
             raise Refused("file not found") from None
-        real = folder / path.name
-        if not any(is_inside(real, root) for root in self.roots):
+        if not folder.startswith(self._prefixes):
             raise Refused("outside the project")
-        return real
+        return folder + name
 
-    def _read(self, path: Path) -> bytes | None:
+    def _read(self, path: Path | str) -> bytes | None:
+        text = os.fspath(path)
         try:
-            data = read_regular(self._real(path))
+            data = read_regular(self._real(text))
         except Refused as exc:
-            self._files[path] = f"refused: {exc}"
+            self._files[text] = f"refused: {exc}"
             return None
-        self.reads.append(path)
-        self._files[path] = hashlib.sha256(data).hexdigest()
+        self.reads.append(Path(text))
+        self._files[text] = hashlib.sha256(data).hexdigest()
         return data
 
-    def file(self, path: Path) -> str:
+    def file(self, path: Path | str) -> str:
         """The hash of ``path``'s bytes, or why it is not read ('refused: outside the project', say)."""
-        if path not in self._files:
-            self._read(path)
-        return self._files[path]
+        text = os.fspath(path)
+        if text not in self._files:
+            self._read(text)
+        return self._files[text]
 
     def text(self, path: Path) -> str:
         """A template's or stylesheet's text (to find what it loads), hashed as it is read; "" if refused."""
@@ -279,12 +282,12 @@ def _places(root: Path) -> tuple[tuple[str, str], ...]:
     return tuple((prefix, os.path.join(str(place), "")) for place, prefix in places)
 
 
-def _label(path: Path, root: Path) -> str:
+def _label(path: Path | str, root: Path) -> str:
     """A path as the key records it: a project that moves stays up to date."""
     text = str(path)
     for prefix, place in _places(root):
         if text.startswith(place):
-            return prefix + Path(text[len(place) :]).as_posix()
+            return prefix + text[len(place) :].replace(os.sep, "/")
     return text
 
 
@@ -309,6 +312,14 @@ def project_fingerprint(root: Path, options: str, hasher: Hasher | None = None) 
     for folder in dict.fromkeys(f.resolve() for f in folders):
         if not folder.is_dir():
             continue
-        for path in sorted(p for p in folder.rglob("*") if not p.is_dir()):
+        for path in _files_under(folder):
             h.update(f"{_label(path, root)}={hasher.file(path)}\n".encode())
     return h.hexdigest()
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Every entry but folders under ``folder``, sorted; links to folders are not followed."""
+    found = []
+    for here, _folders, names in os.walk(folder):
+        found += [os.path.join(here, name) for name in names]
+    return sorted(found)
