@@ -45,6 +45,10 @@ def readable_roots(root: Path) -> list[Path]:
     ]
 
 
+#: Files up to this size are kept in memory during a build (topics, templates, stylesheets).
+_KEEP_BYTES = 64 * 1024
+
+
 class Hasher:
     """Hashes a project's files, each read once per build (documents share templates, styles and fonts).
 
@@ -57,6 +61,7 @@ class Hasher:
     def __init__(self, root: Path) -> None:
         self.roots = readable_roots(root)
         self._files: dict[str, str] = {}  # by path as given
+        self._kept: dict[str, bytes] = {}  # small files' bytes: a template hashed first may be parsed later
         self._texts: dict[Path, str] = {}
         self._folders: dict[str, str] = {}
         self._prefixes = tuple(os.path.join(str(r), "") for r in self.roots)
@@ -93,6 +98,8 @@ class Hasher:
             return None
         self.reads.append(Path(text))
         self._files[text] = hashlib.sha256(data).hexdigest()
+        if len(data) <= _KEEP_BYTES:
+            self._kept[text] = data
         return data
 
     def file(self, path: Path | str) -> str:
@@ -105,7 +112,7 @@ class Hasher:
     def text(self, path: Path) -> str:
         """A template's or stylesheet's text (to find what it loads), hashed as it is read; "" if refused."""
         if path not in self._texts:
-            data = self._read(path)  # hashed before without its text (rare): read again
+            data = self._kept.get(os.fspath(path)) or self._read(path)
             self._texts[path] = data.decode("utf-8", errors="replace") if data is not None else ""
         return self._texts[path]
 
@@ -234,7 +241,8 @@ class Keys:
         # and contents come from all of them.
         shared.append(topic_index(project.topics))
         shared += [self._line(path) for path in config]
-        self._shared = "\n".join(shared)
+        # Hashed now, so that each key hashes a digest, not the whole index again.
+        self._shared = hashlib.sha256("\n".join(shared).encode()).hexdigest()
         self._chains: dict[tuple[str, tuple[str, ...]], str] = {}
         self._specs: dict[int, str] = {}
         self._topics: dict[Path, str] = {}

@@ -242,7 +242,8 @@ def test_one_edit_among_300_topics_hashes_each_file_once_and_renders_one_documen
     from conftest import topic
 
     from brochure import inputs
-    from brochure.inputs import Hasher, readable_roots
+    from brochure.inputs import Hasher, fingerprint_options, readable_roots
+    from brochure.output import nothing_to_do
 
     topics = {
         f"content/topics/t{i:03}.md": topic(f"Topic {i}", f"## Part {i}\n\nSome text.\n") for i in range(300)
@@ -256,6 +257,8 @@ def test_one_edit_among_300_topics_hashes_each_file_once_and_renders_one_documen
     scans = []
     monkeypatch.setattr(inputs, "headings", lambda body: scans.append(1) or inputs._HEADING.findall(body))
     hasher, renderer = Hasher(root), CountingRenderer()
+    # As the command does: the quick check that nothing changed, then the build, sharing one hasher.
+    assert nothing_to_do(root, root / "out", fingerprint_options(None, False), hasher) is None
     try:
         summary = build_summary(load_project(root), root / "out", hasher=hasher, renderer=renderer)
     finally:
