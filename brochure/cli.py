@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,8 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="A line per document as it is built.  [default: on a terminal only]",
+    help="Show progress: on a terminal one bar with the time left, elsewhere a line per document "
+    "built. Errors and warnings are always shown.  [default: on a terminal only]",
 )
 @user_errors
 def build(
@@ -127,14 +129,16 @@ def build(
         brochure build --force --jobs 2
         brochure build --project ../lakeside --out ~/handouts
     """
+    hasher = None
     if not names and not force:
         # Nothing changed since the last build of everything: say so without parsing anything.
         started = time.perf_counter()
-        from .inputs import fingerprint_options
+        from .inputs import Hasher, fingerprint_options
         from .output import nothing_to_do
 
         target = out if out is not None else project / "out"
-        count = nothing_to_do(project, target, fingerprint_options(paper, strict))
+        hasher = Hasher(project)  # what it reads, the build below need not read again
+        count = nothing_to_do(project, target, fingerprint_options(paper, strict), hasher)
         if count is not None:
             click.echo(f"0 rebuilt, {count} up to date, 0 failed in {time.perf_counter() - started:.2f} s")
             return
@@ -144,6 +148,11 @@ def build(
     loaded = _load(project)
     out = out if out is not None else loaded.root / "out"
     renderer = server.RemoteRenderer(jobs) if server.enabled() else None
+    terminal = sys.stdout.isatty()
+    if progress is False:
+        shown = _Progress("quiet")
+    else:
+        shown = _Progress("bar" if terminal else "lines" if progress else "quiet")
     try:
         summary = build_summary(
             loaded,
@@ -155,30 +164,108 @@ def build(
             jobs=jobs,
             renderer=renderer,
             on_wait=lambda: click.echo(f"Waiting for another build writing to {out} ...", err=True),
-            on_done=_progress(sys.stdout.isatty() if progress is None else progress),
+            on_start=shown.start,
+            on_done=shown.done,
+            hasher=hasher,
         )
     finally:
+        shown.finish()
         if renderer is not None:
             renderer.close()
+    _report(summary.notes, "Warning")
     click.echo(summary.describe())
     if summary.failed:
         sys.exit(1)
 
 
-def _progress(show: bool):  # noqa: ANN202
-    """Print each document as it is done: errors always, successes when ``show``."""
+class _Progress:
+    """What a build prints as it goes: a bar, a line per document, or nothing but problems.
 
-    def done(outcome, seconds: float) -> None:  # noqa: ANN001
+    ``mode`` is "bar" (one line rewritten in place, on a terminal), "lines"
+    (a line per document built) or "quiet". Warnings are printed as they
+    come, each error once at the end, naming every document it failed.
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.total = self.done_count = self.failed_count = 0
+        self.started = time.monotonic()
+        self._drawn = 0  # width of the bar as last drawn
+        self._last_draw = 0.0
+        self._errors: dict[str, tuple[Any, list[str]]] = {}
+
+    def start(self, total: int) -> None:
+        self.total, self.done_count, self.failed_count = total, 0, 0
+        self.started = time.monotonic()
+
+    def done(self, outcome, seconds: float) -> None:  # noqa: ANN001 - build.Outcome
+        self.done_count += 1
         if outcome.error:
-            _report(outcome.error.problems, "Error")
-            return
-        if show:
-            pages = "page" if outcome.pages == 1 else "pages"
-            fitted = f", {outcome.fit.describe()}" if outcome.fit and outcome.fit.tightened else ""
-            click.echo(f"built {outcome.path} ({outcome.pages} {pages}{fitted}, {seconds:.2f} s)")
-        _report([f"{outcome.name}: {w}" for w in outcome.warnings], "Warning")
+            self.failed_count += 1
+            for problem in outcome.error.problems:
+                self._errors.setdefault(str(problem), (problem, []))[1].append(outcome.name)
+        elif outcome.status == "built":
+            if self.mode == "lines" or (self.mode == "bar" and outcome.fit and outcome.fit.tightened):
+                self._print(self._built(outcome, seconds))
+            self._print_problems([f"{outcome.name}: {w}" for w in outcome.warnings], "Warning")
+        if self.mode == "bar":
+            self._draw()
 
-    return done
+    @staticmethod
+    def _built(outcome, seconds: float) -> str:  # noqa: ANN001
+        pages = "page" if outcome.pages == 1 else "pages"
+        fitted = f", {outcome.fit.describe()}" if outcome.fit and outcome.fit.tightened else ""
+        return f"built {outcome.path} ({outcome.pages} {pages}{fitted}, {seconds:.2f} s)"
+
+    def _print(self, line: str, err: bool = False) -> None:
+        self._clear()
+        click.echo(line, err=err)
+
+    def _print_problems(self, problems: list[Any], prefix: str) -> None:
+        for problem in problems:
+            self._print(f"{prefix}: {problem}", err=True)
+
+    def _draw(self) -> None:
+        now = time.monotonic()
+        if self.done_count < self.total and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        width = 24
+        filled = width * self.done_count // max(self.total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        text = f"[{bar}] {self.done_count}/{self.total}"
+        if self.failed_count:
+            text += f", {self.failed_count} failed"
+        elapsed = now - self.started
+        if 0 < self.done_count < self.total and elapsed >= 1:
+            text += f", about {_duration(elapsed / self.done_count * (self.total - self.done_count))} left"
+        click.echo("\r" + text.ljust(self._drawn), nl=False)
+        self._drawn = len(text)
+
+    def _clear(self) -> None:
+        if self._drawn:
+            click.echo("\r" + " " * self._drawn + "\r", nl=False)
+            self._drawn = 0
+
+    def finish(self) -> None:
+        """Clear the bar, and print each error once, with the documents it failed."""
+        self._clear()
+        for problem, names in self._errors.values():
+            click.echo(f"Error: {_naming(problem, names)}", err=True)
+        self._errors.clear()
+
+
+def _naming(problem, names: list[str]) -> str:  # noqa: ANN001 - errors.Problem
+    """A problem as printed, with the documents it failed unless it names its only one."""
+    if len(names) == 1 and f"{names[0]!r}" in str(problem):
+        return str(problem)
+    names = sorted(names)
+    shown = [repr(n) for n in names[:5]]
+    if len(names) > 5:
+        shown.append(f"{len(names) - 5:,} more")
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    which = f"document {listed}" if len(names) == 1 else f"{len(names):,} documents: {listed}"
+    return str(replace(problem, message=f"{problem.message}; {which} not built"))
 
 
 @cli.command()
@@ -289,7 +376,10 @@ def watch(
     """
     from .watch import watch as run_watch
 
+    shown = _Progress("lines")
+
     def built(summary, error) -> None:  # noqa: ANN001
+        shown.finish()
         if error is not None:
             _report(error.problems, "Error")
         else:
@@ -305,7 +395,7 @@ def watch(
             jobs=jobs,
             on_change=lambda paths: click.echo(f"changed: {', '.join(paths)}"),
             on_build=built,
-            on_done=_progress(True),
+            on_done=shown.done,
         )
     except KeyboardInterrupt:
         click.echo("Stopped.")

@@ -89,7 +89,7 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
     roots = allowed_roots(project)
     # Stylesheets go to the engine parsed, and each worker keeps them parsed
     # between documents: keyed by the content of each and all it imports.
-    hasher = Hasher()
+    hasher = Hasher(project.root)
     chains = {path: style_chain(project.root, [path.name]) for path in document_styles(project, doc)}
     styles = [(path, "|".join(f"{p}={hasher.file(p)}" for p in chain)) for path, chain in chains.items()]
     # Workers start a new font configuration when the project or a font file changes.

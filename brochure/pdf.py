@@ -20,12 +20,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .errors import Problem, RenderError
+from .files import MAX_FILE_BYTES, read_regular, resolve_inside
 from .images import too_large
-from .paths import builtin_dir, is_inside
+from .paths import builtin_dir
 
 log = logging.getLogger(__name__)
 
-MAX_RESOURCE_BYTES = 20 * 1024 * 1024
+MAX_RESOURCE_BYTES = MAX_FILE_BYTES
 MAX_LAYOUT_SECONDS = 60.0
 # Our own table: the standard mimetypes module reads /etc/mime.types, and
 # nothing outside the project is to be read while rendering.
@@ -142,18 +143,10 @@ def make_fetcher(roots: Sequence[Path], refused: list[str]):  # noqa: ANN201 - W
             if scheme != "file" or parts.netloc not in ("", "localhost"):
                 raise _Refused("only files inside the project can be used")
             path = Path(url2pathname(unquote(parts.path)))
-            try:
-                # Resolving first means '..' and symlinks cannot lead out of the project.
-                real = path.resolve(strict=True)
-            except (OSError, RuntimeError):
-                raise _Refused("file not found") from None
-            if not any(is_inside(real, root) for root in allowed):
-                raise _Refused("outside the project")
-            if not real.is_file():
-                raise _Refused("not a regular file")
-            if real.stat().st_size > MAX_RESOURCE_BYTES:
-                raise _Refused(f"larger than {MAX_RESOURCE_BYTES // (1024 * 1024)} MiB")
-            data = real.read_bytes()
+            # The rules every reader follows (files.py): resolved inside the allowed folders, so
+            # '..' and links cannot lead out of the project; a regular file; at most the cap.
+            real = resolve_inside(path, allowed)
+            data = read_regular(real, MAX_RESOURCE_BYTES)
             if why := too_large(data):
                 raise _Refused(f"the picture {why}")
             mime = MEDIA_TYPES.get(real.suffix.lower(), "application/octet-stream")

@@ -363,3 +363,57 @@ def test_structure_headings_figures_links_and_reading_order(sample_out, sample_t
         else:
             # The cover's title and one per topic.
             assert kinds.count("/H1") == 1 + len(sample_topics)
+
+
+def test_an_error_shared_by_documents_is_printed_once_naming_them(make_project):
+    from click.testing import CliRunner
+
+    from brochure.cli import cli
+
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A", "![A picture](../images/nope.png)\n"),
+            "content/topics/b.md": topic("B"),
+        }
+    )
+    result = CliRunner().invoke(cli, ["build", "--project", str(root)])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: content/topics/a.md:5: image '../images/nope.png' does not exist; "
+        "2 documents: 'a' and 'brochure' not built "
+        "(check the file name; paths are relative to the topic file)\n"
+    )
+    assert result.stdout.startswith("1 rebuilt, 0 up to date, 2 failed in ")
+
+
+def test_on_a_terminal_the_build_shows_one_progress_line(make_project):
+    import os
+    import pty
+    import subprocess
+
+    topics = {f"content/topics/t{i:02}.md": topic(f"Topic {i}") for i in range(12)}
+    root = make_project({**topics, "content/documents.toml": '[[document]]\nname = "{topic}"\n'})
+    main, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "brochure", "build", "--project", str(root)],
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the build ended and closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert process.wait(timeout=300) == 0, process.stderr.read()
+    text = shown.decode().replace("\r\n", "\n")
+    # One line rewritten in place (\r), then the closing line over it: not a line per document.
+    assert "built " not in text
+    assert text.count("\n") == 1
+    assert "\r[########################] 12/12" in text
+    assert text.split("\r")[-1].startswith("12 rebuilt, 0 up to date, 0 failed in ")
