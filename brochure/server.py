@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import pickle
+import queue
+import select
 import signal
 import socket
 import stat
@@ -39,8 +42,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -278,6 +282,30 @@ def ask(message: tuple, wait: bool = True) -> Any:
         return None
 
 
+def _io(action: Callable[..., Any], *args: object) -> Any:
+    """``action(*args)``, or None when the server has gone (a failed send gives None, a good one True)."""
+    try:
+        result = action(*args)
+    except _LOST as exc:
+        log.debug("the render server failed (%s); rendering here", exc)
+        return None
+    return True if result is None else result
+
+
+def _unless_empty(items: Iterator) -> Iterator | None:
+    """``items`` as they were, or None when there are none."""
+    first = next(items, _NONE)
+    return None if first is _NONE else itertools.chain([first], items)
+
+
+_NONE = object()
+
+
+def _readable(conn: socket.socket) -> bool:
+    """Whether something (a result, or the end of the connection) waits to be read."""
+    return bool(select.select([conn], [], [], 0)[0])
+
+
 class RemoteRenderer:
     """Renders through the server when it can, and in its own workers when it cannot.
 
@@ -292,27 +320,57 @@ class RemoteRenderer:
         self._local: Renderer | None = None
         self.started: int | None = None  # the process id of a server this renderer started
 
-    def render(self, project, docs: Sequence, paper: str, strict: bool) -> Iterator[Result]:  # noqa: ANN001
-        docs = list(docs)
-        left = {doc.name: doc for doc in docs}
-        none_running = False
-        try:
-            conn = self._connect()
-            none_running = conn is None
-            if conn is not None:
-                with conn:
-                    send(conn, ("render", project, docs, paper, strict, self.jobs))
-                    while (message := receive(conn)) != "done":
-                        left.pop(message.name, None)
-                        yield message
-        except _LOST as exc:
-            log.debug("the render server failed (%s); rendering here", exc)
-        if left:
+    def render(self, project, docs: Iterable, paper: str, strict: bool) -> Iterator[Result]:  # noqa: ANN001
+        """Render ``docs`` (longest first, as given); yield each result as it is done.
+
+        ``docs`` may be a generator that works each document out meanwhile:
+        it is read only as the server (or the workers here) come free.
+        """
+        docs = iter(docs)
+        pending: dict[str, Any] = {}  # sent to the server, not yet back
+        conn = self._connect()
+        if conn is not None:
+            with conn:
+                yield from self._through(conn, project, docs, paper, strict, pending)
+        left = _unless_empty(itertools.chain(pending.values(), docs))  # what the server did not render
+        if left is not None:
             self._local = self._local or Renderer(self.jobs)
-            yield from self._local.render(project, [d for d in docs if d.name in left], paper, strict)
-        if none_running and self._usable():
+            yield from self._local.render(project, left, paper, strict)
+        if conn is None and self._usable():
             # Only now: the server's start would have shared the cores with this build's rendering.
             self.started = start_in_background()
+
+    def _through(  # noqa: ANN001
+        self, conn: socket.socket, project, docs: Iterator, paper: str, strict: bool, pending: dict
+    ) -> Iterator[Result]:
+        """Render through the server until every document is back, or until the server fails.
+
+        Each document goes to the server as soon as ``docs`` gives it, and
+        the results that are back are read between two documents, so the
+        server's workers and this build's work on the next document
+        overlap. What the server did not render is left in ``pending`` (and
+        ``docs``). An error of ``docs`` itself is the build's, and goes up.
+        """
+        if not _io(send, conn, ("render", project, paper, strict, self.jobs)):
+            return
+        for doc in docs:  # outside _io: an error here is the build's own
+            pending[doc.name] = doc
+            if not _io(send, conn, doc):
+                return
+            while pending and _readable(conn):
+                if (result := _io(receive, conn)) is None:
+                    return
+                pending.pop(result.name, None)
+                yield result
+        if not _io(send, conn, None):
+            return
+        while pending:
+            result = _io(receive, conn)
+            if result is None or result == "done":
+                return
+            pending.pop(result.name, None)
+            yield result
+        _io(receive, conn)  # "done"
 
     def _usable(self) -> bool:
         if (self.jobs or 0) > default_jobs():  # the server has a worker per core
@@ -347,12 +405,36 @@ Handler = Callable[[socket.socket, tuple, State], None]
 
 
 def _on_render(conn: socket.socket, message: tuple, state: State) -> None:
-    """("render", project, docs, paper, strict, jobs): each Result as it is done, then "done"."""
-    _, project, docs, paper, strict, jobs = message
+    """("render", project, paper, strict, jobs), then each document, then None.
+
+    Answers each Result as it is done, then "done". The documents are read
+    in a thread of their own as they come, so a build that sends the next
+    one while it reads a result never waits for the server, nor it for the
+    build.
+    """
+    _, project, paper, strict, jobs = message
     state.builds += 1
-    for result in state.renderer.render(project, docs, paper, strict, jobs):
+    incoming: queue.SimpleQueue = queue.SimpleQueue()
+
+    def read() -> None:
+        try:
+            while (doc := receive(conn)) is not None:
+                incoming.put(doc)
+        except _LOST:
+            pass  # the build went away: render what came, and the sending fails
+        finally:
+            incoming.put(None)
+
+    def documents() -> Iterator:
+        while (doc := incoming.get()) is not None:
+            yield doc
+
+    reader = threading.Thread(target=read, name="brochure-reader", daemon=True)
+    reader.start()
+    for result in state.renderer.render(project, documents(), paper, strict, jobs):
         send(conn, result)
     send(conn, "done")
+    reader.join()
 
 
 def _on_status(conn: socket.socket, message: tuple, state: State) -> None:
@@ -458,8 +540,9 @@ def _answer(listener: socket.socket, state: State, path: Path, inode: int) -> No
                 handler = HANDLERS.get(message[0]) if isinstance(message, tuple) and message else None
                 if handler is not None:
                     handler(conn, message, state)
-            except (*_LOST, IndexError, ValueError, TypeError):
-                pass  # the build went away (Ctrl-C) or sent nonsense: wait for the next one
+            except (*_LOST, IndexError, ValueError, TypeError) as exc:
+                # The build went away (Ctrl-C) or sent nonsense: wait for the next one.
+                log.debug("render server: a request failed (%s)", exc, exc_info=True)
         if state.stopping or not _is_ours(path, inode):
             return  # asked to stop, or our socket was removed or replaced: nobody can reach us any more
 

@@ -167,7 +167,7 @@ class Renderer:
         """
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        waiting = list(reversed(docs))
+        waiting = list(reversed(list(docs)))  # docs may be any iterable (the render server gives a generator)
         running: dict[Any, Any] = {}
         limit = max(1, min(jobs or self.jobs, self.jobs))
         try:

@@ -350,3 +350,39 @@ def test_warm_workers_see_a_new_template_and_a_changed_font_file(make_project, r
     build()
     assert "Ask us anything." not in pdf_text(pdf)[0]
     assert brochure(runtime, "server", "status").stdout.count("Render server") == 1
+
+
+def test_documents_stream_to_the_server_and_an_error_of_their_own_goes_up(tmp_path, runtime, monkeypatch):
+    from brochure.project import documents, load_project
+    from brochure.server import RemoteRenderer
+
+    root = copy_sample(tmp_path / "clinic")
+    pid = start_server(runtime, root)
+    monkeypatch.setenv("BROCHURE_SERVER", "on")
+    monkeypatch.setenv("BROCHURE_RUNTIME_DIR", str(runtime))
+    project = load_project(root)
+    docs = [d for d in documents(project) if d.name != "brochure"]
+    pulled = []
+
+    def one_by_one(fail: bool):  # noqa: ANN202
+        for doc in docs:
+            pulled.append(doc.name)
+            yield doc
+        if fail:
+            raise OSError("the disk went away")
+
+    renderer = RemoteRenderer()
+    try:
+        results = list(renderer.render(project, one_by_one(fail=False), "letter", False))
+        assert sorted(r.name for r in results) == sorted(pulled) == sorted(d.name for d in docs)
+        assert all(r.error is None and r.pdf.startswith(b"%PDF") for r in results)
+        # A generator that fails is the build's error: not taken for the server failing, and not
+        # rendered again here.
+        pulled.clear()
+        with pytest.raises(OSError, match="the disk went away"):
+            list(renderer.render(project, one_by_one(fail=True), "letter", False))
+        assert renderer._local is None
+    finally:
+        renderer.close()
+    assert ready_server(runtime) == pid
+    assert "2 builds" in brochure(runtime, "server", "status").stdout  # both went to the server
