@@ -210,10 +210,17 @@ def connect(wait: bool = True) -> socket.socket | None:
     if _holder(lock) is None:
         return None
     # A server is starting: it is importing WeasyPrint, as this build would
-    # have to, on the same cores. Waiting for it costs no more.
+    # have to, on the same cores. Waiting for it costs no more, unless it
+    # has been starting for too long already (then it is stuck).
+    try:
+        deadline = lock.stat().st_mtime + START_SECONDS  # written when it was started
+    except OSError:
+        deadline = time.time() + START_SECONDS
+    if time.time() >= deadline:
+        log.debug("the render server has been starting for more than %.0f s: rendering here", START_SECONDS)
+        return None
     log.debug("waiting for the render server to start")
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
+    while time.time() < deadline:
         conn = _connect(path)
         if conn is not None:
             return conn

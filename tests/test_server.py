@@ -242,6 +242,13 @@ def test_the_first_build_renders_by_itself_and_does_not_wait_for_the_server(tmp_
     assert alone.returncode == 0, alone.stderr
     for pdf in (tmp_path / "alone").glob("*.pdf"):
         assert (root / "out" / pdf.name).read_bytes() == pdf.read_bytes(), pdf.name
+    # A later build waits for a server that is starting, but not for one stuck for so long.
+    lock = next(runtime.glob("brochure-*/*.lock"))
+    os.utime(lock, (time.time() - 60, time.time() - 60))
+    later = brochure(runtime, "-v", "build", "--force", "aftercare", "--project", str(root), **env)
+    assert later.returncode == 0, later.stderr
+    assert "the render server has been starting for more than 30 s: rendering here" in later.stderr
+    assert "started the render server" not in later.stderr
     # A server that is still starting can be stopped too.
     pid = int(found.group(1))
     stopped = brochure(runtime, "server", "stop")
