@@ -44,7 +44,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -299,6 +299,44 @@ def _io(action: Callable[..., Any], *args: object) -> Any:
     return True if result is None else result
 
 
+def call(function: Any, *args: Any) -> tuple[bool, Any]:  # noqa: ANN401
+    """Run the module-level ``function(*args)`` in a warm worker of the server (for brochure.deliver).
+
+    Returns (True, its result), or (False, None) when there is no server or
+    it went away, so the caller can run it itself. An error the function
+    raises is raised here.
+    """
+    conn = connect()
+    if conn is None:
+        return False, None
+    try:
+        status, value = request(conn, ("call", function, args))
+    except _LOST as exc:
+        log.debug("the render server failed (%s); rendering here", exc)
+        return False, None
+    if status == "error":
+        raise value
+    return True, value
+
+
+def call_many(function: Any, jobs: Sequence[tuple]) -> Iterator[Any]:  # noqa: ANN401
+    """``function(*job)`` for each job in the server's workers at once; yield each result in order.
+
+    A BrochureError a job raises is yielded in its place. When there is no
+    server, or it goes away, this stops early: the caller does the rest.
+    """
+    conn = connect() if jobs else None
+    if conn is None:
+        return
+    try:
+        with conn:
+            send(conn, ("call_many", function, list(jobs)))
+            while (reply := receive(conn)) != "done":
+                yield reply[1]
+    except _LOST as exc:
+        log.debug("the render server failed (%s); rendering here", exc)
+
+
 def _unless_empty(items: Iterator) -> Iterator | None:
     """``items`` as they were, or None when there are none."""
     first = next(items, _NONE)
@@ -467,9 +505,64 @@ def _on_stop(conn: socket.socket, message: tuple, state: State) -> None:
     send(conn, "stopping")
 
 
+def _on_call(conn: socket.socket, message: tuple, state: State) -> None:
+    """("call", function, args): ("ok", its result) or ("error", the BrochureError it raised)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .errors import BrochureError
+
+    _, function, args = message
+    try:
+        reply = "ok", state.renderer._executor().submit(function, *args).result()
+    except BrochureError as exc:
+        reply = "error", exc
+    except BrokenProcessPool:
+        state.renderer.close()
+        raise ConnectionError("a worker stopped") from None
+    except Exception as exc:  # a bug of ours: the caller runs it itself and sees it
+        raise ConnectionError(type(exc).__name__) from None
+    send(conn, reply)
+
+
+def _on_call_many(conn: socket.socket, message: tuple, state: State) -> None:
+    """("call_many", function, jobs): ("ok", result) or ("error", BrochureError) for each job, then "done"."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .errors import BrochureError
+
+    _, function, jobs = message
+    pool = state.renderer._executor()
+    futures = [pool.submit(function, *job) for job in jobs]
+    jobs.clear()  # a job may carry a patient's details: keep nothing
+    try:
+        for future in futures:
+            try:
+                reply = "ok", future.result()
+            except BrochureError as exc:
+                reply = "error", exc
+            send(conn, reply)
+    except BrokenProcessPool:
+        state.renderer.close()
+        raise ConnectionError("a worker stopped") from None
+    except _LOST:
+        raise
+    except Exception as exc:  # a bug of ours: the caller runs the rest itself and sees it
+        raise ConnectionError(type(exc).__name__) from None
+    finally:
+        for future in futures:
+            future.cancel()
+    send(conn, "done")
+
+
 #: Every request the server answers, by kind. To add one, write a Handler
 #: and add it here; a client sends ``(kind, ...)`` with ``request`` or ``ask``.
-HANDLERS: dict[str, Handler] = {"render": _on_render, "status": _on_status, "stop": _on_stop}
+HANDLERS: dict[str, Handler] = {
+    "render": _on_render,
+    "call": _on_call,
+    "call_many": _on_call_many,
+    "status": _on_status,
+    "stop": _on_stop,
+}
 
 
 class _Terminated(BaseException):
@@ -543,15 +636,20 @@ def _answer(listener: socket.socket, state: State, path: Path, inode: int) -> No
             if not _same_user(conn):
                 continue
             try:
-                message = receive(conn)
-                handler = HANDLERS.get(message[0]) if isinstance(message, tuple) and message else None
-                if handler is not None:
-                    handler(conn, message, state)
+                _handle(conn, state)
             except (*_LOST, IndexError, ValueError, TypeError) as exc:
                 # The build went away (Ctrl-C) or sent nonsense: wait for the next one.
                 log.debug("render server: a request failed (%s)", exc, exc_info=True)
         if state.stopping or not _is_ours(path, inode):
             return  # asked to stop, or our socket was removed or replaced: nobody can reach us any more
+
+
+def _handle(conn: socket.socket, state: State) -> None:
+    """Read one request and answer it. The request (it may carry a patient's details) goes with this call."""
+    message = receive(conn)
+    handler = HANDLERS.get(message[0]) if isinstance(message, tuple) and message else None
+    if handler is not None:
+        handler(conn, message, state)
 
 
 def _is_ours(path: Path, inode: int) -> bool:
