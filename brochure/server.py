@@ -194,11 +194,12 @@ def _holder(lock: Path) -> int | None:
         os.close(fd)
 
 
-def connect(wait: bool = True) -> socket.socket | None:
+def connect(wait: bool = True, start: bool = False) -> socket.socket | None:
     """A connection to this brochure's server; with ``wait``, to one that is still starting too.
 
     None when no server is running (nor, with ``wait``, starting): the
     caller renders by itself, and may then call ``start_in_background``.
+    With ``start`` (and ``wait``), a server is started and waited for instead.
     """
     path = socket_path()
     if path is None:
@@ -208,7 +209,10 @@ def connect(wait: bool = True) -> socket.socket | None:
         return conn
     lock = lock_path(path)
     if _holder(lock) is None:
-        return None
+        if not start:
+            return None
+        log.debug("starting the render server")
+        start_in_background()
     # A server is starting: it is importing WeasyPrint, as this build would
     # have to, on the same cores. Waiting for it costs no more, unless it
     # has been starting for too long already (then it is stuck).
@@ -304,9 +308,9 @@ def call(function: Any, *args: Any) -> tuple[bool, Any]:  # noqa: ANN401
 
     Returns (True, its result), or (False, None) when there is no server or
     it went away, so the caller can run it itself. An error the function
-    raises is raised here.
+    raises is raised here. Starts the server, and waits for it, if none runs.
     """
-    conn = connect()
+    conn = connect(start=True)
     if conn is None:
         return False, None
     try:
@@ -324,8 +328,9 @@ def call_many(function: Any, jobs: Sequence[tuple]) -> Iterator[Any]:  # noqa: A
 
     A BrochureError a job raises is yielded in its place. When there is no
     server, or it goes away, this stops early: the caller does the rest.
+    Starts the server, and waits for it, if none runs.
     """
-    conn = connect() if jobs else None
+    conn = connect(start=True) if jobs else None
     if conn is None:
         return
     try:
