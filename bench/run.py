@@ -14,18 +14,19 @@ to run. A quick trial: `BENCH_SCALE=20 BENCH_RUNS=1 .venv/bin/python bench/run.p
 
 Other modules may add rows. Every bench/rows_*.py is imported, in name
 order, after the sample and scale rows, and its `rows(context)` is called;
-it returns a list of rows, each a `Row` (or a tuple of the same six
-fields): an id such as "m1", what is measured, the figures measured, the
-result, the target as text, and whether the target is met (True, False, or
-None for a row without a target). `context` is a `Context`: `python` (this
-interpreter), `brochure` (the command that runs brochure), `env` (the
-environment subprocesses get: the benchmark's private render server is on,
-in `runtime`, and already warm; `server_pid` is its process id), `sample`
-(a fresh copy of the sample project for this module alone, not yet built),
-`work` (an empty folder for this module alone), `runs` (BENCH_RUNS), and
-`run(command)` and `median(command, before=None, runs=None)`, which time a
-command in seconds. A module that raises gets a row saying so; the others
-still run. Everything is removed at the end.
+it returns a list of rows, each a `Row`, a tuple of the same six fields or
+a dict of them: `id` (such as "m1"; a dict may leave it out), `what` is
+measured, the figures `measured`, the `result`, the `target` as text, and
+whether it is `met` (True, False, or None for a row without a target; a
+dict may say `ok`). `context` is a `Context`: `python` (this interpreter),
+`brochure` (the command that runs brochure), `env` (the environment
+subprocesses get: the benchmark's private render server is on, in
+`runtime`, and already warm; `server_pid` is its process id), `sample`
+(also `project`: a fresh copy of the sample project for this module alone,
+not yet built), `work` (an empty folder for this module alone), `runs`
+(BENCH_RUNS), and `run(command)` and `median(command, before=None,
+runs=None)`, which time a command in seconds. A module that raises gets a
+row saying so; the others still run. Everything is removed at the end.
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ class Context:
     runs: int = RUNS
     run: Callable[..., float] = field(default=None)  # type: ignore[assignment]
     median: Callable[..., float] = field(default=None)  # type: ignore[assignment]
+
+    @property
+    def project(self) -> Path:
+        """The same as ``sample``."""
+        return self.sample
 
 
 # The bare side: a process that has imported WeasyPrint and made one
@@ -669,12 +675,22 @@ def extra_rows(work: Path) -> list[Row]:
             spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            found.extend(Row(*row) for row in module.rows(context))
+            found.extend(_row(row, f"{path.stem[5:]}{i}") for i, row in enumerate(module.rows(context), 1))
         except Exception as exc:  # one module's failure is its row, not the end of the benchmark
             found.append(
                 Row(path.stem, f"{path.name} failed", f"{type(exc).__name__}: {exc}"[:80], "", "", False)
             )
     return found
+
+
+def _row(row: Row | tuple | dict, default_id: str) -> Row:
+    """A module's row as a Row: a Row, a tuple of its six fields, or a dict of them (``ok`` for ``met``)."""
+    if isinstance(row, dict):
+        met = row.get("met", row.get("ok"))
+        fields = ("id", "what", "measured", "result", "target")
+        values = {key: str(row.get(key, "")) for key in fields}
+        return Row(**{**values, "id": values["id"] or default_id}, met=None if met is None else bool(met))
+    return Row(*row)
 
 
 # ---------------------------------------------------------------- the table
