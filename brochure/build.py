@@ -232,11 +232,10 @@ def _render(
             handed.append(doc)
             yield doc
 
-    # The local workers read the documents as they come free; another renderer (the
-    # render server's client) wants the whole list at once.
-    todo = hand_out() if isinstance(pool, Renderer) else list(hand_out())
+    # Both the local workers and the render server's client read the documents
+    # as they go, so keys are worked out while the first documents render.
     try:
-        for result in pool.render(project, todo, paper, strict):
+        for result in pool.render(project, hand_out(), paper, strict):
             writer.write(outcomes[result.name], result)
     finally:
         if renderer is None:

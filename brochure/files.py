@@ -64,6 +64,17 @@ def read_inside(path: Path, roots: Sequence[Path], limit: int = MAX_FILE_BYTES) 
     return read_regular(resolve_inside(path, roots), limit)
 
 
+def refusal(path: Path | str, limit: int = MAX_FILE_BYTES) -> str | None:
+    """Why ``path`` would be refused (not a regular file, or too large), without opening it; else None."""
+    try:
+        _check(os.stat(path), limit)
+    except OSError:
+        return "file not found"
+    except Refused as exc:
+        return str(exc)
+    return None
+
+
 def _check(info: os.stat_result, limit: int) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise Refused("not a regular file")

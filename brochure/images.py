@@ -6,6 +6,8 @@ import re
 import struct
 from pathlib import Path
 
+from .files import refusal
+
 #: About 40 megapixels: far more than print needs (8 x 10 inches at 600 dpi
 #: is 29 megapixels), far less than what exhausts memory when decoded.
 MAX_IMAGE_PIXELS = 40_000_000
@@ -134,6 +136,8 @@ def unreadable(path: Path) -> str | None:
     kind = _KINDS.get(path.suffix.lower())
     if kind is None:
         return None
+    if why := refusal(path):  # a FIFO would block, a huge file is refused unread
+        return "does not exist" if why == "file not found" else f"is {why}"
     with path.open("rb") as handle:
         head = handle.read(256 * 1024)
     if not head.strip():

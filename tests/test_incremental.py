@@ -221,7 +221,7 @@ def test_the_command_line_notices_every_change_after_a_no_op(clinic):
 
 
 class CountingRenderer:
-    """Real workers, counting the documents handed to them; it asks for them as a list, as the server's client does."""
+    """Real workers, counting the documents handed to them as it reads them."""
 
     def __init__(self) -> None:
         from brochure.workers import Renderer
@@ -230,8 +230,12 @@ class CountingRenderer:
         self.handed: list[str] = []
 
     def render(self, project, docs, paper, strict):  # noqa: ANN001, ANN201
-        self.handed += [doc.name for doc in docs]
-        return self.inner.render(project, docs, paper, strict)
+        def counted():  # noqa: ANN202
+            for doc in docs:
+                self.handed.append(doc.name)
+                yield doc
+
+        return self.inner.render(project, counted(), paper, strict)
 
     def close(self) -> None:
         self.inner.close()

@@ -126,7 +126,7 @@ def test_a_huge_sparse_picture_is_never_read_whole(make_project):
     assert result.stdout.strip() == "refused: larger than 20 MiB"
     # And the build says so, naming the picture.
     (outcome,) = build_summary(load_project(root), root / "out").outcomes
-    assert "big.png: larger than 20 MiB" in str(outcome.error)
+    assert "'../images/big.png' is larger than 20 MiB" in str(outcome.error)
 
 
 def test_each_file_is_read_once_and_refusals_are_part_of_the_key(make_project):

@@ -233,15 +233,15 @@ def _cli_build(root: Path, *args: str) -> subprocess.CompletedProcess:
 def test_a_read_only_output_folder_is_one_clear_error(make_project):
     root = make_project(
         {
-            "content/topics/a.md": topic("A"),
-            "content/topics/b.md": topic("B"),
+            "content/topics/a.md": topic("A", lang="en"),
+            "content/topics/b.md": topic("B", lang="en"),
             "content/documents.toml": HANDOUTS_ONLY,
         }
     )
     out = root / "out"
     build_summary(load_project(root), out)
     before = _pdfs(out)
-    (root / "content/topics/a.md").write_text(topic("A changed"))
+    (root / "content/topics/a.md").write_text(topic("A changed", lang="en"))
     with _read_only(out):
         result = _cli_build(root)
     assert result.returncode == 1
