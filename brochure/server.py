@@ -253,6 +253,9 @@ def serve(path: Path, idle: float) -> None:
                         for result in renderer.render(project, docs, paper, strict, jobs):
                             send(conn, result)
                         send(conn, "done")
+                    elif message[0] == "call":
+                        send(conn, _call(renderer, *message[1:]))
+                        message = None  # a call may carry a patient's details: keep nothing
                     elif message[0] == "status":
                         send(
                             conn,
@@ -276,6 +279,42 @@ def serve(path: Path, idle: float) -> None:
         if _is_ours(path, inode):
             path.unlink(missing_ok=True)
         renderer.close()
+
+
+def call(function: Any, *args: Any) -> tuple[bool, Any]:  # noqa: ANN401
+    """Run the module-level ``function(*args)`` in a warm worker of the server (for brochure.deliver).
+
+    Returns (True, its result), or (False, None) when there is no server or
+    it went away, so the caller can run it itself. An error the function
+    raises is raised here.
+    """
+    conn = connect()
+    if conn is None:
+        return False, None
+    try:
+        status, value = request(conn, ("call", function, args))
+    except _LOST as exc:
+        log.debug("the render server failed (%s); rendering here", exc)
+        return False, None
+    if status == "error":
+        raise value
+    return True, value
+
+
+def _call(renderer: Renderer, function: Any, args: tuple) -> tuple[str, Any]:  # noqa: ANN401
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .errors import BrochureError
+
+    try:
+        return "ok", renderer._executor().submit(function, *args).result()
+    except BrochureError as exc:
+        return "error", exc
+    except BrokenProcessPool:
+        renderer.close()
+        raise ConnectionError("a worker stopped") from None
+    except Exception as exc:  # a bug of ours: the caller runs it itself and sees it
+        raise ConnectionError(type(exc).__name__) from None
 
 
 def _is_ours(path: Path, inode: int) -> bool:
