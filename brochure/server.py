@@ -256,6 +256,11 @@ def serve(path: Path, idle: float) -> None:
                     elif message[0] == "call":
                         send(conn, _call(renderer, *message[1:]))
                         message = None  # a call may carry a patient's details: keep nothing
+                    elif message[0] == "call_many":
+                        for reply in _call_many(renderer, *message[1:]):
+                            send(conn, reply)
+                        send(conn, "done")
+                        message = None
                     elif message[0] == "status":
                         send(
                             conn,
@@ -299,6 +304,48 @@ def call(function: Any, *args: Any) -> tuple[bool, Any]:  # noqa: ANN401
     if status == "error":
         raise value
     return True, value
+
+
+def call_many(function: Any, jobs: Sequence[tuple]) -> Iterator[Any]:  # noqa: ANN401
+    """``function(*job)`` for each job in the server's workers at once; yield each result in order.
+
+    A BrochureError a job raises is yielded in its place. When there is no
+    server, or it goes away, this stops early: the caller does the rest.
+    """
+    conn = connect() if jobs else None
+    if conn is None:
+        return
+    try:
+        with conn:
+            send(conn, ("call_many", function, list(jobs)))
+            while (reply := receive(conn)) != "done":
+                yield reply[1]
+    except _LOST as exc:
+        log.debug("the render server failed (%s); rendering here", exc)
+
+
+def _call_many(renderer: Renderer, function: Any, jobs: list[tuple]) -> Iterator[tuple[str, Any]]:  # noqa: ANN401
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .errors import BrochureError
+
+    pool = renderer._executor()
+    futures = [pool.submit(function, *job) for job in jobs]
+    jobs.clear()
+    try:
+        for future in futures:
+            try:
+                yield "ok", future.result()
+            except BrochureError as exc:
+                yield "error", exc
+    except BrokenProcessPool:
+        renderer.close()
+        raise ConnectionError("a worker stopped") from None
+    except Exception as exc:  # a bug of ours: the caller runs the rest itself and sees it
+        raise ConnectionError(type(exc).__name__) from None
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 def _call(renderer: Renderer, function: Any, args: tuple) -> tuple[str, Any]:  # noqa: ANN401

@@ -15,12 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BrochureError
+from ..errors import BrochureError, Problem
 from .patient import Patient, follow_up_date, injector_label
 
 #: A packet holds at most this many handouts.
@@ -117,15 +117,94 @@ def personalise(
     docs = handouts(project, names)
     paper = paper or project.brand.paper
     context = template_context(project, names, patient) if patient is not None else None
-    pdf, pages = _run(renderer, render_packet, project, [d.name for d in docs], context, paper)
+    try:
+        pdf, pages = _run(renderer, render_packet, project, [d.name for d in docs], context, paper)
+    except BrochureError as exc:
+        raise _scrubbed(exc, context) from None
+    return _packet(project, docs, pdf, pages, paper, patient is not None)
+
+
+def personalise_many(
+    project,  # noqa: ANN001
+    requests: Sequence[tuple[Sequence[str], Patient | None]],
+    *,
+    paper: str | None = None,
+    renderer: Any = None,  # noqa: ANN401
+) -> Iterator[Packet | BrochureError]:
+    """Personalise many packets, in parallel through the render server when it is on; yield each in order.
+
+    A request that fails yields its BrochureError (with no patient detail in it) instead of a Packet.
+    """
+    paper = paper or project.brand.paper
+    prepared = []
+    for names, patient in requests:
+        try:
+            docs = handouts(project, names)
+        except BrochureError as exc:
+            prepared.append(exc)
+            continue
+        context = template_context(project, names, patient) if patient is not None else None
+        prepared.append((docs, context, patient is not None))
+    jobs = [
+        (project, [d.name for d in p[0]], p[1], paper) for p in prepared if not isinstance(p, BrochureError)
+    ]
+    results = iter(_run_many(renderer, render_packet, jobs))
+    for item in prepared:
+        if isinstance(item, BrochureError):
+            yield item
+            continue
+        docs, context, personalised = item
+        result = next(results)
+        if isinstance(result, BrochureError):
+            yield _scrubbed(result, context)
+        else:
+            yield _packet(project, docs, *result, paper, personalised)
+
+
+def _packet(project, docs: list, pdf: bytes, pages: int, paper: str, personalised: bool) -> Packet:  # noqa: ANN001
     return Packet(
         pdf=pdf,
         pages=pages,
         documents=[(d.name, content_version(project, d)) for d in docs],
         review_due=[min((t.review_due for t in d.topics if t.review_due), default=None) for d in docs],
         paper=paper,
-        personalised=patient is not None,
+        personalised=personalised,
     )
+
+
+def _scrubbed(error: BrochureError, context: dict | None) -> BrochureError:
+    """``error`` without a problem that repeats a patient detail (a message may quote unset text)."""
+    values = [v for v in (context or {}).values() if v and len(v) > 1]
+    if not any(v in str(error) for v in values):
+        return error
+    problems = [
+        p
+        if not any(v in str(p) for v in values)
+        else Problem(
+            p.file, p.line, "the patient's details could not be set in the handout", "check the fields"
+        )
+        for p in error.problems
+    ]
+    return type(error)(problems)
+
+
+def _run_many(renderer: Any, function: Any, jobs: list[tuple]) -> Iterator[Any]:  # noqa: ANN401
+    """``function(*job)`` for each job, in order; a BrochureError is yielded, not raised."""
+    if renderer is None:
+        from .. import server
+
+        if server.enabled():
+            done = 0
+            for result in server.call_many(function, jobs):
+                done += 1
+                yield result
+            jobs = jobs[done:]
+        renderer = "local"
+    for job in jobs:
+        try:
+            yield _run(renderer, function, *job)
+        except BrochureError as exc:
+            yield exc
 
 
 def _run(renderer: Any, function: Any, *args: Any) -> Any:  # noqa: ANN401
