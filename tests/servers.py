@@ -349,7 +349,8 @@ def smtp_implicit_server(smtp_ca, smtp_ca_file: Path) -> SmtpServer:  # noqa: AN
         port=server.port,
         ssl_context=context,
         authenticator=_authenticator(server),
-        auth_require_tls=True,
+        # aiosmtpd counts only STARTTLS as TLS; this connection is TLS from its first byte.
+        auth_require_tls=False,
     )
     controller.start()
     try:

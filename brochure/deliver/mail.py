@@ -260,17 +260,27 @@ def send(message: EmailMessage, settings: MachineSettings) -> None:
         with connection:
             if settings.smtp_tls != "implicit":
                 connection.ehlo()
-                connection.starttls(context=context)  # always: never a plaintext fallback
+                try:
+                    connection.starttls(context=context)  # always: never a plaintext fallback
+                except smtplib.SMTPNotSupportedError:
+                    raise MailError.at(
+                        None,
+                        None,
+                        f"the mail server {where} does not offer STARTTLS (encryption): {nothing}",
+                        "ask IT for the server's TLS settings; brochure never sends unencrypted",
+                    ) from None
                 connection.ehlo()
             if settings.smtp_user:
                 connection.login(settings.smtp_user, password)
             connection.send_message(message)
+    except MailError:
+        raise
     except smtplib.SMTPNotSupportedError:
         raise MailError.at(
             None,
             None,
-            f"the mail server {where} does not offer STARTTLS (encryption): {nothing}",
-            "ask IT for the server's TLS settings; brochure never sends unencrypted",
+            f"the mail server {where} does not offer a login (AUTH) over TLS: {nothing}",
+            "check smtp.tls and smtp.port, or remove smtp.user if the server needs no login",
         ) from None
     except ssl.SSLCertVerificationError as exc:
         raise MailError.at(
