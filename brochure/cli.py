@@ -441,4 +441,4 @@ def html(name: str, project: Path, output: Path | None, paper: str | None) -> No
 # The front desk's commands (print, email, printers, history, settings): brochure/deliver/.
 from .deliver.commands import register  # noqa: E402
 
-register(cli)
+register(cli, PROJECT, user_errors)

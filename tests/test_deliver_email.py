@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import shutil
 import subprocess
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -144,12 +145,15 @@ def test_encrypted_attachment_opens_only_with_its_passphrase_and_stays_accessibl
         assert opened.allow.accessibility
         assert not opened.allow.extract
         assert "/StructTreeRoot" in opened.Root
-    path = tmp_path / "check.pdf"
-    path.write_bytes(pdf)
-    shown = subprocess.run(
-        ["qpdf", f"--password={passphrase}", "--show-encryption", str(path)], capture_output=True, text=True
-    ).stdout
-    assert "extract for accessibility: allowed" in shown
+    if shutil.which("qpdf"):  # a second opinion, where qpdf's command is installed
+        path = tmp_path / "check.pdf"
+        path.write_bytes(pdf)
+        shown = subprocess.run(
+            ["qpdf", f"--password={passphrase}", "--show-encryption", str(path)],
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert "extract for accessibility: allowed" in shown
     assert new_passphrase() != new_passphrase()
 
 
