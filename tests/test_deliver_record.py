@@ -204,3 +204,22 @@ def test_csv_header_problems(clinic, tmp_path):
         f"{path}:1: unknown column 'colour' (use only: name, treated_on, injector, treatment, note, handouts, email, consent)",
         f"{path}:1: the column 'handouts' is missing (add it to the header row)",
     ]
+
+
+def test_an_email_batch_needs_an_address_and_consent_or_encryption_on_every_row(clinic, tmp_path):
+    project = load_project(clinic)
+    path = tmp_path / "mail.csv"
+    path.write_text(
+        "name,injector,handouts,email,consent\nAna Lima,Dana Smith,aftercare,,yes\nBo Chen,Dana Smith,aftercare,bo@example.org,\n"
+    )
+    with pytest.raises(BrochureError) as caught:
+        read_rows(project, path, email=True)
+    assert str(caught.value).splitlines() == [
+        f"{path}:2: column 'email': is empty (give the patient's address on each row)",
+        f"{path}:3: column 'consent': an unencrypted PDF may only be emailed with the patient's consent "
+        "(write yes once the patient agreed, or send the batch with --encrypt)",
+    ]
+    path.write_text("name,injector,handouts,email\nBo Chen,Dana Smith,aftercare,bo@example.org\n")
+    (row,) = read_rows(project, path, email=True, encrypt=True)
+    assert row.email == "bo@example.org"
+    assert row.handouts == ("aftercare",)

@@ -402,13 +402,18 @@ def _batch(project, csv_file: Path, settings, paper, no_record: bool, **how: Any
     from .mail import email_packet
     from .printing import print_packet
 
-    rows = read_rows(project, csv_file)
+    emailing = "encrypt" in how
+    rows = read_rows(
+        project,
+        csv_file,
+        email=emailing,
+        encrypt=how.get("encrypt", False),
+        consented=how.get("consented", False),
+    )
     record = _open_record(settings, project, no_record)
 
     def deliver(row, packet) -> Outcome:  # noqa: ANN001
-        if "encrypt" in how:  # brochure email --csv
-            if not row.email:
-                return Outcome(row.number, False, "no address in the 'email' column")
+        if emailing:  # brochure email --csv
             encrypt = how["encrypt"]
             consented = row.consented or how.get("consented", False)
             result = email_packet(
