@@ -174,3 +174,18 @@ def test_no_patient_given_without_a_terminal_is_an_error(tmp_path, monkeypatch):
         "Error: no patient name given (give --patient NAME, or --no-personalise for a blank box)"
         in result.output
     )
+
+
+def test_the_longest_fields_still_fit_on_one_page(sample):
+    fields = {
+        "name": "Maximiliana " + "W" * 60,
+        "injector": "Priya Raman",
+        "treatment": "Botox " + "x" * 70,
+        "note": ("20 units, forehead and crow's feet; " * 5)[:160],
+    }
+    patient = check_patient(sample, fields, today=TODAY)
+    for name in ("side-effects",):  # the fullest handout
+        packet = personalise(sample, [name], patient)
+        assert packet.pages == 1
+        text = " ".join(PdfReader(io.BytesIO(packet.pdf)).pages[0].extract_text().split())
+        assert "Maximiliana" in text
