@@ -48,7 +48,7 @@ def test_good_fields_are_tidied(sample):
         ("name", "Ana\u200bLima", "holds an invisible or control character (U+200B)"),
         ("note", "broken \ud800 text", "holds an invisible or control character (U+D800)"),
         ("note", "so happy \U0001f600", "holds a character the brand font does not have (U+1F600)"),
-        ("name", "x" * 500, "is 500 characters long, more than the 80 that fit"),
+        ("name", "x" * 500, "is 500 characters long, more than the 60 that fit"),
         ("treated_on", "21/11/2026", "is not a date written as YYYY-MM-DD"),
         ("treated_on", "20261121", "is not a date written as YYYY-MM-DD"),
         ("treated_on", "2026-02-30", "is not a real date"),
@@ -178,10 +178,10 @@ def test_no_patient_given_without_a_terminal_is_an_error(tmp_path, monkeypatch):
 
 def test_the_longest_fields_still_fit_on_one_page(sample):
     fields = {
-        "name": "Maximiliana " + "W" * 60,
+        "name": "Maria Fernanda Maximiliana Gonzalez de la Cruz Rodriguez-Lopez"[:60],
         "injector": "Priya Raman",
-        "treatment": "Botox " + "x" * 70,
-        "note": ("20 units, forehead and crow's feet; " * 5)[:160],
+        "treatment": "Botox and Dysport, forehead, frown lines and crow's feet, both"[:60],
+        "note": ("20 units forehead, 12 units each side for the crow's feet; come back if uneven " * 2)[:100],
     }
     patient = check_patient(sample, fields, today=TODAY)
     for name in ("side-effects",):  # the fullest handout
@@ -189,3 +189,4 @@ def test_the_longest_fields_still_fit_on_one_page(sample):
         assert packet.pages == 1
         text = " ".join(PdfReader(io.BytesIO(packet.pdf)).pages[0].extract_text().split())
         assert "Maximiliana" in text
+        assert "come back" in text

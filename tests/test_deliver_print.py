@@ -88,7 +88,7 @@ def test_a_packet_of_three_handouts_prints_as_one_job_of_three_pages(cups_env, s
     printed = desk.wait_job()
     pages = text_of(printed.pdf)
     assert len(pages) == 3
-    assert pages[0].startswith("Example Aesthetics Clinic")
+    assert "Example Aesthetics Clinic" in pages[0]
     assert "Aftercare" in pages[0]
     assert "Your results" in pages[1]
     assert "Side effects" in pages[2]

@@ -30,7 +30,7 @@ FIELDS = {
     "note": "note",
 }
 #: Longest value each field takes: the "Your treatment" box has room for this much.
-MAX_LENGTH = {"name": 80, "treated_on": 10, "injector": 80, "treatment": 80, "note": 160}
+MAX_LENGTH = {"name": 60, "treated_on": 10, "injector": 60, "treatment": 60, "note": 100}
 #: How far from today a treatment date may be.
 MAX_DAYS_AWAY = 366
 
