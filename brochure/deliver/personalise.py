@@ -225,7 +225,31 @@ def _run(renderer: Any, function: Any, *args: Any) -> Any:  # noqa: ANN401
 
 _fitted: dict[str, str] = {}
 _envs: dict[tuple, Any] = {}
+_hashes: dict[tuple, str] = {}
 _lock = threading.Lock()
+
+
+class _StatHasher:
+    """Hashes files once per process and version of each (size and modification time).
+
+    A personalised copy needs the same keys as the build's, but hashing the
+    font files again for every copy of a batch would cost more than the
+    keys are worth. Only the hashes are kept, never content.
+    """
+
+    def file(self, path: Path) -> str:
+        from ..inputs import Hasher
+
+        try:
+            info = path.stat()
+        except OSError:
+            return "missing"
+        key = (path, info.st_size, info.st_mtime_ns)
+        if key not in _hashes:
+            if len(_hashes) > 4096:
+                _hashes.clear()
+            _hashes[key] = Hasher().file(path)
+        return _hashes[key]
 
 
 def render_packet(project, names: list[str], context: dict | None, paper: str) -> tuple[bytes, int]:  # noqa: ANN001
@@ -263,10 +287,10 @@ def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, A
     from ..compose import allowed_roots, document_html, document_styles
     from ..errors import RenderError
     from ..fit import fit
-    from ..inputs import Hasher, document_key, style_chain
+    from ..inputs import document_key, style_chain
     from ..render import brand_css
 
-    hasher = Hasher()
+    hasher = _StatHasher()
     chains = {path: style_chain(project.root, [path.name]) for path in document_styles(project, doc)}
     # The same keys as compose.render_document: a worker's parsed stylesheets serve both.
     styles = [(path, "|".join(f"{p}={hasher.file(p)}" for p in chain)) for path, chain in chains.items()]
