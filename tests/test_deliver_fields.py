@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from brochure.cli import cli
 from brochure.deliver import PatientError, check_patient, follow_up_date, load_settings, personalise, staff
-from brochure.errors import ConfigError
+from brochure.errors import BrochureError, ConfigError
 from brochure.project import load_project
 
 TODAY = dt.date(2026, 11, 21)
@@ -190,3 +190,20 @@ def test_the_longest_fields_still_fit_on_one_page(sample):
         text = " ".join(PdfReader(io.BytesIO(packet.pdf)).pages[0].extract_text().split())
         assert "Maximiliana" in text
         assert "come back" in text
+
+
+def test_a_handout_template_without_the_box_is_an_error_not_a_copy_without_the_name(tmp_path):
+    clinic = copy_sample(tmp_path / "clinic")
+    (clinic / "templates").mkdir()
+    (clinic / "templates/handout.html").write_text(
+        '{% extends "builtin/handout.html" %}{% block treatment %}{% endblock %}'
+    )
+    project = load_project(clinic)
+    patient = check_patient(project, {"name": "Ana Lima", "injector": "Dana Smith"})
+    with pytest.raises(BrochureError) as caught:
+        personalise(project, ["aftercare"], patient)
+    assert str(caught.value) == (
+        "templates/handout.html: the template of 'aftercare' shows no patient details "
+        '(keep {% block treatment %}{% include "_treatment.html" %}{% endblock %} in it)'
+    )
+    assert personalise(project, ["aftercare"], None).pages == 1  # a blank copy needs no box

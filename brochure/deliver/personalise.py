@@ -283,6 +283,8 @@ def _environment(root: Path) -> Any:  # noqa: ANN401
 
 
 def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, ANN202 - pdf.Layout
+    from markupsafe import escape
+
     from .. import pdf
     from ..compose import allowed_roots, document_html, document_styles
     from ..errors import RenderError
@@ -332,6 +334,13 @@ def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, A
         if context is None:
             return layout
     html = document_html(project, doc, paper, env, link_styles=False, extra={"patient": context})
+    if context is not None and str(escape(context["name"])) not in html:
+        raise RenderError.at(
+            f"templates/{doc.spec.template}",
+            None,
+            f"the template of {doc.name!r} shows no patient details",
+            'keep {% block treatment %}{% include "_treatment.html" %}{% endblock %} in it',
+        )
     layout = lay_out(html, css)
     if not doc.budget.allows(layout.pages):
         # The patient's details took more room than the blank lines: fit this copy on its own.
