@@ -24,6 +24,7 @@ test: $(BIN)/brochure
 lint: $(BIN)/brochure
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) out

@@ -547,3 +547,9 @@ def html(name: str, project: Path, output: Path | None, paper: str | None) -> No
     target = output if output is not None else loaded.root / "out" / f"{doc.name}.html"
     write_atomic(target, text.encode("utf-8"))
     click.echo(f"wrote {target}")
+
+
+# The front desk's commands (print, email, printers, history, settings): brochure/deliver/.
+from .deliver.commands import register  # noqa: E402
+
+register(cli, PROJECT, user_errors)
