@@ -80,25 +80,26 @@ def document_html(
     )
 
 
-def render_document(project: Project, doc: Document, paper: str, env=None, *, strict: bool = False):  # noqa: ANN001, ANN201
-    """Render ``doc`` to PDF bytes within its page budget (auto-fitting if need be); touches no file."""
+def layout_engine(project: Project, doc: Document, paper: str, hasher: Hasher | None = None):  # noqa: ANN201
+    """``lay_out(extra_css, html)`` for ``doc``: the engine with the document's stylesheets and fonts.
+
+    Every layout is checked for the brand's paper and the page cap. Both the
+    build and personalised copies lay out through here.
+    """
     from . import pdf
-    from .fit import fit
-    from .measure import MIN_TEXT_PT
     from .render import brand_css
 
     base_url = (project.root / "content").as_uri() + "/"
     roots = allowed_roots(project)
     # Stylesheets go to the engine parsed, and each worker keeps them parsed
     # between documents: keyed by the content of each and all it imports.
-    hasher = Hasher(project.root)
+    hasher = hasher or Hasher(project.root)
     chains = {path: style_chain(project.root, [path.name]) for path in document_styles(project, doc)}
     styles = [(path, "|".join(f"{p}={hasher.file(p)}" for p in chain)) for path, chain in chains.items()]
     # Workers start a new font configuration when the project or a font file changes.
     font_files = [face.path for face in project.brand.fonts]
     font_files += [p for chain in chains.values() for p in chain if p.suffix.lower() in pdf.FONT_SUFFIXES]
     fonts = "\n".join([str(project.root), *sorted({f"{f}={hasher.file(f)}" for f in font_files})])
-
     brand = brand_css(project.brand, paper)
 
     def lay_out(extra_css: str, html: str) -> pdf.Layout:
@@ -122,6 +123,16 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
             )
         return layout
 
+    return lay_out
+
+
+def render_document(project: Project, doc: Document, paper: str, env=None, *, strict: bool = False):  # noqa: ANN001, ANN201
+    """Render ``doc`` to PDF bytes within its page budget (auto-fitting if need be); touches no file."""
+    from . import pdf
+    from .fit import fit
+    from .measure import MIN_TEXT_PT
+
+    lay_out = layout_engine(project, doc, paper)
     html = document_html(project, doc, paper, env, link_styles=False)
     layout, measured, fitted = fit(
         lambda css: lay_out(css, html),

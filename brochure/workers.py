@@ -100,18 +100,26 @@ def _template_files(root: Path) -> tuple[str, ...]:
         return ()
 
 
+def environment(root: Path):  # noqa: ANN201 - a Jinja environment
+    """This process's Jinja environment for a project, made again when a template appears or goes."""
+    from . import render
+
+    key = (root, _template_files(root))
+    env = _envs.get(key)
+    if env is None:
+        if len(_envs) > 16:
+            _envs.clear()
+        env = _envs[key] = render.environment(root)
+    return env
+
+
 def _render(project, doc, paper: str, strict: bool, memory_mb: int) -> Result:  # noqa: ANN001
     """Render one document in a worker (``project`` and ``doc`` are build.Project and build.Document)."""
-    from . import render
     from .compose import render_document
 
     started = time.perf_counter()
     try:
-        key = (project.root, _template_files(project.root))
-        env = _envs.get(key)
-        if env is None:
-            env = _envs[key] = render.environment(project.root)
-        rendered = render_document(project, doc, paper, env, strict=strict)
+        rendered = render_document(project, doc, paper, environment(project.root), strict=strict)
     except BrochureError as exc:
         return Result(doc.name, time.perf_counter() - started, error=exc)
     except MemoryError:

@@ -372,14 +372,14 @@ def test_an_error_shared_by_documents_is_printed_once_naming_them(make_project):
 
     root = make_project(
         {
-            "content/topics/a.md": topic("A", "![A picture](../images/nope.png)\n"),
-            "content/topics/b.md": topic("B"),
+            "content/topics/a.md": topic("A", "![A picture](../images/nope.png)\n", lang="en"),
+            "content/topics/b.md": topic("B", lang="en"),
         }
     )
     result = CliRunner().invoke(cli, ["build", "--project", str(root)])
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: content/topics/a.md:5: image '../images/nope.png' does not exist; "
+        "Error: content/topics/a.md:6: image '../images/nope.png' does not exist; "
         "2 documents: 'a' and 'brochure' not built "
         "(check the file name; paths are relative to the topic file)\n"
     )
