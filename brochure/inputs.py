@@ -138,6 +138,9 @@ def document_key(project, doc, options: str, hasher: Hasher) -> str:  # noqa: AN
     parts: list[str] = [tool_fingerprint(), options, doc.name, repr(doc.spec)]
     config = [root / "content/brand.toml", root / "content/documents.toml", project.brand.logo]
     config += [face.path for face in project.brand.fonts]
+    # The brochure's cover picture, and the project's labels in the document's language.
+    config += [p for p in (getattr(project.brand, "cover_image", None),) if p]
+    config.append(root / "content/messages" / f"{getattr(doc, 'lang', 'en')}.toml")
     files: list[Path] = [*config]
     files += template_chain(root, doc.spec.template)
     files += style_chain(root, doc.spec.styles)

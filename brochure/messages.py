@@ -102,10 +102,14 @@ class Messages:
                 out.append(css_string(part))
         return " ".join(out) or '""'
 
+    def css(self) -> str:
+        """Custom properties with the labels stylesheets print in page margins, for a <style> element."""
+        return f":root {{ --label-page-of: {self.css_page_of()}; }}"
+
 
 def css_string(text: str) -> str:
     """Text as a quoted CSS string; quotes, backslashes and line ends escaped."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\a ")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\a ").replace("<", "\\3c ")
     return f'"{escaped}"'
 
 
