@@ -102,10 +102,11 @@ def check_project(
         report.add(ERROR, "config", exc.problems)
         return report
     report.add(WARNING, "config", project.warnings)
-    chosen = {t.slug: t for doc in docs for t in doc.topics}
+    chosen = {t.shown: t for doc in docs for t in doc.topics}
     today = today or dt.date.today()
     for topic in chosen.values():
         _check_topic(project, topic, today, report)
+    _check_translations(project, report)
     _check_contrast(project.brand, report)
     if render:
         for doc in docs:
@@ -126,6 +127,8 @@ def _check_topic(project: Project, topic: Topic, today: dt.date, report: Report)
     report.add(ERROR, "content", converted.errors)
     report.add(WARNING, "headings", converted.warnings)
     _check_review(project, topic, today, report)
+    if topic.lang.split("-")[0].lower() != "en":
+        return  # the reading grade is an English formula
     target = project.settings.reading_grade
     result = reading(converted.html)
     if result.grade > target:
@@ -141,6 +144,49 @@ def _check_topic(project: Project, topic: Topic, today: dt.date, report: Report)
             f"reads at grade {result.grade:g}, above the target of {target:g}; hardest sentences: {hardest}",
             "use shorter sentences and everyday words",
         )
+
+
+def _check_translations(project: Project, report: Report) -> None:
+    """Translations made from an older version of their source; topics a declared language lacks."""
+    from .content import source_version
+
+    sources = {t.slug: t for t in project.topics}
+    for text in project.translations:
+        source = sources[text.slug]
+        now = source_version(source)
+        line = _front_matter_line(text, "source_version")
+        if text.source_version is None:
+            report.note(
+                WARNING,
+                "translation",
+                text.shown,
+                1,
+                f"does not say which version of {source.shown} it translates",
+                f"if it matches {source.shown} today, add 'source_version: \"{now}\"' to its front matter",
+            )
+        elif text.source_version != now:
+            report.note(
+                WARNING,
+                "translation",
+                text.shown,
+                line,
+                f"is out of date: {source.shown} has changed since it was translated",
+                f"bring the translation up to date, then set 'source_version: \"{now}\"'",
+            )
+    declared = project.settings.languages
+    for lang in declared[1:]:
+        have = {t.slug for t in project.translations if t.lang == lang}
+        for topic in project.topics:
+            if topic.slug not in have:
+                report.note(
+                    WARNING,
+                    "translation",
+                    topic.shown,
+                    None,
+                    f"has no translation into {lang!r}, a language content/documents.toml declares",
+                    f"translate it into content/topics/{topic.slug}.{lang}.md, "
+                    f"with 'source_version: \"{source_version(topic)}\"' in its front matter",
+                )
 
 
 def _check_review(project: Project, topic: Topic, today: dt.date, report: Report) -> None:

@@ -49,7 +49,7 @@ SPANISH: dict[str, str] = {
     "notes": "Notas",
     "phone": "Teléfono",
     "book_online": "Pida su cita en línea",
-    "scan_to_book": "Escanee para pedir cita",
+    "scan_to_book": "Pida su cita",
     "read_online": "Lea esto en línea",
     "reviewed": "Revisado por personal médico en {date}",
     "reviewed_by": "Revisado en {date} por {name}",

@@ -25,7 +25,9 @@ def _words(markdown_body: str) -> list[str]:
 
 def test_one_single_page_pdf_per_topic_plus_brochure(sample_out, sample_topics):
     names = {p.stem for p in sample_out.glob("*.pdf")}
-    assert names == {t.slug for t in sample_topics} | {"brochure"}
+    spanish = {"aftercare", "side-effects", "choosing-an-injector"}
+    handouts = {t.slug for t in sample_topics} | {f"{slug}.es" for slug in spanish}
+    assert names == handouts | {f"{name}.large" for name in handouts} | {"brochure"}
     for t in sample_topics:
         assert len(PdfReader(sample_out / f"{t.slug}.pdf").pages) == 1, t.slug
 
@@ -92,7 +94,7 @@ def test_every_pdf_is_tagged_with_lang_title_and_embedded_brand_fonts(sample_out
             root = pdf.Root
             assert root.MarkInfo.Marked is True, path.name
             assert "/StructTreeRoot" in root, path.name
-            assert str(root.Lang) == "en", path.name
+            assert str(root.Lang) == ("es" if ".es." in path.name else "en"), path.name
             assert root.ViewerPreferences.DisplayDocTitle is True
             with pdf.open_metadata() as xmp:
                 assert xmp.get("dc:title"), path.name
