@@ -195,8 +195,8 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
             shown,
             None,
             f"topic file name {path.name!r} is not a usable name",
-            "rename it with lower-case letters, digits and '-', like side-effects.md "
-            "(a translation adds its language: side-effects.es.md)",
+            "rename it with lower-case letters, digits and '-', like side-effects.md, "
+            "or side-effects.es.md for a translation",
         )
     try:
         text = path.read_text(encoding="utf-8")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -32,11 +31,6 @@ ALL = HANDOUTS | {"brochure"}
 def built_clinic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample with its own copies of the built-in templates and styles, built once."""
     root = copy_sample(tmp_path_factory.mktemp("incremental") / "clinic")
-    # Translations and large print have their own incremental tests (test_variants.py).
-    for translation in (root / "content/topics").glob("*.*.md"):
-        translation.unlink()
-    documents = root / "content/documents.toml"
-    documents.write_text(re.sub(r"(?m)^(languages|large_print\w*) = .*$", "", documents.read_text()))
     shutil.copytree(builtin_dir("templates"), root / "templates")
     shutil.copytree(builtin_dir("styles"), root / "styles")
     (root / "content/images/photo.svg").write_text(
