@@ -33,9 +33,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 DECORATIVE = "decorative"
 
 
+_CALLOUT_TITLE = re.compile(r'^!!!\s*[\w-]+\s+"([^"]+)"', re.M)
+
+
 def heading_ids(topic: Topic) -> set[str]:
-    """The anchors of a topic's headings, as links write them: '#what-to-ask'."""
-    return {slugify(text, "-") for text in headings(topic.body)}
+    """The anchors of a topic's headings and callout titles, as links write them: '#what-to-ask'."""
+    titles = [*headings(topic.body), *_CALLOUT_TITLE.findall(topic.body)]
+    return {slugify(text, "-") for text in titles}
 
 
 def anchor(topic_slug: str, heading: str | None = None) -> str:
@@ -175,6 +179,8 @@ class _Guard(Treeprocessor):
     def _heading(self, element: ET.Element, previous: int) -> int:
         level = int(element.tag[1])
         text = "".join(element.itertext()).strip()
+        if element.get("class") == "callout-title" and len(element) and element[0].tail:
+            text = element[0].tail.strip()  # a callout's title, without its kind
         element.set("id", anchor(self.topic.slug, slugify(text, "-")))
         if level == 1:
             self.found.warnings.append(

@@ -71,3 +71,20 @@ def test_an_unknown_callout_kind_is_an_error_on_its_line(make_project):
     assert (problem.file, problem.line) == ("content/topics/care.md", 8)
     assert "callout kind 'danger' is not known" in problem.message
     assert "!!! warning" in problem.fix
+
+
+def test_a_link_may_point_at_a_callout_title(make_project):
+    root = make_project(
+        {
+            "content/topics/care.md": topic("Care", CALLOUT, lang="en", order=1),
+            "content/topics/intro.md": topic(
+                "Intro", "See [when to call](care.md#when-to-call-us).\n", lang="en"
+            ),
+            "content/documents.toml": '[[document]]\nname = "brochure"\nkind = "brochure"\n',
+        }
+    )
+    project = load_project(root)
+    topics = {t.slug: t for t in project.topics}
+    html = to_html(topics["intro"], root, topics, frozenset(topics))
+    assert 'href="#topic-care--when-to-call-us"' in html
+    assert 'id="topic-care--when-to-call-us"' in to_html(topics["care"], root, topics, frozenset(topics))

@@ -249,3 +249,31 @@ def test_translations_and_large_print_rebuild_only_what_changed(make_project):
     care = root / "content/topics/care.md"
     care.write_text(care.read_text() + "\nDrink water.\n")
     assert rebuilt() == {"care", "care.large"}
+
+
+def test_a_brochure_declared_in_spanish_has_spanish_topics_labels_and_lang(make_project):
+    root = make_project(
+        {
+            "content/topics/care.md": topic("Care", "Rest today.\n", lang="en", order=1),
+            "content/topics/care.es.md": topic("Cuidados", "Descanse hoy.\n", order=1),
+            "content/topics/rest.md": topic("Rest", "Sleep well.\n", lang="en", order=2),
+            "content/documents.toml": (
+                '[[document]]\nname = "brochure"\nkind = "brochure"\ntitle = "Guide"\nlanguages = ["en", "es"]\n'
+            ),
+        }
+    )
+    assert set(build_ok(root)) == {"brochure", "brochure.es"}
+    path = root / "out/brochure.es.pdf"
+    with pikepdf.open(path) as pdf:
+        assert str(pdf.Root.Lang) == "es"
+    pages = pdf_text(path)
+    text = " ".join(pages)
+    assert "Contenido" in text
+    assert f"Página 2 de {len(pages)}" in pages[1]
+    assert "Cuidados" in text
+    assert "Contáctenos" in pages[-1]
+    # A topic not yet translated is left out, not printed in English.
+    assert "Sleep well" not in text
+    english = " ".join(pdf_text(root / "out/brochure.pdf"))
+    assert "Contents" in english
+    assert "Sleep well" in english
