@@ -127,7 +127,10 @@ def _check_topic(project: Project, topic: Topic, today: dt.date, report: Report)
     report.add(ERROR, "content", converted.errors)
     report.add(WARNING, "headings", converted.warnings)
     _check_review(project, topic, today, report)
-    if topic.lang.split("-")[0].lower() != "en":
+    language = topic.lang.split("-")[0].lower()
+    if language == "es":
+        _check_reading_es(project, topic, converted.html, report)
+    if language != "en":
         return  # the reading grade is an English formula
     target = project.settings.reading_grade
     result = reading(converted.html)
@@ -143,6 +146,27 @@ def _check_topic(project: Project, topic: Topic, today: dt.date, report: Report)
             None,
             f"reads at grade {result.grade:g}, above the target of {target:g}; hardest sentences: {hardest}",
             "use shorter sentences and everyday words",
+        )
+
+
+def _check_reading_es(project: Project, topic: Topic, html: str, report: Report) -> None:
+    from .readability import reading_es
+
+    target = project.settings.reading_ease_es
+    ease, hardest = reading_es(html)
+    if ease < target:
+        shown = "; ".join(
+            f'line {_line_of(topic, text)}: "{_short(text)}" (ease {score:.0f})'
+            for score, text in hardest[:3]
+        )
+        report.note(
+            WARNING,
+            "reading",
+            topic.shown,
+            None,
+            f"reads at Fernández-Huerta ease {ease:g}, below the target of {target:g}; "
+            f"hardest sentences: {shown}",
+            "use shorter sentences and shorter words",
         )
 
 

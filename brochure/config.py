@@ -182,6 +182,12 @@ SETTINGS_SCHEMA: dict[str, Field] = {
                 check=lambda v: None if 1 <= v <= 20 else "must be between 1 and 20",
                 example="reading_grade = 8",
             ),
+            "reading_ease_es": Field(
+                float,
+                default=70.0,
+                check=lambda v: None if 0 <= v <= 100 else "must be between 0 and 100",
+                example="reading_ease_es = 70",
+            ),
             "review_warning_days": Field(
                 int,
                 default=30,
@@ -200,6 +206,8 @@ class Settings:
     body_floor_pt: float = 11.0
     reading_grade: float = 8.0
     review_warning_days: int = 30
+    #: Spanish topics: the lowest Fernández-Huerta reading ease (70 is "fairly easy").
+    reading_ease_es: float = 70.0
     #: The project's languages, its topics' own language first; () when it declares none.
     languages: tuple[str, ...] = ()
     languages_line: int | None = None
@@ -458,6 +466,7 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
             body_floor_pt=values["fit"]["body_floor_pt"],
             reading_grade=values["checks"]["reading_grade"],
             review_warning_days=values["checks"]["review_warning_days"],
+            reading_ease_es=values["checks"]["reading_ease_es"],
             languages=tuple(values["languages"] or ()),
             languages_line=lines.get("languages"),
         )

@@ -277,3 +277,24 @@ def test_a_brochure_declared_in_spanish_has_spanish_topics_labels_and_lang(make_
     english = " ".join(pdf_text(root / "out/brochure.pdf"))
     assert "Contents" in english
     assert "Sleep well" in english
+
+
+def test_check_rates_spanish_topics_by_a_spanish_formula(make_project):
+    hard = (
+        "La administración intramuscular de neurotoxinas botulínicas requiere consideraciones "
+        "farmacológicas extraordinariamente específicas y documentación administrativa complementaria.\n"
+    )
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A", "Rest today.\n", lang="en", review_due="2099-01-01"),
+            "content/topics/a.es.md": topic("A", hard, review_due="2099-01-01"),
+        }
+    )
+    report = check_project(root, render=False)
+    (finding,) = [str(f.problem) for f in report.findings if f.check == "reading"]
+    assert finding.startswith("content/topics/a.es.md: reads at Fernández-Huerta ease ")
+    assert "below the target of 70; hardest sentences: line 6:" in finding
+    easy = "Descanse hoy. No se toque la cara. Beba agua.\n"
+    (root / "content/topics/a.es.md").write_text(topic("A", easy, review_due="2099-01-01"))
+    report = check_project(root, render=False)
+    assert [f for f in report.findings if f.check == "reading"] == []
