@@ -118,7 +118,7 @@ def _check_topic(project: Project, topic: Topic, today: dt.date, report: Report)
     from .markup import convert
     from .readability import reading
 
-    topics = {t.slug: t for t in project.topics}
+    topics = project.link_targets(topic.lang)
     try:
         converted = convert(topic, project.root, topics, frozenset(topics))
     except BrochureError as exc:

@@ -41,7 +41,7 @@ def document_html(
     from . import render
 
     env = env or render.environment(project.root)
-    topics = {t.slug: t for t in project.topics}
+    topics = project.link_targets(doc.lang)
     here = frozenset(t.slug for t in doc.topics)
     sections = [render.section(t, project.root, topics, here) for t in doc.topics]
     styles = document_styles(project, doc) if link_styles else []

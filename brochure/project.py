@@ -25,6 +25,12 @@ class Project:
     #: Translations of topics (aftercare.es.md), kept apart: ``topics`` are the sources.
     translations: tuple[Topic, ...] = ()
 
+    def link_targets(self, lang: str) -> dict[str, Topic]:
+        """The topics a text in ``lang`` may link to: each in that language where it is translated."""
+        targets = {t.slug: t for t in self.topics}
+        targets.update({t.slug: t for t in self.translations if t.lang == lang})
+        return targets
+
     def translations_of(self, topic: Topic) -> list[Topic]:
         """The translations of a source topic, by language."""
         return sorted((t for t in self.translations if t.slug == topic.slug), key=lambda t: t.lang)

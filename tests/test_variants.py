@@ -298,3 +298,25 @@ def test_check_rates_spanish_topics_by_a_spanish_formula(make_project):
     (root / "content/topics/a.es.md").write_text(topic("A", easy, review_due="2099-01-01"))
     report = check_project(root, render=False)
     assert [f for f in report.findings if f.check == "reading"] == []
+
+
+def test_a_translation_links_to_the_headings_of_the_other_translations(make_project):
+    root = make_project(
+        {
+            "content/topics/care.md": topic(
+                "Care", "See [calling](call.md#when-to-call).\n", lang="en", order=1
+            ),
+            "content/topics/care.es.md": topic(
+                "Cuidados", "Vea [cuándo llamar](call.md#cuando-llamar).\n", order=1
+            ),
+            "content/topics/call.md": topic("Call", "## When to call\n\nCall us.\n", lang="en", order=2),
+            "content/topics/call.es.md": topic("Llamar", "## Cuando llamar\n\nLlámenos.\n", order=2),
+            "content/documents.toml": '[[document]]\nname = "brochure"\nkind = "brochure"\nlanguages = ["en", "es"]\n',
+        }
+    )
+    build_ok(root)
+    assert [f for f in check_project(root, render=False).findings if f.check == "links"] == []
+    with pikepdf.open(root / "out/brochure.es.pdf") as pdf:
+        links = [a for page in pdf.pages for a in page.get("/Annots", []) if a.get("/Subtype") == "/Link"]
+    # Two in the contents, and the Spanish topic's own link to the Spanish heading.
+    assert len(links) == 3
