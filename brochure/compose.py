@@ -42,16 +42,27 @@ def document_html(
     from . import render
 
     env = env or render.environment(project.root)
-    topics = {t.slug: t for t in project.topics}
+    topics = project.link_targets(doc.lang)
     here = frozenset(t.slug for t in doc.topics)
     sections = [render.section(t, project.root, topics, here) for t in doc.topics]
     styles = document_styles(project, doc) if link_styles else []
     reviewed = [t.reviewed_on for t in doc.topics if t.reviewed_on]
     due = [t.review_due for t in doc.topics if t.review_due]
     first = doc.topics[0]
+    from . import messages
+
+    own_language = doc.lang == project.settings.source_lang
     info = {
         "name": doc.name,
         "kind": doc.spec.kind,
+        "lang": doc.lang,
+        "large": doc.large,
+        # The brand's disclaimer is in the project's language; a translation
+        # prints its language's (content/messages/LANG.toml may change it).
+        "disclaimer": project.brand.disclaimer
+        if own_language
+        else messages.load(project.root, doc.lang).disclaimer,
+        "online_url": first.online_url if doc.spec.kind == "handout" else None,
         "title": doc.title or project.brand.guide_title,
         "subtitle": doc.spec.subtitle,
         "subject": first.summary
@@ -137,7 +148,7 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
     layout, measured, fitted = fit(
         lambda css: lay_out(css, html),
         doc.budget,
-        floor_pt=project.settings.body_floor_pt,
+        floor_pt=doc.floor_pt(project.settings),
         source=doc.source,
         name=doc.name,
         safe_px=project.brand.safe_margin_in * 96,

@@ -67,6 +67,7 @@ BRAND_SCHEMA: dict[str, Field] = {
     ),
     "tagline": Field(str, default=""),
     "logo": Field(str, required=True, example='logo = "images/logo.svg"'),
+    "cover_image": Field(str, example='cover_image = "images/cover.jpg"'),
     "paper": Field(str, default="letter", check=schema.one_of(*PAPERS), example='paper = "letter"'),
     "disclaimer": Field(
         str,
@@ -148,7 +149,15 @@ DOCUMENT_SCHEMA: dict[str, Field] = {
     "pad_with": Field(
         str, default="blank", check=schema.one_of("blank", "notes"), example='pad_with = "notes"'
     ),
+    "large_print": Field(bool, default=False, example="large_print = true"),
+    "large_print_pages": Field(int, check=_page_count, example="large_print_pages = 2"),
+    "languages": Field(list, items=str, example='languages = ["en", "es"]'),
 }
+
+#: A large-print handout may have this many pages unless its document says otherwise.
+LARGE_PRINT_PAGES = 2
+#: Large print never sets body text below this size, not even to fit.
+LARGE_PRINT_FLOOR_PT = 16.0
 
 
 def _at_least_9(value: float) -> str | None:
@@ -157,6 +166,7 @@ def _at_least_9(value: float) -> str | None:
 
 
 SETTINGS_SCHEMA: dict[str, Field] = {
+    "languages": Field(list, items=str, example='languages = ["en", "es"]'),
     "fit": Field(
         dict,
         fields={
@@ -171,6 +181,12 @@ SETTINGS_SCHEMA: dict[str, Field] = {
                 default=8.0,
                 check=lambda v: None if 1 <= v <= 20 else "must be between 1 and 20",
                 example="reading_grade = 8",
+            ),
+            "reading_ease_es": Field(
+                float,
+                default=70.0,
+                check=lambda v: None if 0 <= v <= 100 else "must be between 0 and 100",
+                example="reading_ease_es = 70",
             ),
             "review_warning_days": Field(
                 int,
@@ -190,6 +206,16 @@ class Settings:
     body_floor_pt: float = 11.0
     reading_grade: float = 8.0
     review_warning_days: int = 30
+    #: Spanish topics: the lowest Fernández-Huerta reading ease (70 is "fairly easy").
+    reading_ease_es: float = 70.0
+    #: The project's languages, its topics' own language first; () when it declares none.
+    languages: tuple[str, ...] = ()
+    languages_line: int | None = None
+
+    @property
+    def source_lang(self) -> str:
+        """The language the topics are written in (translations are made from them)."""
+        return self.languages[0] if self.languages else "en"
 
 
 @dataclass(frozen=True)
@@ -217,6 +243,8 @@ class Brand:
     contact: dict[str, str | None]
     #: Nothing is printed closer than this to any edge of the paper (inches).
     safe_margin_in: float = DEFAULT_SAFE_MARGIN_IN
+    #: A picture for the brochure's cover, drawn as decoration (optional).
+    cover_image: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +263,13 @@ class DocumentSpec:
     multiple_of: int | None  # pad to a multiple of this many pages (booklets)
     pad_with: str  # "blank" or "notes"
     line: int | None  # where it is declared, for messages
+    #: A handout also made in large print (NAME.large.pdf), with its own page budget.
+    large_print: bool = False
+    large_print_pages: int = LARGE_PRINT_PAGES
+    #: The languages a brochure is made in (brochure.es.pdf); () for the project's own.
+    languages: tuple[str, ...] = ()
+    #: Large print: this document is the variant (styles end with large.css).
+    large: bool = False
 
 
 DEFAULT_DOCUMENTS = [
@@ -333,6 +368,22 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
             errors.append(
                 Problem(BRAND_FILE, lines.get("logo"), f"'logo' {why}", "export the logo again as SVG")
             )
+    cover_image = None
+    if values.get("cover_image"):
+        cover_image, problem = _project_file(
+            root,
+            values["cover_image"],
+            lines.get("cover_image"),
+            "cover_image",
+            (".svg", ".png", ".jpg", ".jpeg", ".webp"),
+            "use a PNG, JPEG or SVG picture",
+        )
+        if problem:
+            errors.append(problem)
+        elif why := unreadable(cover_image):
+            errors.append(
+                Problem(BRAND_FILE, lines.get("cover_image"), f"'cover_image' {why}", "save it again")
+            )
     font = values["font"]
     fonts: list[FontFace] = []
     given = {style: font[style] for style in FONT_STYLES if font.get(style)}
@@ -387,6 +438,7 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
         fonts=tuple(fonts),
         contact=values["contact"],
         safe_margin_in=float(values["print"]["safe_margin_in"]),
+        cover_image=cover_image,
     )
     return brand, result.warnings
 
@@ -414,7 +466,11 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
             body_floor_pt=values["fit"]["body_floor_pt"],
             reading_grade=values["checks"]["reading_grade"],
             review_warning_days=values["checks"]["review_warning_days"],
+            reading_ease_es=values["checks"]["reading_ease_es"],
+            languages=tuple(values["languages"] or ()),
+            languages_line=lines.get("languages"),
         )
+        errors += _check_languages(settings.languages, DOCUMENTS_FILE, lines.get("languages"))
     else:
         entries, lines, warnings, settings = DEFAULT_DOCUMENTS, {}, [], Settings()
     specs: list[DocumentSpec] = []
@@ -471,11 +527,35 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
                 multiple_of=v["multiple_of"],
                 pad_with=v["pad_with"],
                 line=line,
+                large_print=v["large_print"],
+                large_print_pages=v["large_print_pages"] or LARGE_PRINT_PAGES,
+                languages=tuple(v["languages"] or ()),
             )
         )
+        errors += _check_languages(v["languages"] or (), DOCUMENTS_FILE, lines.get(prefix + "languages"))
+        if v["large_print"] and kind != "handout":
+            errors.append(
+                Problem(
+                    DOCUMENTS_FILE,
+                    lines.get(prefix + "large_print", line),
+                    f"document {name!r}: large print is made for handouts only",
+                    "remove 'large_print' from the brochure, or set it on a handout",
+                )
+            )
     if errors:
         raise ConfigError(errors)
     return specs, settings, warnings
+
+
+def _check_languages(languages: object, shown: str, line: int | None) -> list[Problem]:
+    """Problems with a list of language tags: each must be a tag, and named once."""
+    problems = []
+    for lang in languages:
+        if why := schema.is_lang(lang):
+            problems.append(Problem(shown, line, f"languages: {why}", 'write tags like "en" or "es"'))
+    if len(set(languages)) != len(list(languages)):
+        problems.append(Problem(shown, line, "languages names a language twice", "name each language once"))
+    return problems
 
 
 def _unprefix(problem: Problem, prefix: str) -> Problem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from .schema import Field
 
 TOPICS_DIR = "content/topics"
 SLUG = re.compile(r"[a-z0-9][a-z0-9\-]{0,79}")
+#: A translation sits beside its source: aftercare.es.md translates aftercare.md.
+TRANSLATION = re.compile(r"(?P<slug>[a-z0-9][a-z0-9\-]{0,79})\.(?P<lang>[a-z]{2,3}(?:-[a-z0-9]{2,8})?)")
 # A one-page handout is about 60 lines; even a long brochure topic is a few hundred.
 MAX_TOPIC_LINES = 2_000
 MAX_TOPIC_BYTES = 200_000
@@ -35,6 +38,14 @@ FRONT_MATTER_SCHEMA: dict[str, Field] = {
     "reviewed_on": Field(dt.date, example="reviewed_on: 2026-03-01"),
     "review_due": Field(dt.date, example="review_due: 2027-03-01"),
     "follow_up_days": Field(int, check=schema.positive, example="follow_up_days: 14"),
+    "source_version": Field(
+        str,
+        check=lambda v: None if re.fullmatch(r"[0-9a-f]{12}", v) else "is not what 'brochure check' prints",
+        example="source_version: 3f9a1c2b7d4e",
+    ),
+    "online_url": Field(
+        str, check=schema.is_web_address, example="online_url: https://example.com/aftercare"
+    ),
     "treatments": Field(list, items=str, example="treatments: [Botox, Dysport]"),
     "keywords": Field(list, items=str, example="keywords: [bruising, swelling]"),
 }
@@ -61,6 +72,12 @@ class Topic:
     #: Treatments the topic is about, and words staff may search for.
     treatments: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    #: Where the topic can be read online: printed as a QR code on its handout.
+    online_url: str | None = None
+    #: A translation (aftercare.es.md): the version of its source it was made from, as
+    #: ``source_version`` prints it; None for a source topic, or a translation that does not say.
+    translation: bool = False
+    source_version: str | None = None
     #: (key, line) of each front matter key, for messages about its value.
     key_lines: tuple[tuple[str, int], ...] = ()
 
@@ -170,13 +187,16 @@ def _front_matter(header: str, shown: str) -> tuple[Any, dict[str, int]]:
 def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
     """Read one topic file; raise ContentError with every problem in it."""
     shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-    slug = path.stem
+    slug, file_lang = path.stem, None
+    if translated := TRANSLATION.fullmatch(slug):
+        slug, file_lang = translated["slug"], translated["lang"]
     if not SLUG.fullmatch(slug):
         raise ContentError.at(
             shown,
             None,
             f"topic file name {path.name!r} is not a usable name",
-            "rename it with lower-case letters, digits and '-', like side-effects.md",
+            "rename it with lower-case letters, digits and '-', like side-effects.md, "
+            "or side-effects.es.md for a translation",
         )
     try:
         text = path.read_text(encoding="utf-8")
@@ -226,6 +246,22 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
     if result.errors:
         raise ContentError(result.errors)
     v = result.values
+    if file_lang and data.get("lang") is None:
+        v["lang"] = file_lang
+    elif file_lang and v["lang"].lower() != file_lang:
+        raise ContentError.at(
+            shown,
+            key_lines.get("lang"),
+            f"says 'lang: {v['lang']}', but its file name says it is in {file_lang!r}",
+            f"set 'lang: {file_lang}', or rename the file to {slug}.{v['lang'].lower()}.md",
+        )
+    if not file_lang and v["source_version"]:
+        raise ContentError.at(
+            shown,
+            key_lines.get("source_version"),
+            "has 'source_version', which only a translation has",
+            f"remove it, or name the file after its source and language, like {slug}.es.md",
+        )
     topic = Topic(
         slug=slug,
         path=path,
@@ -240,12 +276,15 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
         body="\n".join(lines[end + 1 :]),
         body_line=end + 2,
         follow_up_days=v["follow_up_days"],
+        online_url=v["online_url"],
+        translation=file_lang is not None,
+        source_version=v["source_version"],
         treatments=tuple(t.strip() for t in v["treatments"] or ()),
         keywords=tuple(k.strip() for k in v["keywords"] or ()),
         key_lines=tuple(key_lines.items()),
     )
     warnings = list(result.warnings)
-    if data.get("lang") is None:
+    if data.get("lang") is None and not file_lang:
         warnings.append(
             Problem(
                 shown,
@@ -264,6 +303,12 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
             )
         )
     return topic, warnings
+
+
+def source_version(topic: Topic) -> str:
+    """A short hash of what a translator translates: the title, summary and text of a source topic."""
+    text = "\n".join([topic.title, topic.summary, topic.body.strip()])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def load_topics(root: Path) -> tuple[list[Topic], list[Problem]]:
@@ -293,5 +338,5 @@ def load_topics(root: Path) -> tuple[list[Topic], list[Problem]]:
             "holds no topics",
             "add a Markdown file such as aftercare.md with a 'title' in its front matter",
         )
-    topics.sort(key=lambda t: (t.order, t.slug))
+    topics.sort(key=lambda t: (t.order, t.slug, t.translation, t.lang))
     return topics, warnings

@@ -119,23 +119,30 @@ class Hasher:
 
 @cache
 def tool_fingerprint() -> str:
-    """brochure's version and source, WeasyPrint's and Python's versions: a new tool rebuilds everything."""
+    """brochure's version and source (with the front desk's, which the render server runs), and the
+    versions of Python and of the libraries that shape a PDF: a new tool rebuilds everything."""
     h = hashlib.sha256(f"brochure {__version__} python {sys.version_info[:3]}".encode())
-    h.update(_engine_version().encode())
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(source.name.encode())
+    for library in _PDF_LIBRARIES:
+        h.update(_version(library).encode())
+    package = Path(__file__).parent
+    for source in sorted([*package.glob("*.py"), *package.glob("deliver/*.py")]):
+        h.update(source.relative_to(package).as_posix().encode())
         h.update(source.read_bytes())
     return h.hexdigest()
 
 
-def _engine_version() -> str:
-    """WeasyPrint's installed version, from its dist-info folder: importing it would cost half a second."""
-    spec = importlib.util.find_spec("weasyprint")
+#: Libraries whose version changes the PDFs: the engine, QR codes, dates in words.
+_PDF_LIBRARIES = ("weasyprint", "segno", "babel")
+
+
+def _version(library: str) -> str:
+    """A library's version, from its dist-info folder: importing WeasyPrint would cost half a second."""
+    spec = importlib.util.find_spec(library)
     if spec is None or spec.origin is None:  # pragma: no cover - a broken install
-        return "weasyprint ?"
+        return f"{library} ?"
     site = Path(spec.origin).parent.parent
-    found = sorted(p.name for p in site.glob("weasyprint-*.dist-info"))
-    return found[-1] if found else "weasyprint ?"
+    found = sorted(p.name for p in site.glob(f"{library}-*.dist-info"))
+    return found[-1] if found else f"{library} ?"
 
 
 def _in_folder(folder: Path, name: str) -> Path | None:
@@ -236,10 +243,12 @@ class Keys:
         root = project.root
         config = [root / "content/brand.toml", root / "content/documents.toml", project.brand.logo]
         config += [face.path for face in project.brand.fonts]
+        # The brochure's cover picture.
+        config += [p for p in (project.brand.cover_image,) if p]
         shared = [tool_fingerprint(), options]
-        # Links are checked against every topic's headings; the brochure's order
+        # Links are checked against every topic's (and translation's) headings; the brochure's order
         # and contents come from all of them.
-        shared.append(topic_index(project.topics))
+        shared.append(topic_index([*project.topics, *project.translations]))
         shared += [self._line(path) for path in config]
         # Hashed now, so that each key hashes a digest, not the whole index again.
         self._shared = hashlib.sha256("\n".join(shared).encode()).hexdigest()
@@ -273,6 +282,8 @@ class Keys:
         if spec is None:
             spec = self._specs[id(doc.spec)] = repr(doc.spec)
         parts = [self._shared, doc.name, spec, self._chain(doc.spec)]
+        # The project's labels in the document's language.
+        parts.append(self._line(self.project.root / "content/messages" / f"{doc.lang}.toml"))
         parts += [self._topic(topic) for topic in doc.topics]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 

@@ -18,6 +18,7 @@ import markdown
 from markdown.extensions.toc import slugify
 from markdown.treeprocessors import Treeprocessor
 
+from . import messages
 from .content import Topic
 from .errors import ContentError, Problem
 from .images import natural_size, too_large, unreadable
@@ -32,9 +33,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 DECORATIVE = "decorative"
 
 
+_CALLOUT_TITLE = re.compile(r'^!!!\s*[\w-]+\s+"([^"]+)"', re.M)
+
+
 def heading_ids(topic: Topic) -> set[str]:
-    """The anchors of a topic's headings, as links write them: '#what-to-ask'."""
-    return {slugify(text, "-") for text in headings(topic.body)}
+    """The anchors of a topic's headings and callout titles, as links write them: '#what-to-ask'."""
+    titles = [*headings(topic.body), *_CALLOUT_TITLE.findall(topic.body)]
+    return {slugify(text, "-") for text in titles}
 
 
 def anchor(topic_slug: str, heading: str | None = None) -> str:
@@ -174,6 +179,8 @@ class _Guard(Treeprocessor):
     def _heading(self, element: ET.Element, previous: int) -> int:
         level = int(element.tag[1])
         text = "".join(element.itertext()).strip()
+        if element.get("class") == "callout-title" and len(element) and element[0].tail:
+            text = element[0].tail.strip()  # a callout's title, without its kind
         element.set("id", anchor(self.topic.slug, slugify(text, "-")))
         if level == 1:
             self.found.warnings.append(
@@ -195,6 +202,57 @@ class _Guard(Treeprocessor):
                 )
             )
         return level
+
+
+#: The kinds of callout: ``!!! warning "When to call us"``, then the text indented by 4 spaces.
+CALLOUT_KINDS = ("note", "tip", "warning")
+
+
+class _Callouts(Treeprocessor):
+    """Turn Markdown admonitions into callouts: a section whose heading starts with its kind, in words.
+
+    The kind ("Warning:") is printed, so that it is read aloud and seen
+    without colour; the heading keeps the callout in the PDF's outline and
+    tags it as a section (Sect) with a heading.
+    """
+
+    def __init__(self, md: markdown.Markdown, labels: Mapping[str, str], found: _Found) -> None:
+        super().__init__(md)
+        self.labels, self.found = labels, found
+
+    def run(self, root: ET.Element) -> None:
+        for element in root.iter("div"):
+            classes = element.get("class", "").split()
+            if "admonition" not in classes:
+                continue
+            kind = next((c for c in classes if c != "admonition"), "note")
+            if kind not in CALLOUT_KINDS:
+                self.found.errors.append(
+                    (
+                        f"!!! {kind}",
+                        f"callout kind {kind!r} is not known",
+                        "use !!! note, !!! tip or !!! warning",
+                        "callouts",
+                    )
+                )
+                kind = "note"
+            first = element[0] if len(element) else None
+            title = ""
+            if first is not None and first.tag == "p" and first.get("class") == "admonition-title":
+                title = "".join(first.itertext()).strip()
+                element.remove(first)
+            if title.lower() == kind:
+                title = ""  # "!!! note" alone: the kind is the whole heading
+            label = self.labels[kind]
+            element.tag = "section"
+            element.attrib.clear()
+            element.set("class", f"callout callout-{kind}")
+            heading = ET.Element("h2", {"class": "callout-title"})
+            kind_span = ET.SubElement(heading, "span", {"class": "callout-kind"})
+            kind_span.text = f"{label}:" if title else label
+            if title:
+                kind_span.tail = " " + title
+            element.insert(0, heading)
 
 
 def _decoration(element: ET.Element, target: Path) -> None:
@@ -227,7 +285,39 @@ _QUOTE = re.compile(r"^\s{0,3}((?:>\s?)+)")
 _ITEM = re.compile(r"^( *)(?:[-*+]|\d+[.)])\s")
 
 
+_CALLOUT = re.compile(r"^!!!\s*([\w-]*)")
+
+
 def widen_list_indents(body: str) -> str:
+    """Widen list indents (see ``_widen``), inside a callout's indented block too."""
+    lines = body.split("\n")
+    out: list[str] = []
+    plain: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not _CALLOUT.match(line):
+            plain.append(line)
+            continue
+        out += [*_widen("\n".join(plain)).split("\n"), line] if plain else [line]
+        plain = []
+        block: list[str] = []
+        while index < len(lines) and (lines[index].startswith("    ") or not lines[index].strip()):
+            if not lines[index].strip() and not (
+                index + 1 < len(lines) and lines[index + 1].startswith("    ")
+            ):
+                break
+            block.append(lines[index][4:])
+            index += 1
+        if block:
+            out += ["    " + b if b else b for b in widen_list_indents("\n".join(block)).split("\n")]
+    if plain:
+        out += _widen("\n".join(plain)).split("\n")
+    return "\n".join(out)
+
+
+def _widen(body: str) -> str:
     """Indent nested list items by 4 spaces a level, as Markdown needs, when they use 2 or 3.
 
     Most editors and Markdown tools nest a list item indented by 2 spaces;
@@ -305,11 +395,15 @@ def convert(
     _check_nesting(topic, body)
     topics = topics if topics is not None else {topic.slug: topic}
     here = here if here is not None else frozenset({topic.slug})
-    md = markdown.Markdown(extensions=["tables", "sane_lists"], output_format="html")
+    md = markdown.Markdown(extensions=["tables", "sane_lists", "admonition"], output_format="html")
     # Raw HTML is shown as text, never passed through (see ENGINE-NOTES.md).
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
     found = _Found()
+    labels = messages.load(root, topic.lang)
+    md.treeprocessors.register(
+        _Callouts(md, {kind: getattr(labels, kind) for kind in CALLOUT_KINDS}, found), "brochure_callouts", 5
+    )
     md.treeprocessors.register(_Guard(md, topic, root, topics, here, found), "brochure_guard", 0)
     try:
         html = md.convert(body)

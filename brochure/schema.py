@@ -242,6 +242,13 @@ def not_blank(value: str) -> str | None:
 _LANG = re.compile(r"[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{2,8})*")
 
 
+def is_web_address(value: str) -> str | None:
+    """A full http(s) address with no spaces: what a QR code or a link can point at."""
+    if re.fullmatch(r"https?://[^\s<>\"]+\.[^\s<>\"]+", value):
+        return None
+    return f"is not a web address starting with https://: {value!r}"
+
+
 def is_lang(value: str) -> str | None:
     """A BCP 47 language tag such as 'en' or 'es-MX'."""
     return None if _LANG.fullmatch(value) else f"is not a language tag: {value!r}"

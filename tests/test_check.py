@@ -276,3 +276,13 @@ def test_lone_surrogate_in_a_title_is_a_message_for_check_and_build(tmp_path):
     assert f"Error: {expected}" in built.output
     assert "please report" not in built.output
     assert "documents.toml" not in built.output
+
+
+def test_white_text_on_the_brand_band_needs_a_dark_enough_primary(make_project):
+    # 3.86:1 is enough for headings on white, not for the band's small white text.
+    brand = MINIMAL_BRAND + '\n[colors]\nprimary = "#5f86a6"\n'
+    report = run_check(make_project, {"content/topics/a.md": good(), "content/brand.toml": brand})
+    assert findings(report, "contrast") == [
+        "error: content/brand.toml:10: colors.primary #5f86a6 on white text has contrast 3.86:1; white text "
+        "on the brand band need at least 4.5:1 (WCAG AA) (choose a darker 'primary' colour)"
+    ]

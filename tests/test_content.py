@@ -87,7 +87,8 @@ def test_unknown_front_matter_key_warns(make_project):
     assert [t.title for t in topics] == ["A"]
     assert [str(w) for w in warnings] == [
         "content/topics/a.md:3: unknown front matter 'colour' is ignored "
-        "(known keys here: follow_up_days, keywords, lang, order, review_due, reviewed_by, reviewed_on, summary, title, treatments)"
+        "(known keys here: follow_up_days, keywords, lang, online_url, order, review_due, reviewed_by, reviewed_on, "
+        "source_version, summary, title, treatments)"
     ]
 
 
@@ -123,7 +124,8 @@ def test_badly_named_topic_file(make_project):
         load_topics(root)
     assert str(caught.value) == (
         "content/topics/Side Effects.md: topic file name 'Side Effects.md' is not a usable name "
-        "(rename it with lower-case letters, digits and '-', like side-effects.md)"
+        "(rename it with lower-case letters, digits and '-', like side-effects.md, "
+        "or side-effects.es.md for a translation)"
     )
 
 

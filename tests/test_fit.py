@@ -319,7 +319,7 @@ def test_documents_over_the_page_cap_fail(make_project, monkeypatch):
     root = make_project({f"content/topics/t{i}.md": topic(f"T{i}") for i in range(3)})
     (outcome,) = build(load_project(root), root / "out", names=["brochure"])
     assert str(outcome.error) == (
-        "content/documents.toml: document 'brochure' has 6 pages, more than brochure makes (2) "
+        "content/documents.toml: document 'brochure' has 4 pages, more than brochure makes (2) "
         "(split it into several documents)"
     )
 
@@ -366,7 +366,7 @@ def test_a_page_size_that_is_not_the_brand_paper_fails(make_project):
         (
             "main img { height: 20in; width: auto; max-width: none; }",
             "Text.\n\n![A tall chart](../images/logo.svg)\n",
-            "picture 'A tall chart' is 20 in tall, more than the page's 9.15 in of room",
+            "picture 'A tall chart' is 20 in tall, more than the page's 9.2 in of room",
         ),
         (
             "h1 { font-size: 150pt; }",
