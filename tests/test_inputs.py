@@ -137,3 +137,28 @@ def test_each_file_is_read_once_and_refusals_are_part_of_the_key(make_project):
     assert hasher.reads == [root / "content/topics/a.md"]
     assert hasher.file(root / "nope.png") == "refused: file not found"
     assert hasher.file(Path("/etc/hostname")) == "refused: outside the project"
+
+
+def test_a_stylesheet_chain_is_listed_in_the_same_order_in_every_process(make_project):
+    root = make_project(
+        {
+            "styles/handout.css": '@import url("builtin:handout.css");\n@import url("a.css");\n'
+            '@import url("b.css");\n@import url("c.css");\n',
+            **{f"styles/{n}.css": f"/* {n} */\n" for n in "abc"},
+        }
+    )
+    script = (
+        "import sys; from pathlib import Path; from brochure.inputs import style_chain; "
+        "print([p.name for p in style_chain(Path(sys.argv[1]), ['handout.css'])])"
+    )
+    orders = {
+        subprocess.run(
+            [sys.executable, "-c", script, str(root)],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(orders) == 1, orders
