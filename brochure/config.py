@@ -11,6 +11,7 @@ from typing import Any
 
 from . import schema
 from .errors import ConfigError, Problem
+from .files import Refused, read_regular, resolve_inside
 from .images import unreadable
 from .paths import default_font_dir, is_inside
 from .schema import Field
@@ -278,24 +279,32 @@ DEFAULT_DOCUMENTS = [
 ]
 
 
-def read_toml(path: Path, shown: str) -> tuple[dict[str, Any], dict[str, int]]:
-    """Parse a TOML file; return its data and the line of each key."""
+def read_toml(path: Path, shown: str, root: Path | None = None) -> tuple[dict[str, Any], dict[str, int]]:
+    """Parse a TOML file (inside ``root`` when given); return its data and the line of each key."""
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
+        real = resolve_inside(path, [root.resolve()]) if root else path
+        data = read_regular(real, MAX_CONFIG_BYTES)
+    except Refused as exc:
+        why = str(exc)
+        if why == "file not found":
+            raise ConfigError.at(shown, None, why, "create it; see README.md, 'Change the brand'") from None
+        if why.startswith("larger"):
+            size = f"{real.stat().st_size:,} bytes; at most {MAX_CONFIG_BYTES // 1024} KB"
             raise ConfigError.at(
                 shown,
                 None,
-                f"is too large for a settings file ({size:,} bytes; at most {MAX_CONFIG_BYTES // 1024} KB)",
+                f"is too large for a settings file ({size})",
                 "keep only the settings in it; see README.md",
-            )
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+            ) from None
         raise ConfigError.at(
-            shown, None, "file not found", "create it; see README.md, 'Change the brand'"
+            shown, None, f"cannot be read: {why}", "make it an ordinary text file inside the project"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError.at(shown, None, f"cannot be read: {exc}", "save it as UTF-8 text") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError.at(
+            shown, None, "cannot be read: it is not UTF-8 text", "save it as UTF-8 text"
+        ) from None
     try:
         data = tomllib.loads(text)
     except RecursionError:
@@ -348,7 +357,7 @@ def _project_file(
 def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
     """Read content/brand.toml; raise ConfigError with every problem, return warnings."""
     path = root / BRAND_FILE
-    data, lines = read_toml(path, BRAND_FILE)
+    data, lines = read_toml(path, BRAND_FILE, root)
     result = schema.validate(data, BRAND_SCHEMA, BRAND_FILE, lines)
     errors = list(result.errors)
     values = result.values
@@ -448,7 +457,7 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
     path = root / DOCUMENTS_FILE
     errors: list[Problem] = []
     if path.exists():
-        data, lines = read_toml(path, DOCUMENTS_FILE)
+        data, lines = read_toml(path, DOCUMENTS_FILE, root)
         entries = data.get("document")
         if not isinstance(entries, list) or not entries:
             raise ConfigError.at(

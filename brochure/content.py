@@ -13,6 +13,7 @@ import yaml
 
 from . import schema
 from .errors import ContentError, Problem
+from .files import Refused, read_inside
 from .schema import Field
 
 TOPICS_DIR = "content/topics"
@@ -184,6 +185,13 @@ def _front_matter(header: str, shown: str) -> tuple[Any, dict[str, int]]:
     return data, lines
 
 
+_UNREADABLE_FIX = {
+    "outside": "copy the file into content/topics/ instead of linking to it",
+    "not": "replace it with an ordinary Markdown file",
+    "larger": "split it into several topics",
+}
+
+
 def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
     """Read one topic file; raise ContentError with every problem in it."""
     shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
@@ -199,15 +207,18 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
             "or side-effects.es.md for a translation",
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        # Read under the fetcher's rules: a link out of the project, a FIFO or a huge file is never opened.
+        data = read_inside(path, [root.resolve()], limit=4 * MAX_TOPIC_BYTES)
+    except Refused as exc:
+        why = str(exc)
+        fix = _UNREADABLE_FIX.get(why.split()[0], "check the file's permissions")
+        raise ContentError.at(shown, None, f"cannot be read: {why}", fix) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + 1
         raise ContentError.at(
             shown, line, "is not UTF-8 text", "save the file as UTF-8 in your editor"
-        ) from None
-    except OSError as exc:
-        raise ContentError.at(
-            shown, None, f"cannot be read: {exc.strerror}", "check the file's permissions"
         ) from None
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     lines = text.split("\n")

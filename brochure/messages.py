@@ -139,7 +139,7 @@ def load(root: Path, lang: str) -> Messages:
     path = project_file(root, lang)
     if path.is_file():
         shown = f"{MESSAGES_DIR}/{lang}.toml"
-        data, lines = read_toml(path, shown)
+        data, lines = read_toml(path, shown, root)
         problems = []
         for key, value in data.items():
             if key not in ENGLISH:

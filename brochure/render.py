@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -16,6 +17,7 @@ from . import markup, messages
 from .config import Brand
 from .content import Topic
 from .errors import RenderError
+from .files import Refused, read_inside
 from .paths import builtin_dir
 
 PAGE_SIZES = {"letter": "letter", "a4": "A4"}
@@ -48,11 +50,12 @@ def environment(root: Path) -> SandboxedEnvironment:
     Sandboxed because clinic staff may edit templates; StrictUndefined so that
     a typo such as {{ brand.clinc_name }} is an error, not an empty string.
     """
-    builtin = jinja2.FileSystemLoader(builtin_dir("templates"))
+    roots = [root.resolve(), builtin_dir("templates").resolve()]
+    builtin = _TemplateLoader([builtin_dir("templates")], roots)
     loader = jinja2.ChoiceLoader(
         [
             jinja2.PrefixLoader({"builtin": builtin}),
-            jinja2.FileSystemLoader([str(d) for d in search_path(root, "templates")]),
+            _TemplateLoader(search_path(root, "templates"), roots),
         ]
     )
     env = SandboxedEnvironment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
@@ -60,6 +63,40 @@ def environment(root: Path) -> SandboxedEnvironment:
     env.filters["short_url"] = short_url
     env.globals["qr_code"] = qr_code
     return env
+
+
+class _TemplateLoader(jinja2.BaseLoader):
+    """Templates from folders, read under the fetcher's rules (files.read_inside).
+
+    A link in templates/ that leads out of the project, a FIFO or a huge
+    file is never opened: the template fails with the reason.
+    """
+
+    def __init__(self, folders: list[Path], roots: list[Path]) -> None:
+        self.folders, self.roots = folders, roots
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        pieces = split_template_path(template)  # refuses '..'
+        path = next((f.joinpath(*pieces) for f in self.folders if f.joinpath(*pieces).exists()), None)
+        if path is None:
+            raise jinja2.TemplateNotFound(template)
+        try:
+            data = read_inside(path, self.roots)
+        except Refused as exc:
+            raise jinja2.TemplateError(f"template {template!r} cannot be used: {exc}") from None
+        try:
+            source = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise jinja2.TemplateError(f"template {template!r} is not UTF-8 text") from None
+        mtime = path.stat().st_mtime_ns
+
+        def uptodate() -> bool:
+            try:
+                return path.stat().st_mtime_ns == mtime
+            except OSError:
+                return False
+
+        return source, str(path), uptodate
 
 
 def qr_code(url: str, dark: str = "#000000") -> str:

@@ -12,6 +12,7 @@ import pytest
 from conftest import topic
 
 from brochure.build import build_summary
+from brochure.errors import BrochureError
 from brochure.inputs import Hasher, fingerprint_options, project_fingerprint
 from brochure.project import load_project
 
@@ -162,3 +163,38 @@ def test_a_stylesheet_chain_is_listed_in_the_same_order_in_every_process(make_pr
         for seed in range(6)
     }
     assert len(orders) == 1, orders
+
+
+def test_loading_a_project_never_opens_linked_files_outside_it_nor_a_fifo(make_project, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "topic.md").write_text("---\ntitle: Not ours\nlang: en\n---\nSecret.\n")
+    (outside / "documents.toml").write_text('[[document]]\nname = "{topic}"\n')
+    (outside / "base.html").write_text("not the project's")
+    root = make_project({"content/topics/a.md": topic("A", lang="en")})
+    (root / "content/topics/b.md").symlink_to(outside / "topic.md")
+    os.mkfifo(root / "content/topics/c.md")  # reading it would block for ever
+    (root / "content/documents.toml").symlink_to(outside / "documents.toml")
+    (root / "templates").mkdir()
+    (root / "templates/base.html").symlink_to(outside / "base.html")
+
+    def run() -> None:
+        with pytest.raises(BrochureError) as raised:
+            load_project(root)
+        assert [str(p) for p in raised.value.problems] == [
+            "content/documents.toml: cannot be read: outside the project "
+            "(make it an ordinary text file inside the project)",
+            "content/topics/b.md: cannot be read: outside the project "
+            "(copy the file into content/topics/ instead of linking to it)",
+            "content/topics/c.md: cannot be read: not a regular file "
+            "(replace it with an ordinary Markdown file)",
+        ]
+        (root / "content/documents.toml").unlink()
+        (root / "content/topics/b.md").unlink()
+        (root / "content/topics/c.md").unlink()
+        (outcome,) = [o for o in build_summary(load_project(root), root / "out").outcomes if o.name == "a"]
+        assert "template 'base.html' cannot be used: outside the project" in str(outcome.error)
+
+    opened = _files_opened(run)
+    assert opened, "the audit hook saw no file opened"
+    assert [p for p in opened if p.is_relative_to(outside)] == []

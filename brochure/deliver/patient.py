@@ -118,7 +118,7 @@ def staff(project) -> list[Injector]:  # noqa: ANN001 - project.Project
     path = Path(project.root) / STAFF_FILE
     if not path.is_file():
         return []
-    data, lines = read_toml(path, STAFF_FILE)
+    data, lines = read_toml(path, STAFF_FILE, Path(project.root))
     problems: list[Problem] = []
     for key in data:
         if key != "injector":
