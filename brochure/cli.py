@@ -43,6 +43,17 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except BrochureError as exc:
             _report(exc.problems, "Error")
             sys.exit(1)
+        except OSError as exc:
+            # A file the command writes (or reads) that the system refuses: a read-only
+            # folder, a full disk. Named with the system's reason, never a traceback.
+            log.debug("file error", exc_info=True)
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(
+                f"Error: {where}{exc.strerror or exc} "
+                "(check the folder's permissions and free space, or choose another place)",
+                err=True,
+            )
+            sys.exit(1)
         except KeyboardInterrupt:
             # PDFs are written atomically: nothing half-written is left behind.
             click.echo("Stopped.", err=True)

@@ -349,3 +349,20 @@ def test_a_killed_build_remembers_the_pdfs_it_wrote(tmp_path):
     assert sorted(p.name for p in (root / "out").iterdir() if p.name.startswith(".")) == sorted(
         [LOCK, MANIFEST]
     )
+
+
+def test_html_into_a_read_only_folder_is_one_clear_error(make_project):
+    root = make_project({"content/topics/a.md": topic("A", lang="en")})
+    out = root / "out"
+    out.mkdir()
+    with _read_only(out):
+        result = subprocess.run(
+            [sys.executable, "-m", "brochure", "html", "a", "--project", str(root)],
+            capture_output=True,
+            text=True,
+        )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: {out}")
+    assert "Read-only file system (check the folder's permissions and free space" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(out.iterdir()) == []
