@@ -436,3 +436,8 @@ def html(name: str, project: Path, output: Path | None, paper: str | None) -> No
     target = output if output is not None else loaded.root / "out" / f"{doc.name}.html"
     write_atomic(target, text.encode("utf-8"))
     click.echo(f"wrote {target}")
+
+
+from .web.commands import desk  # noqa: E402 - the front-desk page, kept in its own package
+
+cli.add_command(desk)
