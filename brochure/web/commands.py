@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -63,6 +64,10 @@ def run(project: Path, port: int, *, browser: bool, jobs: int | None = None) -> 
 
     load_project(project)  # a folder that is not a project stops here, with its message
     try:
+        # Werkzeug would print its own message and exit on a port in use: try the port first.
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
         server = make_server("127.0.0.1", port, None, threaded=True)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
