@@ -438,6 +438,11 @@ def html(name: str, project: Path, output: Path | None, paper: str | None) -> No
     click.echo(f"wrote {target}")
 
 
+# The front desk's commands (print, email, printers, history, settings): brochure/deliver/.
+from .deliver.commands import register  # noqa: E402
+
+register(cli)
+
 from .web.commands import desk  # noqa: E402 - the front-desk page, kept in its own package
 
 cli.add_command(desk)

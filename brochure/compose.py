@@ -34,6 +34,7 @@ def document_html(
     padding: int = 0,
     *,
     link_styles: bool = True,
+    extra: dict | None = None,
 ) -> str:
     """The HTML of ``doc``; with ``link_styles``, linking its stylesheets, as a browser needs."""
     from . import render
@@ -73,6 +74,7 @@ def document_html(
         sections=sections,
         created=max(reviewed) if reviewed else None,
         link_styles=link_styles,
+        extra=extra,
     )
 
 

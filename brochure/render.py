@@ -125,8 +125,12 @@ def render_html(
     sections: list[Section],
     created: dt.date | None,
     link_styles: bool = True,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """Render one document's HTML; with ``link_styles``, the styles are in it, as a browser needs."""
+    """Render one document's HTML; with ``link_styles``, the styles are in it, as a browser needs.
+
+    ``extra`` adds variables to the template's context (a personalised copy's ``patient``).
+    """
     try:
         tmpl = env.get_template(template)
     except jinja2.TemplateNotFound as exc:
@@ -152,6 +156,7 @@ def render_html(
             stylesheets=[p.as_uri() for p in styles] if link_styles else [],
             brand_css=Markup(brand_css(brand, paper)) if link_styles else "",  # noqa: S704 - validated values only
             logo=brand.logo.as_uri(),
+            **(extra or {}),
         )
     except jinja2.UndefinedError as exc:
         raise RenderError.at(

@@ -253,6 +253,14 @@ def serve(path: Path, idle: float) -> None:
                         for result in renderer.render(project, docs, paper, strict, jobs):
                             send(conn, result)
                         send(conn, "done")
+                    elif message[0] == "call":
+                        send(conn, _call(renderer, *message[1:]))
+                        message = None  # a call may carry a patient's details: keep nothing
+                    elif message[0] == "call_many":
+                        for reply in _call_many(renderer, *message[1:]):
+                            send(conn, reply)
+                        send(conn, "done")
+                        message = None
                     elif message[0] == "status":
                         send(
                             conn,
@@ -276,6 +284,84 @@ def serve(path: Path, idle: float) -> None:
         if _is_ours(path, inode):
             path.unlink(missing_ok=True)
         renderer.close()
+
+
+def call(function: Any, *args: Any) -> tuple[bool, Any]:  # noqa: ANN401
+    """Run the module-level ``function(*args)`` in a warm worker of the server (for brochure.deliver).
+
+    Returns (True, its result), or (False, None) when there is no server or
+    it went away, so the caller can run it itself. An error the function
+    raises is raised here.
+    """
+    conn = connect()
+    if conn is None:
+        return False, None
+    try:
+        status, value = request(conn, ("call", function, args))
+    except _LOST as exc:
+        log.debug("the render server failed (%s); rendering here", exc)
+        return False, None
+    if status == "error":
+        raise value
+    return True, value
+
+
+def call_many(function: Any, jobs: Sequence[tuple]) -> Iterator[Any]:  # noqa: ANN401
+    """``function(*job)`` for each job in the server's workers at once; yield each result in order.
+
+    A BrochureError a job raises is yielded in its place. When there is no
+    server, or it goes away, this stops early: the caller does the rest.
+    """
+    conn = connect() if jobs else None
+    if conn is None:
+        return
+    try:
+        with conn:
+            send(conn, ("call_many", function, list(jobs)))
+            while (reply := receive(conn)) != "done":
+                yield reply[1]
+    except _LOST as exc:
+        log.debug("the render server failed (%s); rendering here", exc)
+
+
+def _call_many(renderer: Renderer, function: Any, jobs: list[tuple]) -> Iterator[tuple[str, Any]]:  # noqa: ANN401
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .errors import BrochureError
+
+    pool = renderer._executor()
+    futures = [pool.submit(function, *job) for job in jobs]
+    jobs.clear()
+    try:
+        for future in futures:
+            try:
+                yield "ok", future.result()
+            except BrochureError as exc:
+                yield "error", exc
+    except BrokenProcessPool:
+        renderer.close()
+        raise ConnectionError("a worker stopped") from None
+    except Exception as exc:  # a bug of ours: the caller runs the rest itself and sees it
+        raise ConnectionError(type(exc).__name__) from None
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+def _call(renderer: Renderer, function: Any, args: tuple) -> tuple[str, Any]:  # noqa: ANN401
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .errors import BrochureError
+
+    try:
+        return "ok", renderer._executor().submit(function, *args).result()
+    except BrochureError as exc:
+        return "error", exc
+    except BrokenProcessPool:
+        renderer.close()
+        raise ConnectionError("a worker stopped") from None
+    except Exception as exc:  # a bug of ours: the caller runs it itself and sees it
+        raise ConnectionError(type(exc).__name__) from None
 
 
 def _is_ours(path: Path, inode: int) -> bool:

@@ -15,6 +15,9 @@ from pypdf import PdfReader
 from brochure.build import Outcome, build
 from brochure.project import load_project
 
+# Real print and mail servers (a private cupsd, aiosmtpd with TLS): see tests/servers.py.
+pytest_plugins = ["servers"]
+
 # Builds in tests render in their own workers; test_server.py turns the
 # render server on, in a folder of its own, and stops it again.
 os.environ["BROCHURE_SERVER"] = "off"

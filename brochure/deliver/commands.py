@@ -1,0 +1,443 @@
+"""The front desk's commands: print, email, printers, history, settings. They parse, ask and show."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import BrochureError
+
+PATIENT_OPTIONS = [
+    click.option("--patient", "name", default=None, help="The patient's name (asked for when not given)."),
+    click.option("--treated-on", default=None, help="Treatment date, YYYY-MM-DD.  [default: today]"),
+    click.option("--injector", default=None, help="Who treated the patient: a name from content/staff.toml."),
+    click.option("--treatment", default=None, help="What was done, e.g. 'Botox, forehead'."),
+    click.option("--note", default=None, help="A short note, e.g. '20 units'."),
+    click.option(
+        "--no-personalise", is_flag=True, help="Leave the 'Your treatment' box blank, to fill in by hand."
+    ),
+    click.option(
+        "--csv",
+        "csv_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="A batch: one row per patient (see README, 'Front desk').",
+    ),
+    click.option("--paper", type=click.Choice(["letter", "a4"]), default=None, help="Paper size."),
+    click.option("--no-record", is_flag=True, help="Do not record this delivery (leaves no trace of it)."),
+    click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
+]
+
+
+def _patient_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(PATIENT_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _ask_patient(project, given: dict[str, str | None]):  # noqa: ANN001, ANN202 - project.Project -> Patient
+    """Check the patient fields given; on a terminal, ask for the missing ones (so not in `ps`)."""
+    from .patient import check_patient, staff
+
+    fields = {k: v for k, v in given.items() if v is not None}
+    if "name" not in fields:
+        if not _interactive():
+            raise BrochureError.at(
+                None,
+                None,
+                "no patient name given",
+                "give --patient NAME, or --no-personalise for a blank box",
+            )
+        people = staff(project)
+        fields["name"] = click.prompt("Patient name")
+        if "treated_on" not in given or given["treated_on"] is None:
+            fields["treated_on"] = click.prompt("Treatment date", default=dt.date.today().isoformat())
+        if given.get("injector") is None and people:
+            fields["injector"] = click.prompt("Injector", type=click.Choice([p.name for p in people]))
+        if given.get("treatment") is None:
+            fields["treatment"] = click.prompt("Treatment", default="", show_default=False)
+        if given.get("note") is None:
+            fields["note"] = click.prompt("Note", default="", show_default=False)
+    return check_patient(project, fields)
+
+
+def _confirm(question: str, yes: bool, refusal: str) -> None:
+    if yes:
+        return
+    if not _interactive():
+        raise BrochureError.at(None, None, refusal, "run it again with --yes to confirm")
+    if not click.confirm(question, default=False):
+        raise click.Abort
+
+
+def _not_again(record, patient, names, yes: bool) -> None:  # noqa: ANN001
+    """Ask before giving the same handouts to the same patient again within minutes."""
+    if record is None or patient is None:
+        return
+    earlier = record.recent(patient, list(names))
+    if earlier is None:
+        return
+    minutes = max(1, round((dt.datetime.now().astimezone() - earlier.when).total_seconds() / 60))
+    _confirm(
+        f"The same handouts went to this patient {minutes} min ago ({earlier.method}). Again?",
+        yes,
+        f"the same handouts went to this patient {minutes} min ago",
+    )
+
+
+def _open_record(settings, project, no_record: bool):  # noqa: ANN001, ANN202
+    from .record import Record
+
+    return None if no_record else Record.open(settings, project)
+
+
+def _settings_warnings(settings) -> None:  # noqa: ANN001
+    for problem in settings.warnings:
+        click.echo(f"Warning: {problem}", err=True)
+
+
+def _load(project_dir: Path):  # noqa: ANN202
+    from ..cli import _load as load_project
+
+    return load_project(project_dir)
+
+
+def _patient_fields(name, treated_on, injector, treatment, note) -> dict[str, str | None]:  # noqa: ANN001
+    return {
+        "name": name,
+        "treated_on": treated_on,
+        "injector": injector,
+        "treatment": treatment,
+        "note": note,
+    }
+
+
+def _pages(count: int) -> str:
+    return f"{count} page{'s' * (count != 1)}"
+
+
+def register(cli: click.Group) -> None:
+    """Add the front desk's commands to the brochure command."""
+    from ..cli import PROJECT, user_errors
+
+    @cli.command(name="print")
+    @click.argument("names", nargs=-1)
+    @PROJECT
+    @click.option("--printer", default=None, help="The print queue.  [default: settings, else the system's]")
+    @click.option("--copies", type=click.IntRange(1, 20), default=1, show_default=True, help="Copies.")
+    @click.option("--duplex", is_flag=True, help="Print on both sides of the paper.")
+    @_patient_options
+    @user_errors
+    def print_command(names, project, printer, copies, duplex, name, treated_on, injector, treatment, note,
+                      no_personalise, csv_file, paper, no_record, yes) -> None:  # fmt: skip
+        """Print handouts NAME... for a patient, as one job.
+
+        The 'Your treatment' box shows the patient's name, treatment date,
+        injector, treatment, note and follow-up date. Patient fields not
+        given as options are asked for, so they stay out of the shell's
+        history. The job's title is always 'brochure handout'.
+
+        \b
+        Example:
+            brochure print aftercare results            # asks for the patient
+            brochure print aftercare --patient "Ana Lima" --injector "Dana Smith"
+            brochure print aftercare --no-personalise --copies 10
+            brochure print --csv today.csv --printer front-desk
+        """
+        from .personalise import personalise
+        from .printing import print_packet
+        from .settings import load_settings
+
+        settings = load_settings()
+        _settings_warnings(settings)
+        loaded = _load(project)
+        if csv_file is not None:
+            _batch(
+                loaded, csv_file, settings, paper, no_record, printer=printer, copies=copies, duplex=duplex
+            )
+            return
+        patient = None
+        if not no_personalise:
+            patient = _ask_patient(loaded, _patient_fields(name, treated_on, injector, treatment, note))
+        record = _open_record(settings, loaded, no_record)
+        try:
+            _not_again(record, patient, names, yes)
+            packet = personalise(loaded, names, patient, paper=paper)
+            job = print_packet(packet, printer=printer, copies=copies, duplex=duplex, settings=settings)
+            for warning in job.warnings:
+                click.echo(f"Warning: {warning}", err=True)
+            if record is not None:
+                record.add(packet, patient, method="print", target=job.printer)
+        finally:
+            if record is not None:
+                record.close()
+        copies_text = f", {copies} copies" if copies > 1 else ""
+        click.echo(f"Printed {_pages(packet.pages)}{copies_text} on {job.printer} (job {job.job_id}).")
+
+    @cli.command(name="email")
+    @click.argument("names", nargs=-1)
+    @PROJECT
+    @click.option(
+        "--to", "to", default=None, help="The patient's email address (asked for twice when not given)."
+    )
+    @click.option(
+        "--encrypt", is_flag=True, help="Protect the PDF with a passphrase that you give the patient."
+    )
+    @click.option(
+        "--patient-consented", "consented", is_flag=True, help="The patient agreed to an unencrypted email."
+    )
+    @click.option("--draft", is_flag=True, help="Write an .eml file to send from your own mail program.")
+    @_patient_options
+    @user_errors
+    def email_command(names, project, to, encrypt, consented, draft, name, treated_on, injector, treatment,
+                      note, no_personalise, csv_file, paper, no_record, yes) -> None:  # fmt: skip
+        """Email handouts NAME... to a patient, as one PDF attachment.
+
+        The connection to the mail server is always encrypted (STARTTLS or
+        TLS) and its certificate checked. The PDF itself goes unencrypted
+        only with --patient-consented; with --encrypt it needs a passphrase,
+        shown here once, to give the patient by phone or in person. The
+        subject and the greeting name no treatment (templates/email/).
+
+        \b
+        Example:
+            brochure email aftercare --encrypt               # asks for patient and address
+            brochure email aftercare results --to ana@example.com --patient-consented
+            brochure email aftercare --draft --encrypt
+            brochure email --csv today.csv --encrypt
+        """
+        from .mail import check_address, email_packet
+        from .personalise import personalise
+        from .settings import load_settings
+
+        if encrypt and consented:
+            raise BrochureError.at(None, None, "--encrypt and --patient-consented", "give one of them")
+        if not encrypt and not consented and csv_file is None:
+            raise BrochureError.at(
+                None,
+                None,
+                "an unencrypted PDF may only be emailed with the patient's consent",
+                "add --encrypt, or --patient-consented once the patient has agreed",
+            )
+        settings = load_settings()
+        _settings_warnings(settings)
+        loaded = _load(project)
+        if csv_file is not None:
+            _batch(
+                loaded,
+                csv_file,
+                settings,
+                paper,
+                no_record,
+                encrypt=encrypt,
+                consented=consented,
+                draft=draft,
+            )
+            return
+        patient = None
+        if not no_personalise:
+            patient = _ask_patient(loaded, _patient_fields(name, treated_on, injector, treatment, note))
+        to = _address(to, yes, check_address)
+        record = _open_record(settings, loaded, no_record)
+        try:
+            _not_again(record, patient, names, yes)
+            packet = personalise(loaded, names, patient, paper=paper)
+            result = email_packet(
+                packet,
+                patient,
+                to=to,
+                encrypt=encrypt,
+                consented=consented,
+                draft=draft,
+                settings=settings,
+                project=loaded,
+            )
+            if record is not None:
+                consent = "encrypted" if encrypt else "consented"
+                record.add(packet, patient, method="draft" if draft else "email", target=to, consent=consent)
+        finally:
+            if record is not None:
+                record.close()
+        if result.draft_path:
+            click.echo(f"Wrote the draft {result.draft_path} ({_pages(packet.pages)}).")
+        else:
+            click.echo(f"Sent {_pages(packet.pages)}{' (encrypted)' if encrypt else ''}.")
+        if result.passphrase:
+            click.echo(f"Passphrase for the PDF: {result.passphrase}")
+            click.echo("Give it to the patient by phone or in person. It is not stored anywhere.")
+
+    @cli.command()
+    @user_errors
+    def printers() -> None:
+        """List the print queues and say which is the default.
+
+        \b
+        Example:
+            brochure printers
+            CUPS_SERVER=printhost:631 brochure printers
+        """
+        from .printing import printers as list_printers
+        from .settings import load_settings
+
+        settings = load_settings()
+        queues, default = list_printers()
+        if not queues:
+            click.echo("No printers. Add one in CUPS (http://localhost:631 or lpadmin).")
+        for queue in queues:
+            marks = [
+                m for m, on in (("default", queue == default), ("settings", queue == settings.printer)) if on
+            ]
+            click.echo(f"{queue}{'  (' + ', '.join(marks) + ')' if marks else ''}")
+
+    @cli.command()
+    @PROJECT
+    @click.option("--patient", default=None, help="Only patients whose name holds this text (any case).")
+    @click.option("--since", default=None, help="Only deliveries on or after this date, YYYY-MM-DD.")
+    @user_errors
+    def history(project, patient, since) -> None:  # noqa: ANN001
+        """List recorded deliveries, newest first, and whether each handout is still current.
+
+        A handout marked 'changed' says something different today than the
+        copy the patient got.
+
+        \b
+        Example:
+            brochure history --since 2026-11-01
+            brochure history --patient lima
+        """
+        from .record import Record
+        from .settings import load_settings
+
+        day = None
+        if since is not None:
+            try:
+                day = dt.date.fromisoformat(since) if len(since) == 10 else None
+            except ValueError:
+                day = None
+            if day is None:
+                raise BrochureError.at(None, None, "--since is not a date", "write it as YYYY-MM-DD")
+        settings = load_settings()
+        loaded = _load(project)
+        with Record.open(settings, loaded) as record:
+            found = record.search(patient, day)
+        if not found:
+            click.echo("No deliveries recorded.")
+            return
+        from ..cli import _table
+
+        rows = []
+        for d in found:
+            docs = ", ".join(f"{n}{' (changed)' if n in d.changed else ''}" for n, *_ in d.documents)
+            rows.append((d.when.strftime("%Y-%m-%d %H:%M"), d.patient_name, d.method, d.target, d.user, docs))
+        _table(("WHEN", "PATIENT", "HOW", "TO", "BY", "HANDOUTS"), rows)
+        stale = sum(not d.current for d in found)
+        if stale:
+            click.echo(
+                f"\n{stale} deliver{'ies' if stale != 1 else 'y'} had a handout that has changed since."
+            )
+
+    @cli.command()
+    @user_errors
+    def settings() -> None:
+        """Show this computer's settings file and its values (never the mail password).
+
+        \b
+        Example:
+            brochure settings
+            BROCHURE_SETTINGS=/etc/brochure/desk.toml brochure settings
+        """
+        from .settings import load_settings
+
+        loaded = load_settings()
+        state = "" if loaded.exists else " (not there yet: every value is the default)"
+        click.echo(f"Settings file: {loaded.file}{state}")
+        _settings_warnings(loaded)
+        width = max(len(key) for key, _ in loaded.shown())
+        for key, value in loaded.shown():
+            click.echo(f"  {key.ljust(width)}  {value}")
+
+
+def _address(to: str | None, yes: bool, check: Callable[[str], str]) -> str:
+    """The address: typed twice when asked for here, shown back for confirmation when given."""
+    if to is None:
+        if not _interactive():
+            raise BrochureError.at(None, None, "no address given", "give --to ADDRESS")
+        first = check(click.prompt("Patient's email address"))
+        second = check(click.prompt("Type it again"))
+        if first.casefold() != second.casefold():
+            raise BrochureError.at(
+                None, None, "the two addresses differ: nothing was sent", "type them again"
+            )
+        return first
+    to = check(to)
+    _confirm(f"Send to {to}?", yes, "the address was not confirmed: nothing was sent")
+    return to
+
+
+def _batch(project, csv_file: Path, settings, paper, no_record: bool, **how: Any) -> None:  # noqa: ANN001, ANN401
+    """Deliver a CSV batch: check every row first, then one job or email per row, then a summary."""
+    from .batch import Outcome, deliver_rows, read_rows
+    from .mail import email_packet
+    from .printing import print_packet
+
+    rows = read_rows(project, csv_file)
+    record = _open_record(settings, project, no_record)
+
+    def deliver(row, packet) -> Outcome:  # noqa: ANN001
+        if "encrypt" in how:  # brochure email --csv
+            if not row.email:
+                return Outcome(row.number, False, "no address in the 'email' column")
+            encrypt = how["encrypt"]
+            consented = row.consented or how.get("consented", False)
+            result = email_packet(
+                packet,
+                row.patient,
+                to=row.email,
+                encrypt=encrypt,
+                consented=consented,
+                draft=how.get("draft", False),
+                settings=settings,
+                project=project,
+            )
+            method, target, consent = (
+                ("draft" if result.draft_path else "email"),
+                row.email,
+                ("encrypted" if encrypt else "consented"),
+            )
+            detail = f"passphrase {result.passphrase}" if result.passphrase else "sent"
+            outcome = Outcome(row.number, True, detail, result.passphrase)
+        else:
+            job = print_packet(
+                packet,
+                printer=how.get("printer"),
+                copies=how.get("copies", 1),
+                duplex=how.get("duplex", False),
+                settings=settings,
+            )
+            method, target, consent = "print", job.printer, ""
+            outcome = Outcome(row.number, True, f"job {job.job_id}")
+        if record is not None:
+            record.add(packet, row.patient, method=method, target=target, consent=consent)
+        return outcome
+
+    failed = 0
+    try:
+        for outcome in deliver_rows(project, rows, deliver, paper=paper):
+            failed += not outcome.ok
+            label = "ok" if outcome.ok else "FAILED"
+            click.echo(f"{csv_file}:{outcome.row}: {label}: {outcome.detail}", err=not outcome.ok)
+    finally:
+        if record is not None:
+            record.close()
+    click.echo(f"{len(rows) - failed} delivered, {failed} failed.")
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,319 @@
+"""Email a packet with the standard library, encrypted in transit, and optionally the PDF itself.
+
+The connection is always encrypted (STARTTLS, or TLS from the start on
+port 465 style servers) with the server's certificate verified; there is no
+plaintext fallback, and the login happens only after TLS. Subject and body
+come from overridable templates (templates/email/); the defaults name no
+treatment and greet the patient by first name only. Sending an unencrypted
+PDF needs the patient's recorded consent; --encrypt protects it with AES-256
+and a random passphrase that staff give the patient by phone or in person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+from ..errors import BrochureError
+from .patient import Patient
+from .personalise import Packet
+from .settings import MachineSettings, load_settings, smtp_password
+
+ATTACHMENT_NAME = "handout.pdf"
+#: Letters and digits that cannot be mistaken for one another when read out.
+PASSPHRASE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+PASSPHRASE_GROUPS = 3  # of four characters: 'abcd-efgh-jkmn', about 60 bits
+TIMEOUT = 30
+_ADDRESS = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+"
+)
+
+
+class MailError(BrochureError):
+    """An email could not be sent or written; the message says whether anything left."""
+
+
+@dataclass(frozen=True)
+class EmailResult:
+    """What was done: the passphrase to give the patient (when encrypted), the draft's file, the address."""
+
+    passphrase: str | None
+    draft_path: Path | None
+    to: str
+
+
+def check_address(address: str) -> str:
+    """The address, stripped; MailError when it is not one plain address (the value is not repeated)."""
+    address = (address or "").strip()
+    if len(address) > 254 or not _ADDRESS.fullmatch(address):
+        raise MailError.at(
+            None, None, "the email address is not valid", "type one address such as name@example.com"
+        )
+    return address
+
+
+def new_passphrase() -> str:
+    """A random passphrase from `secrets`, easy to read out: three groups of four characters."""
+    groups = [
+        "".join(secrets.choice(PASSPHRASE_ALPHABET) for _ in range(4)) for _ in range(PASSPHRASE_GROUPS)
+    ]
+    return "-".join(groups)
+
+
+def encrypt_pdf(pdf: bytes, passphrase: str) -> bytes:
+    """``pdf`` under AES-256 (R=6): opening it takes ``passphrase``; screen readers may still read it."""
+    import io
+
+    import pikepdf
+
+    owner = secrets.token_urlsafe(24)
+    permissions = pikepdf.Permissions(accessibility=True, extract=False, modify_other=False)
+    out = io.BytesIO()
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        document.save(
+            out, encryption=pikepdf.Encryption(owner=owner, user=passphrase, R=6, allow=permissions)
+        )
+    return out.getvalue()
+
+
+def _templates(project) -> Any:  # noqa: ANN001, ANN401 - a Jinja environment
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from ..paths import builtin_dir
+    from ..render import search_path
+
+    folders = search_path(project.root, "templates") if project is not None else [builtin_dir("templates")]
+    return SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader([str(f) for f in folders]),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
+
+
+def compose_message(
+    packet: Packet,
+    patient: Patient | None,
+    *,
+    to: str,
+    sender: str,
+    encrypted: bool,
+    project=None,  # noqa: ANN001
+) -> EmailMessage:
+    """The email: subject and bodies from templates/email/, the PDF attached as handout.pdf."""
+    import jinja2
+
+    titles = []
+    if project is not None:
+        from ..project import select
+
+        titles = [doc.title for doc in select(project, [name for name, _ in packet.documents])]
+    context = {
+        "first_name": patient.first_name if patient else "",
+        "clinic_name": project.brand.clinic_name if project is not None else "",
+        "phone": (project.brand.contact.get("phone") or "") if project is not None else "",
+        "documents": titles,
+        "encrypted": encrypted,
+    }
+    env = _templates(project)
+    try:
+        subject = " ".join(env.get_template("email/subject.txt").render(context).split())
+        text = env.get_template("email/body.txt").render(context).strip() + "\n"
+        html = env.get_template("email/body.html").render(context)
+    except jinja2.TemplateError as exc:
+        name = getattr(exc, "name", None) or getattr(exc, "filename", None) or "templates/email/"
+        raise MailError.at(
+            name, getattr(exc, "lineno", None), f"email template error: {exc}", "fix it"
+        ) from None
+    message = EmailMessage()
+    message["Subject"] = subject or "Your handout"
+    if sender:
+        message["From"] = sender
+    message["To"] = to
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(
+        domain=sender.rpartition("@")[2].rstrip(">") if "@" in sender else None
+    )
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    message.add_attachment(packet.pdf, maintype="application", subtype="pdf", filename=ATTACHMENT_NAME)
+    return message
+
+
+def email_packet(
+    packet: Packet,
+    patient: Patient | None,
+    *,
+    to: str,
+    encrypt: bool = False,
+    consented: bool = False,
+    draft: bool = False,
+    settings: MachineSettings | None = None,
+    project=None,  # noqa: ANN001
+) -> EmailResult:
+    """Send ``packet`` to ``to`` (or, with ``draft``, write it as an .eml file in the private drafts folder).
+
+    Raises MailError, saying that nothing was sent, when the rule or the
+    connection fails.
+    """
+    to = check_address(to)
+    if not encrypt and not consented:
+        raise MailError.at(
+            None,
+            None,
+            "an unencrypted PDF may only be emailed with the patient's consent: nothing was sent",
+            "use --encrypt, or --patient-consented once the patient has agreed",
+        )
+    settings = settings or load_settings()
+    passphrase = new_passphrase() if encrypt else None
+    if passphrase:
+        packet = Packet(
+            encrypt_pdf(packet.pdf, passphrase),
+            packet.pages,
+            packet.documents,
+            packet.review_due,
+            packet.paper,
+            packet.personalised,
+        )
+    sender = settings.smtp_sender or settings.smtp_user
+    message = compose_message(packet, patient, to=to, sender=sender, encrypted=encrypt, project=project)
+    if draft:
+        del message["From"]
+        message["X-Unsent"] = "1"
+        return EmailResult(passphrase, write_draft(message, settings.drafts_folder), to)
+    if not sender:
+        raise MailError.at(
+            str(settings.file), None, "no sender address set: nothing was sent", "set [smtp] sender"
+        )
+    send(message, settings)
+    return EmailResult(passphrase, None, to)
+
+
+def write_draft(message: EmailMessage, folder: Path) -> Path:
+    """Write ``message`` as an .eml file (CRLF lines) into ``folder``, which is made private (0700)."""
+    from email import policy
+
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = folder / f"handout-{stamp}-{secrets.token_hex(3)}.eml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(message.as_bytes(policy=policy.SMTP))
+    except OSError as exc:
+        raise MailError.at(
+            str(folder), None, f"cannot write the draft: {exc.strerror or exc}", "check [drafts] path"
+        ) from None
+    return path
+
+
+def tls_context(settings: MachineSettings) -> ssl.SSLContext:
+    """A context that verifies the server's certificate (against cafile when set)."""
+    try:
+        return ssl.create_default_context(cafile=str(settings.smtp_cafile) if settings.smtp_cafile else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise MailError.at(
+            str(settings.file),
+            None,
+            f"smtp.cafile cannot be used: {exc}",
+            "name a PEM file of CA certificates",
+        ) from None
+
+
+def send(message: EmailMessage, settings: MachineSettings) -> None:
+    """Send over TLS, log in after TLS when a user is set; MailError (nothing sent) on any failure."""
+    host, port = settings.smtp_host, settings.port
+    if not host:
+        raise MailError.at(
+            str(settings.file),
+            None,
+            "no mail server set: nothing was sent",
+            "set [smtp] host, or use --draft",
+        )
+    where = f"{host}:{port}"
+    context = tls_context(settings)
+    password = smtp_password(settings) if settings.smtp_user else None
+    if settings.smtp_user and not password:
+        raise MailError.at(
+            None,
+            None,
+            f"no password for the mail user {settings.smtp_user!r}: nothing was sent",
+            "set BROCHURE_SMTP_PASSWORD, or store it in the keyring (see README, 'Email')",
+        )
+    nothing = "nothing was sent"
+    try:
+        if settings.smtp_tls == "implicit":
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT, context=context)
+        else:
+            connection = smtplib.SMTP(host, port, timeout=TIMEOUT)
+        with connection:
+            if settings.smtp_tls != "implicit":
+                connection.ehlo()
+                try:
+                    connection.starttls(context=context)  # always: never a plaintext fallback
+                except smtplib.SMTPNotSupportedError:
+                    raise MailError.at(
+                        None,
+                        None,
+                        f"the mail server {where} does not offer STARTTLS (encryption): {nothing}",
+                        "ask IT for the server's TLS settings; brochure never sends unencrypted",
+                    ) from None
+                connection.ehlo()
+            if settings.smtp_user:
+                connection.login(settings.smtp_user, password)
+            connection.send_message(message)
+    except MailError:
+        raise
+    except smtplib.SMTPNotSupportedError:
+        raise MailError.at(
+            None,
+            None,
+            f"the mail server {where} does not offer a login (AUTH) over TLS: {nothing}",
+            "check smtp.tls and smtp.port, or remove smtp.user if the server needs no login",
+        ) from None
+    except ssl.SSLCertVerificationError as exc:
+        raise MailError.at(
+            None,
+            None,
+            f"the mail server {where} has a certificate that could not be verified ({exc.verify_message}): "
+            f"{nothing}",
+            "check smtp.host, or set smtp.cafile to the CA that signed the server's certificate",
+        ) from None
+    except ssl.SSLError as exc:
+        raise MailError.at(
+            None, None, f"TLS with the mail server {where} failed ({exc.reason}): {nothing}", "check smtp.tls"
+        ) from None
+    except smtplib.SMTPAuthenticationError:
+        raise MailError.at(
+            None,
+            None,
+            f"the mail server {where} refused the login: {nothing}",
+            "check smtp.user and the password",
+        ) from None
+    except smtplib.SMTPRecipientsRefused:
+        raise MailError.at(
+            None, None, f"the mail server {where} refused the address: {nothing}", "check the address"
+        ) from None
+    except smtplib.SMTPResponseException as exc:
+        raise MailError.at(
+            None, None, f"the mail server {where} answered {exc.smtp_code}: {nothing}", "try again, or ask IT"
+        ) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise MailError.at(
+            None,
+            None,
+            f"cannot reach the mail server {where} ({reason}): {nothing}",
+            "check smtp.host and port",
+        ) from None

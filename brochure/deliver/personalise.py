@@ -1,0 +1,317 @@
+"""Personalised copies: one or more handouts for one patient, rendered in memory into one PDF.
+
+Each handout is laid out on its own, with its own page budget and fit, then
+their pages are written as one PDF: WeasyPrint tags the combined pages when
+it writes, so the packet keeps one PDF/UA structure tree, each handout still
+starting on a page of its own.
+
+A personalised copy starts from the extra CSS that made the blank copy fit
+(kept per worker, keyed by the document's inputs), so it normally costs one
+layout. Nothing about the patient is kept: not in that cache, not on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BrochureError, Problem
+from .patient import Patient, follow_up_date, injector_label
+
+#: A packet holds at most this many handouts.
+MAX_DOCUMENTS = 12
+
+
+@dataclass(frozen=True)
+class Packet:
+    """A rendered packet: PDF bytes (which may hold patient details: keep them in memory)."""
+
+    pdf: bytes
+    pages: int
+    documents: list[tuple[str, str]]  # (document name, content version)
+    review_due: list[dt.date | None] = field(default_factory=list)  # of each document, in order
+    paper: str = "letter"
+    personalised: bool = False
+
+
+def content_version(project, doc) -> str:  # noqa: ANN001 - project.Project, project.Document
+    """A short hash of what a document says: its topics' files and pictures.
+
+    A recorded delivery keeps it, so `brochure history` can tell whether
+    the patient's copy still says what the current one says.
+    """
+    from ..inputs import topic_images
+
+    h = hashlib.sha256(doc.name.encode())
+    for topic in doc.topics:
+        for path in [topic.path, *topic_images(topic.path, topic.body, project.root)]:
+            h.update(path.name.encode())
+            try:
+                h.update(path.read_bytes())
+            except OSError:
+                h.update(b"missing")
+    return h.hexdigest()[:16]
+
+
+def long_date(day: dt.date) -> str:
+    """'November 21, 2026'."""
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+def template_context(project, names: Sequence[str], patient: Patient) -> dict[str, str]:  # noqa: ANN001
+    """What the "Your treatment" box shows, as text: the template escapes it."""
+    follow_up = follow_up_date(project, names, patient.treated_on)
+    return {
+        "name": patient.name,
+        "first_name": patient.first_name,
+        "treated_on": long_date(patient.treated_on),
+        "injector": injector_label(project, patient.injector) if patient.injector else "",
+        "treatment": patient.treatment,
+        "note": patient.note,
+        "follow_up": long_date(follow_up) if follow_up else "",
+    }
+
+
+def handouts(project, names: Sequence[str]) -> list:  # noqa: ANN001
+    """The named documents, which must be handouts."""
+    from ..project import select
+
+    names = list(names)
+    if not names:
+        raise BrochureError.at(None, None, "no handout named", "name one or more, see 'brochure list'")
+    if len(names) > MAX_DOCUMENTS:
+        raise BrochureError.at(
+            None, None, f"{len(names)} handouts is more than one packet holds ({MAX_DOCUMENTS})", "send fewer"
+        )
+    docs = select(project, names)
+    others = [d.name for d in docs if d.spec.kind != "handout"]
+    if others:
+        raise BrochureError.at(
+            None,
+            None,
+            f"{', '.join(repr(n) for n in others)} is not a handout",
+            "print it from out/ instead; only handouts have a 'Your treatment' box",
+        )
+    return docs
+
+
+def personalise(
+    project,  # noqa: ANN001 - project.Project
+    names: Sequence[str],
+    patient: Patient | None,
+    *,
+    paper: str | None = None,
+    renderer: Any = None,  # noqa: ANN401
+) -> Packet:
+    """Render the handouts ``names`` (in that order) for ``patient`` into one PDF, in memory.
+
+    With ``patient`` None the box has blank lines to fill in by hand.
+    ``renderer`` is None (the warm render server when it is on, else this
+    process), "local" (this process), or an object with ``call(function, *args)``.
+    """
+    docs = handouts(project, names)
+    paper = paper or project.brand.paper
+    context = template_context(project, names, patient) if patient is not None else None
+    try:
+        pdf, pages = _run(renderer, render_packet, project, [d.name for d in docs], context, paper)
+    except BrochureError as exc:
+        raise _scrubbed(exc, context) from None
+    return _packet(project, docs, pdf, pages, paper, patient is not None)
+
+
+def personalise_many(
+    project,  # noqa: ANN001
+    requests: Sequence[tuple[Sequence[str], Patient | None]],
+    *,
+    paper: str | None = None,
+    renderer: Any = None,  # noqa: ANN401
+) -> Iterator[Packet | BrochureError]:
+    """Personalise many packets, in parallel through the render server when it is on; yield each in order.
+
+    A request that fails yields its BrochureError (with no patient detail in it) instead of a Packet.
+    """
+    paper = paper or project.brand.paper
+    prepared = []
+    for names, patient in requests:
+        try:
+            docs = handouts(project, names)
+        except BrochureError as exc:
+            prepared.append(exc)
+            continue
+        context = template_context(project, names, patient) if patient is not None else None
+        prepared.append((docs, context, patient is not None))
+    jobs = [
+        (project, [d.name for d in p[0]], p[1], paper) for p in prepared if not isinstance(p, BrochureError)
+    ]
+    results = iter(_run_many(renderer, render_packet, jobs))
+    for item in prepared:
+        if isinstance(item, BrochureError):
+            yield item
+            continue
+        docs, context, personalised = item
+        result = next(results)
+        if isinstance(result, BrochureError):
+            yield _scrubbed(result, context)
+        else:
+            yield _packet(project, docs, *result, paper, personalised)
+
+
+def _packet(project, docs: list, pdf: bytes, pages: int, paper: str, personalised: bool) -> Packet:  # noqa: ANN001
+    return Packet(
+        pdf=pdf,
+        pages=pages,
+        documents=[(d.name, content_version(project, d)) for d in docs],
+        review_due=[min((t.review_due for t in d.topics if t.review_due), default=None) for d in docs],
+        paper=paper,
+        personalised=personalised,
+    )
+
+
+def _scrubbed(error: BrochureError, context: dict | None) -> BrochureError:
+    """``error`` without a problem that repeats a patient detail (a message may quote unset text)."""
+    values = [v for v in (context or {}).values() if v and len(v) > 1]
+    if not any(v in str(error) for v in values):
+        return error
+    problems = [
+        p
+        if not any(v in str(p) for v in values)
+        else Problem(
+            p.file, p.line, "the patient's details could not be set in the handout", "check the fields"
+        )
+        for p in error.problems
+    ]
+    return type(error)(problems)
+
+
+def _run_many(renderer: Any, function: Any, jobs: list[tuple]) -> Iterator[Any]:  # noqa: ANN401
+    """``function(*job)`` for each job, in order; a BrochureError is yielded, not raised."""
+    if renderer is None:
+        from .. import server
+
+        if server.enabled():
+            done = 0
+            for result in server.call_many(function, jobs):
+                done += 1
+                yield result
+            jobs = jobs[done:]
+        renderer = "local"
+    for job in jobs:
+        try:
+            yield _run(renderer, function, *job)
+        except BrochureError as exc:
+            yield exc
+
+
+def _run(renderer: Any, function: Any, *args: Any) -> Any:  # noqa: ANN401
+    if renderer == "local":
+        return function(*args)
+    if renderer is not None:
+        return renderer.call(function, *args)
+    from .. import server
+
+    if server.enabled():
+        done, result = server.call(function, *args)
+        if done:
+            return result
+    return function(*args)
+
+
+# -- rendering (in a render server's worker, or here) ---------------------------
+
+_fitted: dict[str, str] = {}
+_envs: dict[tuple, Any] = {}
+_lock = threading.Lock()
+
+
+def render_packet(project, names: list[str], context: dict | None, paper: str) -> tuple[bytes, int]:  # noqa: ANN001
+    """Lay out each handout (personalised with ``context``), then write all their pages as one PDF."""
+    from .. import pdf
+    from ..project import select
+
+    with _lock:  # WeasyPrint's font configuration and our caches are per process, not per thread
+        layouts = [_lay_out(project, doc, paper, context) for doc in select(project, names)]
+        first = layouts[0]
+        combined = first.doc.copy([page for layout in layouts for page in layout.doc.pages])
+        warnings = [w for layout in layouts for w in layout.warnings]
+        rendered = pdf.write(pdf.Layout(combined, first.document, warnings), {project.brand.font_family})
+    return rendered.pdf, rendered.pages
+
+
+def _environment(root: Path) -> Any:  # noqa: ANN401
+    from .. import render
+
+    own = root / "templates"
+    try:
+        files = tuple(sorted(str(p) for p in own.rglob("*") if p.is_file()))
+    except OSError:
+        files = ()
+    key = (root, files)
+    if key not in _envs:
+        if len(_envs) > 16:
+            _envs.clear()
+        _envs[key] = render.environment(root)
+    return _envs[key]
+
+
+def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, ANN202 - pdf.Layout
+    from .. import pdf
+    from ..compose import allowed_roots, document_html, document_styles
+    from ..errors import RenderError
+    from ..fit import fit
+    from ..inputs import Hasher, document_key, style_chain
+    from ..render import brand_css
+
+    hasher = Hasher()
+    chains = {path: style_chain(project.root, [path.name]) for path in document_styles(project, doc)}
+    # The same keys as compose.render_document: a worker's parsed stylesheets serve both.
+    styles = [(path, "|".join(f"{p}={hasher.file(p)}" for p in chain)) for path, chain in chains.items()]
+    font_files = [face.path for face in project.brand.fonts]
+    font_files += [p for chain in chains.values() for p in chain if p.suffix.lower() in pdf.FONT_SUFFIXES]
+    fonts = "\n".join([str(project.root), *sorted({f"{f}={hasher.file(f)}" for f in font_files})])
+    brand = brand_css(project.brand, paper)
+    env = _environment(project.root)
+
+    def lay_out(html: str, extra_css: str) -> pdf.Layout:
+        return pdf.lay_out(
+            html,
+            base_url=(project.root / "content").as_uri() + "/",
+            roots=allowed_roots(project),
+            document=doc.name,
+            brand_css=brand,
+            stylesheets=styles,
+            extra_css=extra_css,
+            fonts=fonts,
+        )
+
+    def fitted(html: str) -> tuple[pdf.Layout, str]:
+        layout, _measured, result = fit(
+            lambda css: lay_out(html, css),
+            doc.budget,
+            floor_pt=project.settings.body_floor_pt,
+            source=doc.source,
+            name=doc.name,
+        )
+        return layout, result.css
+
+    key = document_key(project, doc, f"personalise paper={paper}", hasher)
+    css = _fitted.get(key)
+    if css is None:
+        layout, css = fitted(document_html(project, doc, paper, env, link_styles=False))
+        if len(_fitted) > 1000:
+            _fitted.clear()
+        _fitted[key] = css
+        if context is None:
+            return layout
+    html = document_html(project, doc, paper, env, link_styles=False, extra={"patient": context})
+    layout = lay_out(html, css)
+    if not doc.budget.allows(layout.pages):
+        # The patient's details took more room than the blank lines: fit this copy on its own.
+        layout, _css = fitted(html)
+    if not layout.pages:  # pragma: no cover - WeasyPrint always makes a page
+        raise RenderError.at(doc.source, None, "rendered no page", "check the template")
+    return layout

@@ -1,0 +1,136 @@
+"""Printing through CUPS with its own commands: `lp` reads the PDF on standard input.
+
+So no file holding a patient's details is written, and the job's title is
+a generic one: CUPS shows titles in its queue, its logs and on the
+printer's own display. CUPS_SERVER, when set, is passed through.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+
+from ..errors import BrochureError
+from .personalise import Packet
+from .settings import MachineSettings, load_settings
+
+#: The title every job gets: never a patient's name or a handout's.
+JOB_TITLE = "brochure handout"
+MEDIA = {"letter": "Letter", "a4": "A4"}
+MAX_COPIES = 20
+TIMEOUT = 30
+
+
+class PrintError(BrochureError):
+    """A print job could not be handed to CUPS."""
+
+
+@dataclass(frozen=True)
+class PrintJob:
+    """A job CUPS accepted."""
+
+    job_id: str
+    printer: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _run(command: list[str], data: bytes | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}  # CUPS' messages are read below
+    try:
+        return subprocess.run(command, input=data, capture_output=True, env=env, timeout=TIMEOUT, check=False)
+    except FileNotFoundError:
+        raise PrintError.at(
+            None,
+            None,
+            f"the '{command[0]}' command is not installed",
+            "install CUPS' commands (Debian: apt install cups-client cups-bsd)",
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise PrintError.at(
+            None, None, f"the print service did not answer within {TIMEOUT} s", "check that CUPS is running"
+        ) from None
+
+
+def _text(result: subprocess.CompletedProcess) -> str:
+    return (result.stdout + result.stderr).decode("utf-8", "replace")
+
+
+def check_scheduler() -> None:
+    """Raise PrintError when no CUPS scheduler answers (`lp` would only say the printer does not exist)."""
+    out = _text(_run(["lpstat", "-r"]))
+    if "scheduler is running" not in out or "not running" in out:
+        where = os.environ.get("CUPS_SERVER")
+        place = f" at {where} (CUPS_SERVER)" if where else ""
+        raise PrintError.at(
+            None,
+            None,
+            f"the print service (CUPS) is not running{place}",
+            "start it (sudo systemctl start cups), or ask IT",
+        )
+
+
+def printers() -> tuple[list[str], str | None]:
+    """The print queues and the default one (None when there is none)."""
+    check_scheduler()
+    queues = [line.strip() for line in _text(_run(["lpstat", "-e"])).splitlines() if line.strip()]
+    match = re.search(r"system default destination: (\S+)", _text(_run(["lpstat", "-d"])))
+    return queues, match.group(1) if match else None
+
+
+def _state(printer: str) -> tuple[bool, bool]:
+    """Whether ``printer`` accepts jobs, and whether it is paused."""
+    accepting = _text(_run(["lpstat", "-a", printer]))
+    status = _text(_run(["lpstat", "-p", printer]))
+    return "not accepting" not in accepting, " disabled" in status
+
+
+def print_packet(
+    packet: Packet,
+    *,
+    printer: str | None = None,
+    copies: int = 1,
+    duplex: bool = False,
+    settings: MachineSettings | None = None,
+) -> PrintJob:
+    """Hand ``packet`` to CUPS as one job; raise PrintError with a plain message when it cannot be."""
+    if not 1 <= copies <= MAX_COPIES:
+        raise PrintError.at(None, None, f"copies must be from 1 to {MAX_COPIES}", "give --copies 1, 2, ...")
+    settings = settings or load_settings()
+    queues, default = printers()
+    printer = printer or settings.printer or default
+    if not printer:
+        raise PrintError.at(
+            None,
+            None,
+            "no printer chosen and the computer has no default printer",
+            "give --printer NAME (see 'brochure printers'), or set [printer] name in the settings file",
+        )
+    if printer not in queues:
+        known = ", ".join(queues) if queues else "none"
+        raise PrintError.at(
+            None, None, f"there is no printer named {printer!r} (printers: {known})", "check the name"
+        )
+    accepting, paused = _state(printer)
+    if not accepting:
+        raise PrintError.at(
+            None,
+            None,
+            f"printer {printer!r} is not accepting jobs",
+            f"ask IT to enable it (cupsaccept {printer}), or choose another printer",
+        )
+    warnings = []
+    if paused:
+        warnings.append(
+            f"printer {printer!r} is paused: the job waits until it is resumed (cupsenable {printer})"
+        )
+    command = ["lp", "-d", printer, "-n", str(copies), "-t", JOB_TITLE, "-o", f"media={MEDIA[packet.paper]}"]
+    command += ["-o", "sides=two-sided-long-edge" if duplex else "sides=one-sided"]
+    result = _run(command, packet.pdf)  # no file named: lp reads standard input
+    out = _text(result)
+    match = re.search(r"request id is (\S+)", out)
+    if result.returncode != 0 or not match:
+        reason = out.strip().removeprefix("lp: ") or f"lp exited with {result.returncode}"
+        raise PrintError.at(None, None, f"printing failed: {reason}", "check the printer with 'lpstat -p'")
+    return PrintJob(match.group(1), printer, warnings)

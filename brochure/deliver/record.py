@@ -1,0 +1,223 @@
+"""The delivery record: what was given to whom, when and how, in a private SQLite file outside the project.
+
+It is the one place that keeps patient details (the clinic's record of
+"education given"). The file is made 0600 in a 0700 folder, in the user's
+data folder unless the settings name another place. Each delivery keeps the
+content version of each document, so `brochure history` can say whether a
+patient's copy still says what the current handout says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import BrochureError
+from .patient import Patient
+from .personalise import Packet
+from .settings import MachineSettings
+
+#: A second delivery of the same handouts to the same patient within this time asks first.
+DUPLICATE_MINUTES = 5
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS delivery (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,              -- when, ISO 8601 with the UTC offset
+    method TEXT NOT NULL,          -- print, email or draft
+    target TEXT NOT NULL,          -- printer or address
+    user TEXT NOT NULL,            -- the operating-system user
+    patient TEXT NOT NULL,         -- the patient's name
+    fields TEXT NOT NULL,          -- every patient field, as JSON
+    consent TEXT NOT NULL,         -- encrypted, consented or '' (printed)
+    documents TEXT NOT NULL        -- [[name, content version, review due], ...] as JSON
+);
+CREATE INDEX IF NOT EXISTS delivery_at ON delivery (at);
+"""
+
+
+class RecordError(BrochureError):
+    """The delivery record cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One recorded delivery."""
+
+    id: int
+    when: dt.datetime
+    documents: list[tuple[str, str, str | None]]  # (name, content version, review due YYYY-MM-DD)
+    method: str
+    target: str
+    user: str
+    patient: dict[str, str]
+    consent: str
+    #: Names of recorded documents whose content has changed since (or that are gone).
+    changed: list[str] = field(default_factory=list)
+    #: Whether every document is still the current version; None when no project was given to compare.
+    current: bool | None = None
+
+    @property
+    def patient_name(self) -> str:
+        return self.patient.get("name", "")
+
+
+def _private_file(path: Path) -> None:
+    """Make ``path``'s folder (0700, when made here) and the file itself (0600) before SQLite opens it."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class Record:
+    """The record, open; use it as a context manager or call close()."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection, project=None) -> None:  # noqa: ANN001
+        self.path = path
+        self.project = project
+        self._db = connection
+
+    @classmethod
+    def open(cls, settings: MachineSettings, project=None) -> Record:  # noqa: ANN001 - project.Project
+        """Open (or make) the record the settings name; with ``project``, search() compares versions."""
+        path = settings.record_file.expanduser()
+        if project is not None and path.resolve().is_relative_to(Path(project.root).resolve()):
+            raise RecordError.at(
+                str(settings.file),
+                None,
+                "the delivery record cannot be inside the project (it holds patient details)",
+                "set [record] path to a file outside the project, or remove it for the default",
+            )
+        try:
+            _private_file(path)
+            db = sqlite3.connect(path, timeout=10, isolation_level=None)
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except (OSError, sqlite3.Error) as exc:
+            raise RecordError.at(
+                str(path),
+                None,
+                f"the delivery record cannot be opened: {exc}",
+                "check [record] path in the settings",
+            ) from None
+        return cls(path, db, project)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Record:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(
+        self,
+        packet: Packet,
+        patient: Patient | None,
+        *,
+        method: str,
+        target: str,
+        consent: str = "",
+        when: dt.datetime | None = None,
+    ) -> Delivery:
+        """Record one delivery of ``packet``."""
+        when = when or dt.datetime.now().astimezone()
+        fields = patient.fields() if patient else {}
+        documents = [
+            [name, version, due.isoformat() if due else None]
+            for (name, version), due in zip(
+                packet.documents, packet.review_due or [None] * len(packet.documents), strict=False
+            )
+        ]
+        try:
+            cursor = self._db.execute(
+                "INSERT INTO delivery (at, method, target, user, patient, fields, consent, documents)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    when.isoformat(timespec="seconds"),
+                    method,
+                    target,
+                    _user(),
+                    fields.get("name", ""),
+                    json.dumps(fields),
+                    consent,
+                    json.dumps(documents),
+                ),
+            )
+        except sqlite3.Error as exc:
+            raise RecordError.at(
+                str(self.path), None, f"the delivery could not be recorded: {exc}", None
+            ) from None
+        return self._delivery(
+            self._db.execute("SELECT * FROM delivery WHERE id = ?", (cursor.lastrowid,)).fetchone()
+        )
+
+    def search(self, patient: str | None = None, since: dt.date | None = None) -> list[Delivery]:
+        """Deliveries, newest first, to patients whose name holds ``patient`` (any case), since ``since``."""
+        query, args = "SELECT * FROM delivery WHERE 1", []
+        if since is not None:
+            query += " AND at >= ?"
+            args.append(since.isoformat())
+        query += " ORDER BY at DESC, id DESC"
+        rows = [self._delivery(row) for row in self._db.execute(query, args)]
+        if patient:
+            wanted = patient.casefold().strip()
+            rows = [d for d in rows if wanted in d.patient_name.casefold()]
+        return rows
+
+    def today(self) -> list[Delivery]:
+        return self.search(since=dt.date.today())
+
+    def recent(
+        self, patient: Patient, names: Sequence[str], minutes: int = DUPLICATE_MINUTES
+    ) -> Delivery | None:
+        """A delivery of the same handouts to the same patient in the last ``minutes``, if there is one."""
+        since = dt.datetime.now().astimezone() - dt.timedelta(minutes=minutes)
+        for delivery in self.search(patient.name):
+            if delivery.when < since:
+                break
+            same_patient = delivery.patient_name.casefold() == patient.name.casefold()
+            if same_patient and sorted(d[0] for d in delivery.documents) == sorted(names):
+                return delivery
+        return None
+
+    def _delivery(self, row: tuple) -> Delivery:
+        id_, at, method, target, user, _name, fields, consent, documents = row
+        docs = [tuple(d) for d in json.loads(documents)]
+        changed = self._changed(docs) if self.project is not None else []
+        return Delivery(
+            id=id_,
+            when=dt.datetime.fromisoformat(at),
+            documents=docs,
+            method=method,
+            target=target,
+            user=user,
+            patient=json.loads(fields),
+            consent=consent,
+            changed=changed,
+            current=(not changed) if self.project is not None else None,
+        )
+
+    def _changed(self, docs: list[tuple]) -> list[str]:
+        from ..project import documents
+        from .personalise import content_version
+
+        if not hasattr(self, "_versions"):
+            self._versions = {doc.name: content_version(self.project, doc) for doc in documents(self.project)}
+        return [name for name, version, *_ in docs if self._versions.get(name) != version]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # pragma: no cover - no user name in this environment
+        return str(os.getuid())
