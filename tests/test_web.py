@@ -56,8 +56,12 @@ def test_handouts_page_shows_every_document_with_its_thumbnail_grouped_by_treatm
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert re.findall(r"<h2 id=\"group-\d\">([^<]+)</h2>", html) == ["Botox", "Brochures"]
-    names = re.findall(r'name="d" value="([^"]+)"', html)
+    names = re.findall(r'<li class="card" data-name="([^"]+)"', html)
     assert sorted(names) == sorted(p.stem for p in (sample / "out").glob("*.pdf"))
+    # Handouts can be picked for a packet; the brochure only opened.
+    picks = re.findall(r'type="checkbox" name="d" value="([^"]+)"', html)
+    assert sorted(picks) == sorted(n for n in names if n != "brochure")
+    assert client.get("/documents/brochure.pdf", headers=HOST).data.startswith(b"%PDF-")
     thumbs = [u for u in links(html) if u.startswith("/thumbs/")]
     assert len(thumbs) == len(names)
     # Each thumbnail is the first page of the handout's PDF, a real picture.
@@ -84,7 +88,7 @@ def test_handouts_page_shows_every_document_with_its_thumbnail_grouped_by_treatm
 )
 def test_search_looks_in_titles_summaries_treatments_and_keywords(client, query, found):
     html = client.get("/", query_string={"q": query}, headers=HOST).get_data(as_text=True)
-    assert sorted(re.findall(r'type="checkbox" name="d" value="([^"]+)"', html)) == found
+    assert sorted(re.findall(r'<li class="card" data-name="([^"]+)"', html)) == found
     if not found:
         assert "No handout matches" in html
 

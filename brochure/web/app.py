@@ -35,7 +35,7 @@ CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 #: Responses the browser may keep: nothing in them is about a patient.
-CACHEABLE = ("static", "handouts.thumbnail")
+CACHEABLE = ("static", "handouts.thumbnail", "handouts.pdf")
 
 
 def create_app(
@@ -43,7 +43,6 @@ def create_app(
     *,
     out: Path | None = None,
     watch: bool = True,
-    settings: object | None = None,
     live: Live | None = None,
     jobs: int | None = None,
 ) -> Flask:
@@ -61,7 +60,6 @@ def create_app(
     )
     live = live or Live(Path(project), out)
     app.extensions["desk"] = live
-    app.extensions["desk.settings"] = settings
     if watch:
         from . import pages
 

@@ -19,7 +19,7 @@ bp = Blueprint("desk", __name__)
 
 PATIENT_FIELDS = ("name", "treated_on", "injector", "treatment", "note")
 ACTIONS = ("preview", "print", "email", "download")
-MAX_COPIES = 20
+MAX_COPIES = 20  # as brochure.deliver.printing allows
 
 
 @dataclass
@@ -34,25 +34,17 @@ class Form:
     follow_up: dt.date | None = None
     done: str = ""
     passphrase: str = ""
+    warnings: list[str] = field(default_factory=list)
+    again: str = ""  # when the same handouts went to the same patient a few minutes ago
 
 
 def _live():  # noqa: ANN202
     return current_app.extensions["desk"]
 
 
-def _settings():  # noqa: ANN202
-    """The machine's settings (printer, mail server, record), read once."""
-    from ..deliver import load_settings
-
-    settings = current_app.extensions.get("desk.settings")
-    if settings is None:
-        settings = current_app.extensions["desk.settings"] = load_settings()
-    return settings
-
-
 def _packet(project, names: list[str]) -> list[catalog.Entry]:  # noqa: ANN001
     """The chosen documents, in the order picked; 404 for a name that is not a document."""
-    by_name = {e.name: e for e in catalog.entries(project)}
+    by_name = {e.name: e for e in catalog.entries(project) if e.kind == "handout"}
     names = list(dict.fromkeys(names))
     if not names:
         abort(404, "Pick at least one handout on the Handouts page.")
@@ -87,7 +79,7 @@ def _page(project, form: Form, status: int = 200):  # noqa: ANN001, ANN202
     try:
         queues, default_queue = printers()
     except BrochureError as exc:
-        print_problem = str(exc)
+        print_problem = _plain(exc)
     if not form.values.get("printer"):
         form.values["printer"] = default_queue or (queues[0] if queues else "")
     return (
@@ -132,13 +124,13 @@ def personalise_post():  # noqa: ANN201
     try:
         patient = check_patient(project, {k: values[k] for k in PATIENT_FIELDS})
     except PatientError as exc:
-        form.errors = dict(exc.fields)
+        form.errors = {name: _sentence(name, message) for name, message in exc.fields.items()}
         return _page(project, form, 422)
     form.follow_up = follow_up_date(project, names, patient.treated_on)
     try:
         packet = personalise(project, names, patient)
     except BrochureError as exc:
-        form.errors["packet"] = str(exc)
+        form.errors["packet"] = _plain(exc)
         return _page(project, form, 422)
     if action == "preview":
         form.preview = pages.preview(packet.pdf)
@@ -146,14 +138,16 @@ def personalise_post():  # noqa: ANN201
     if action == "download":
         return _download(packet)
     try:
-        done, passphrase = _deliver(action, packet, patient, project, values, form.errors)
+        done = _deliver(action, packet, patient, project, values, form)
     except BrochureError as exc:
-        form.errors[action] = str(exc)
-    if form.errors:
+        form.errors[action] = _plain(exc)
+        done = ""
+    if not done:
         form.preview = pages.preview(packet.pdf)
-        return _page(project, form, 422)
+        return _page(project, form, 422 if form.errors else 200)
     # Delivered: a clear confirmation, and the form empty for the next patient.
-    cleared = Form(names, entries, _blank(project, entries), done=done, passphrase=passphrase or "")
+    cleared = Form(names, entries, _blank(project, entries), done=done, passphrase=form.passphrase)
+    cleared.warnings = form.warnings
     cleared.follow_up = follow_up_date(project, names, dt.date.today())
     return _page(project, cleared)
 
@@ -162,15 +156,29 @@ def personalise_post():  # noqa: ANN201
 _KEPT = (*PATIENT_FIELDS, "printer", "copies", "to", "to_again", "consent", "encrypt")
 
 
-def _deliver(action, packet, patient, project, values, errors) -> tuple[str, str | None]:  # noqa: ANN001
-    """Print or email the packet; a sentence for the confirmation, and a passphrase to show once."""
-    from ..deliver import email_packet, print_packet
+def _sentence(name: str, message: str) -> str:
+    """'is required' for the field 'name' -> 'Patient name is required.'"""
+    from ..deliver import FIELDS
 
-    settings = _settings()
-    count = len(packet.documents)
-    what = (
-        f"{count} handout{'s' if count != 1 else ''} ({packet.pages} page{'s' if packet.pages != 1 else ''})"
+    label = FIELDS.get(name, name)
+    return f"{label[:1].upper()}{label[1:]} {message.rstrip('.')}."
+
+
+def _plain(exc: BrochureError) -> str:
+    """A library error as one or more sentences for staff (its messages never hold patient details)."""
+    return " ".join(
+        f"{p.message[:1].upper()}{p.message[1:]}" + (f" ({p.fix})." if p.fix else ".") for p in exc.problems
     )
+
+
+def _deliver(action, packet, patient, project, values, form: Form) -> str:  # noqa: ANN001
+    """Print or email the packet and record it; the sentence that confirms it ('' when it did not go)."""
+    from ..deliver import MailError, Record, check_address, email_packet, load_settings, print_packet
+
+    settings = load_settings()
+    count, sheets = len(packet.documents), packet.pages
+    what = f"{count} handout{'s' * (count != 1)} ({sheets} page{'s' * (sheets != 1)})"
+    errors = form.errors
     if action == "print":
         try:
             copies = int(values.get("copies") or 1)
@@ -178,34 +186,43 @@ def _deliver(action, packet, patient, project, values, errors) -> tuple[str, str
             copies = 0
         if not 1 <= copies <= MAX_COPIES:
             errors["copies"] = f"Copies must be a whole number from 1 to {MAX_COPIES}."
-            return "", None
-        job = print_packet(packet, printer=values.get("printer") or None, copies=copies, settings=settings)
-        _record(settings, packet, patient, "print", job.printer, consent=False)
-        return f"Sent {what} to the printer {job.printer} (job {job.job_id}).", None
-    to, again = values.get("to", "").strip(), values.get("to_again", "").strip()
-    if not to:
-        errors["to"] = "Type the patient's email address."
-    elif to != again:
-        errors["to_again"] = "The two addresses differ. Type the address again in both boxes."
-    encrypt, consented = bool(values.get("encrypt")), bool(values.get("consent"))
-    if not errors and not (encrypt or consented):
-        errors["consent"] = "Tick that the patient agreed to unencrypted email, or choose Encrypt."
-    if errors:
-        return "", None
-    result = email_packet(
-        packet, patient, to=to, encrypt=encrypt, consented=consented, settings=settings, project=project
-    )
-    _record(settings, packet, patient, "email", result.to, consent=consented)
-    sent = f"Emailed {what}" + (", encrypted." if encrypt else ".")
-    return sent, result.passphrase
-
-
-def _record(settings, packet, patient, method: str, target: str, *, consent: bool) -> None:  # noqa: ANN001
-    """Write the delivery into the record."""
-    from ..deliver import Record
-
-    record = Record.open(settings)
-    record.add(packet=packet, patient=patient, method=method, target=target, consent=consent)
+            return ""
+    else:
+        to, again = values.get("to", "").strip(), values.get("to_again", "").strip()
+        try:
+            to = check_address(to)
+        except MailError:
+            errors["to"] = "Type the patient's email address, such as name@example.com."
+        else:
+            if to != again:
+                errors["to_again"] = "The two addresses differ. Type the same address in both boxes."
+        encrypt, consented = bool(values.get("encrypt")), bool(values.get("consent"))
+        if encrypt and consented:
+            errors["consent"] = "Choose one: encrypt the PDF, or send it unencrypted with consent."
+        elif not (encrypt or consented):
+            errors["consent"] = "Tick that the patient agreed to unencrypted email, or choose Encrypt."
+        if errors:
+            return ""
+    with Record.open(settings, project) as record:
+        earlier = record.recent(patient, [n for n, _v in packet.documents])
+        if earlier is not None and not values.get("again"):
+            form.again = earlier.when.strftime("%H:%M")
+            return ""
+        if action == "print":
+            job = print_packet(
+                packet, printer=values.get("printer") or None, copies=copies, settings=settings
+            )
+            record.add(packet, patient, method="print", target=job.printer)
+            form.warnings = [f"{w[:1].upper()}{w[1:]}." for w in job.warnings]
+            return f"Sent {what} to the printer {job.printer} (job {job.job_id})."
+        result = email_packet(
+            packet, patient, to=to, encrypt=encrypt, consented=consented, settings=settings, project=project
+        )
+        record.add(
+            packet, patient, method="email", target=result.to, consent="encrypted" if encrypt else "consented"
+        )
+    form.passphrase = result.passphrase or ""
+    return f"Emailed {what}" + (", encrypted." if encrypt else ".")
 
 
 def _download(packet) -> Response:  # noqa: ANN001
@@ -218,17 +235,51 @@ def _download(packet) -> Response:  # noqa: ANN001
 @bp.get("/today")
 def today() -> str:
     """The day's deliveries from the record: what, to whom, how and by whom."""
-    from ..deliver import Record
+    return _today()
 
-    problem = ""
-    deliveries = []
+
+@bp.post("/reprint")
+def reprint():  # noqa: ANN201
+    """Print a delivery of today again, for the same patient, with the handouts as they are now."""
+    from ..deliver import PatientError, Record, check_patient, load_settings, personalise, print_packet
+
+    project = _live().project()
     try:
-        deliveries = Record.open(_settings()).today()
+        wanted = int(request.form.get("id", ""))
+    except ValueError:
+        abort(400, "Unknown delivery.")
+    try:
+        settings = load_settings()
+        with Record.open(settings, project) as record:
+            found = [d for d in record.today() if d.id == wanted]
+            if not found:
+                abort(404, "That delivery is not in today's record.")
+            delivery = found[0]
+            names = [name for name, *_rest in delivery.documents]
+            patient = check_patient(project, delivery.patient)
+            packet = personalise(project, names, patient)
+            job = print_packet(packet, printer=request.form.get("printer") or None, settings=settings)
+            record.add(packet, patient, method="print", target=job.printer)
+    except PatientError:
+        return _today(problem="The recorded details no longer pass the checks; use the Handouts page."), 422
     except BrochureError as exc:
-        problem = str(exc)
-    titles = {}
+        return _today(problem=_plain(exc)), 422
+    count = len(packet.documents)
+    return _today(
+        done=f"Printed {count} handout{'s' * (count != 1)} again on {job.printer} (job {job.job_id})."
+    )
+
+
+def _today(done: str = "", problem: str = "") -> str:
+    from ..deliver import Record, load_settings
+
+    deliveries = []
+    titles: dict[str, str] = {}
     try:
-        titles = {e.name: e.title for e in catalog.entries(_live().project())}
-    except BrochureError:
-        pass
-    return render_template("today.html", deliveries=deliveries, problem=problem, titles=titles, done="")
+        project = _live().project()
+        titles = {e.name: e.title for e in catalog.entries(project)}
+        with Record.open(load_settings(), project) as record:
+            deliveries = record.today()
+    except BrochureError as exc:
+        problem = problem or _plain(exc)
+    return render_template("today.html", deliveries=deliveries, problem=problem, titles=titles, done=done)

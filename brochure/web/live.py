@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WAITING, UP_TO_DATE, REBUILT, FAILED = "waiting", "up to date", "rebuilt", "failed"
+#: How often the desk renders a blank handout to keep the render server from stopping (it stops
+#: after 15 idle minutes).
+WARM_SECONDS = 10 * 60
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,26 @@ class Live:
 
         self.thread = threading.Thread(target=run, name="brochure-desk-watch", daemon=True)
         self.thread.start()
+        threading.Thread(target=self._keep_warm, name="brochure-desk-warm", daemon=True).start()
         return self.thread
+
+    def _keep_warm(self) -> None:
+        """Render a blank handout now and then, so the first preview of the day and every later one
+        find the render server (or this process) warm, rather than paying to start WeasyPrint."""
+        from ..deliver import personalise
+
+        with self.changes:  # after the first build, which needs the cores more
+            self.changes.wait_for(lambda: self._state.last_build is not None)
+        while True:
+            try:
+                project = self.project()
+                handout = next(e.name for e in _handouts(project))
+                personalise(project, [handout], None)
+            except (BrochureError, StopIteration):
+                pass
+            except Exception:  # noqa: BLE001 - warming is a courtesy; it must never stop the desk
+                log.debug("desk: warming up failed", exc_info=True)
+            time.sleep(WARM_SECONDS)
 
 
 def _after(before: DocState | None, outcome: Outcome) -> DocState:
@@ -234,6 +256,12 @@ def _after(before: DocState | None, outcome: Outcome) -> DocState:
         return DocState(outcome.name, REBUILT, time.time(), outcome.pages, "", fit_pt, warnings)
     # Up to date: a document rebuilt or failed before keeps its details; the state says what it is now.
     return replace(base, state=UP_TO_DATE, message="")
+
+
+def _handouts(project: Project) -> list:
+    from ..project import documents
+
+    return [d for d in documents(project) if d.spec.kind == "handout"]
 
 
 def _where(file: object, line: int | None) -> str:

@@ -35,6 +35,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(status)
     app.register_blueprint(desk.bp)
     app.jinja_env.filters["clock"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t)) if t else ""
+    app.jinja_env.filters["long_date"] = lambda day: f"{day:%A}, {day:%B} {day.day}, {day.year}"
 
 
 def live() -> Live:
@@ -86,6 +87,20 @@ def thumbnail(name: str) -> Response:
     else:
         response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+@handouts.get("/documents/<name>.pdf")
+def pdf(name: str) -> Response:
+    """A document's PDF from out/, as the build made it (never a personalised copy)."""
+    desk = live()
+    entry = Manifest(desk.out).entries.get(name)
+    try:
+        data = (desk.out / entry.file).read_bytes() if entry else None
+    except OSError:
+        data = None
+    if data is None:
+        abort(404, "This document has not been built yet.")
+    return Response(data, mimetype="application/pdf")
 
 
 @status.get("/status")
