@@ -153,7 +153,7 @@ def personalise_post():  # noqa: ANN201
 
 
 #: Form fields the page sends back as typed (patient fields and delivery choices).
-_KEPT = (*PATIENT_FIELDS, "printer", "copies", "to", "to_again", "consent", "encrypt")
+_KEPT = (*PATIENT_FIELDS, "printer", "copies", "to", "to_again", "consent", "encrypt", "again")
 
 
 def _sentence(name: str, message: str) -> str:
@@ -258,7 +258,9 @@ def reprint():  # noqa: ANN201
             names = [name for name, *_rest in delivery.documents]
             patient = check_patient(project, delivery.patient)
             packet = personalise(project, names, patient)
-            job = print_packet(packet, printer=request.form.get("printer") or None, settings=settings)
+            # Again on the printer it went to, or (when it was emailed) on the usual one.
+            printer = delivery.target if delivery.method == "print" else None
+            job = print_packet(packet, printer=printer, settings=settings)
             record.add(packet, patient, method="print", target=job.printer)
     except PatientError:
         return _today(problem="The recorded details no longer pass the checks; use the Handouts page."), 422
