@@ -344,3 +344,44 @@ def test_desk_on_a_port_in_use_says_so(sample):
         f"Error: port {port} is in use (is the desk already open at http://127.0.0.1:{port}/ ?) "
         "(open that address, or choose another port with --port)\n"
     )
+
+
+def test_brochure_desk_serves_on_loopback_and_stops_on_ctrl_c(sample):
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from servers import free_port
+
+    port = free_port()
+    desk = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "brochure",
+            "desk",
+            "--project",
+            str(sample),
+            "--no-browser",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert desk.stdout.readline() == f"Front desk at http://127.0.0.1:{port}/ (Ctrl-C to stop)\n"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as page:
+            assert "<h1>Handouts</h1>" in page.read().decode()
+        foreign = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": "evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(foreign, timeout=60)
+        assert refused.value.code == 400
+    finally:
+        desk.send_signal(signal.SIGINT)
+        out, err = desk.communicate(timeout=60)
+    assert desk.returncode == 0, err
+    assert out == "Stopped.\n"

@@ -88,6 +88,7 @@ def run(project: Path, port: int, *, browser: bool, jobs: int | None = None) -> 
 
         threading.Timer(0.3, webbrowser.open, args=(url,)).start()
     try:
-        server.serve_forever()
+        server.serve_forever()  # Werkzeug's ends quietly on Ctrl-C
     finally:
         server.server_close()
+    click.echo("Stopped.")
