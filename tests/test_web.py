@@ -385,3 +385,14 @@ def test_brochure_desk_serves_on_loopback_and_stops_on_ctrl_c(sample):
         out, err = desk.communicate(timeout=60)
     assert desk.returncode == 0, err
     assert out == "Stopped.\n"
+
+
+def test_a_broken_project_gives_its_message_not_an_error_page(tmp_path):
+    root = copy_sample(tmp_path / "clinic")
+    (root / "content/brand.toml").write_text("clinic_name = [\n")
+    client = create_app(root, watch=False).test_client()
+    response = client.get("/personalise", query_string={"d": "aftercare"}, headers=HOST)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "content/brand.toml" in html
+    assert "Traceback" not in html

@@ -25,6 +25,7 @@ from flask import Flask, Response, abort, render_template, request, session
 from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException
 
+from ..errors import BrochureError
 from .live import Live
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def create_app(
     app.before_request(_guard)
     app.after_request(_headers)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(BrochureError, _user_error)
     app.register_error_handler(Exception, _internal_error)
     app.jinja_env.globals["csrf_token"] = csrf_token
 
@@ -130,6 +132,12 @@ def _http_error(exc: HTTPException):  # noqa: ANN202
         # A foreign Host header: no page of ours is built for it, just the refusal.
         return Response(f"{exc.code} {exc.name}\n", exc.code, mimetype="text/plain")
     return render_template("error.html", code=exc.code, title=exc.name, message=message), exc.code
+
+
+def _user_error(exc: BrochureError):  # noqa: ANN202
+    """A problem with the project or the machine (the library's messages hold no patient details)."""
+    message = " ".join(str(p) for p in exc.problems)
+    return render_template("error.html", code=422, title="The desk cannot do this yet", message=message), 422
 
 
 def _internal_error(exc: Exception):  # noqa: ANN202
