@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: sample test lint bench clean
+.PHONY: sample test lint bench clean golden
 
 $(BIN)/brochure: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(BIN)/brochure
 lint: $(BIN)/brochure
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+# Redraw the golden pictures of the sample's first pages (tests/test_golden.py)
+# after a change that is meant to alter the look; then look at them and commit.
+golden: $(BIN)/brochure
+	BROCHURE_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q -n 0 tests/test_golden.py
 
 clean:
 	rm -rf $(VENV) out

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import BrochureError
+from .errors import BrochureError, Problem
 from .fit import FitResult
-from .inputs import Hasher, document_key, fingerprint_options, project_fingerprint
-from .output import Manifest, locked, remove_stale_temporaries, write_atomic
+from .inputs import Hasher, Keys, fingerprint_options, project_fingerprint
+from .output import Manifest, check_writable, locked, remove_stale_temporaries, unwritable, write_atomic
 from .paths import is_inside
 from .project import Document, Project, select
 
@@ -36,6 +38,8 @@ class Outcome:
     error: BrochureError | None = None
     warnings: list[str] = field(default_factory=list)
     fit: FitResult | None = None
+    #: The hash of its inputs (see inputs.Keys).
+    key: str = ""
 
 
 def check_out_dir(project: Project, out: Path) -> Path:
@@ -66,6 +70,8 @@ class Summary:
     outcomes: list[Outcome]
     removed: list[str]
     seconds: float
+    #: Things to know about the build as a whole, such as another project's PDFs in the folder.
+    notes: list[Problem] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -110,7 +116,9 @@ def build_summary(
     renderer: Renderer | None = None,
     lock_timeout: float = 300.0,
     on_wait: Callable[[], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome, float], None] | None = None,
+    hasher: Hasher | None = None,
 ) -> Summary:
     """Render the documents whose inputs changed, in worker processes, and write each good one.
 
@@ -119,6 +127,10 @@ def build_summary(
     one its PDF was made from. A document that fails is reported in its
     Outcome; its old PDF is left untouched and the others still build. With
     nothing to do, WeasyPrint is never imported.
+
+    ``on_start(count)`` is called with the number of documents once they are
+    known, ``on_done(outcome, seconds)`` once for each as it is settled (up
+    to date, written or failed), always from one thread at a time.
     """
     started = time.perf_counter()
     out = check_out_dir(project, out)
@@ -126,35 +138,37 @@ def build_summary(
     docs = select(project, names)
     paper_option = paper
     paper = paper or project.brand.paper
+    hasher = hasher or Hasher(project.root)
     with locked(out, lock_timeout, on_wait):
         remove_stale_temporaries(out)
-        manifest = Manifest(out)
-        hasher = Hasher()
-        options = f"paper={paper} strict={strict}"
-        keys = {doc.name: document_key(project, doc, options, hasher) for doc in docs}
+        manifest = Manifest(out, project.root)
         outcomes = {doc.name: Outcome(doc.name) for doc in docs}
-        todo = []
-        for doc in docs:
-            if not force and manifest.up_to_date(doc.name, keys[doc.name]):
-                outcomes[doc.name].status = UP_TO_DATE
-                outcomes[doc.name].path = out / manifest.entries[doc.name].file
-            else:
-                todo.append(doc)
-        todo.sort(key=lambda d: _expected_seconds(d, manifest), reverse=True)
-        changed = bool(todo)
-        if todo:
-            from .workers import Renderer
-
-            pool = renderer or Renderer(jobs)
-            try:
-                for result in pool.render(project, todo, paper, strict):
-                    outcome = outcomes[result.name]
-                    _finish(outcome, result, out, manifest, keys[result.name])
-                    if on_done:
-                        on_done(outcome, result.seconds)
-            finally:
-                if renderer is None:
-                    pool.close()
+        writer = _Writer(out, manifest, on_done)
+        try:
+            if on_start:
+                on_start(len(docs))
+            keys = Keys(project, f"paper={paper} strict={strict}", hasher)
+            order = sorted(docs, key=lambda d: _expected_seconds(d, manifest), reverse=True)
+            stale = _stale(order, keys, manifest, outcomes, writer, force)
+            first = next(stale, None)
+            if first is not None:
+                check_writable(out)  # a read-only folder fails once, before anything is rendered
+                # Keys are worked out as the renderer asks for more, and PDFs written by the
+                # writer's thread while the next ones render: rendering sets the pace.
+                todo = itertools.chain([first], stale)
+                handed = _render(project, todo, paper, strict, renderer, jobs, outcomes, writer)
+                writer.close()
+                for doc in handed:  # every document handed out is settled, or it is a bug of ours
+                    outcome = outcomes[doc.name]
+                    if outcome.status == FAILED and outcome.error is None:  # pragma: no cover
+                        problem = Problem(doc.source, None, "the renderer gave no result", "please report it")
+                        outcome.error = BrochureError(problem)
+                        writer.report(outcome, 0.0)
+            writer.close()
+        finally:
+            writer.close(cancel=True)
+            manifest.close()
+        changed = writer.wrote or manifest.dirty
         removed: list[str] = []
         if not names:
             removed = manifest.remove_others({d.name for d in docs})
@@ -162,7 +176,7 @@ def build_summary(
         # Only a build of everything, with everything now good, may vouch for the whole project.
         everything_good = not names and all(o.status != FAILED for o in outcomes.values())
         fingerprint = (
-            project_fingerprint(project.root, fingerprint_options(paper_option, strict))
+            project_fingerprint(project.root, fingerprint_options(paper_option, strict), hasher)
             if everything_good
             else ""
         )
@@ -171,10 +185,145 @@ def build_summary(
             changed = True
         if changed:
             manifest.save()
-    return Summary([outcomes[d.name] for d in docs], removed, time.perf_counter() - started)
+        notes = _other_projects(out, manifest)
+    return Summary([outcomes[d.name] for d in docs], removed, time.perf_counter() - started, notes)
 
 
-def _finish(outcome: Outcome, result: Result, out: Path, manifest: Manifest, key: str) -> None:
+def _stale(
+    docs: list[Document],
+    keys: Keys,
+    manifest: Manifest,
+    outcomes: dict[str, Outcome],
+    writer: _Writer,
+    force: bool,
+) -> Iterator[Document]:
+    """The documents to render, in order, each as soon as its key is known; the others are settled here."""
+    for doc in docs:
+        outcome = outcomes[doc.name]
+        outcome.key = keys.key(doc)
+        if not force and manifest.up_to_date(doc.name, outcome.key):
+            outcome.status, outcome.path = UP_TO_DATE, manifest.out / manifest.entries[doc.name].file
+            writer.report(outcome, 0.0)
+        elif owner := manifest.owner(doc.name):
+            outcome.error = _taken(manifest.out / f"{doc.name}.pdf", owner)
+            writer.report(outcome, 0.0)
+        else:
+            yield doc
+
+
+def _render(
+    project: Project,
+    docs: Iterator[Document],
+    paper: str,
+    strict: bool,
+    renderer: Renderer | None,
+    jobs: int | None,
+    outcomes: dict[str, Outcome],
+    writer: _Writer,
+) -> list[Document]:
+    """Render ``docs``, handing each result to the writer; return the documents handed out."""
+    from .workers import Renderer
+
+    pool = renderer or Renderer(jobs)
+    handed: list[Document] = []
+
+    def hand_out() -> Iterator[Document]:
+        for doc in docs:
+            handed.append(doc)
+            yield doc
+
+    # Both the local workers and the render server's client read the documents
+    # as they go, so keys are worked out while the first documents render.
+    try:
+        for result in pool.render(project, hand_out(), paper, strict):
+            writer.write(outcomes[result.name], result)
+    finally:
+        if renderer is None:
+            pool.close()
+    return handed
+
+
+class _Writer:
+    """Writes each rendered PDF into place and notes it in the manifest, in a thread of its own.
+
+    The main thread goes straight back to the renderer, so the next
+    documents render while a PDF is flushed to disk. Reports to ``on_done``
+    all come from this thread, in order, once it has started.
+    """
+
+    def __init__(
+        self, out: Path, manifest: Manifest, on_done: Callable[[Outcome, float], None] | None
+    ) -> None:
+        self.out, self.manifest, self.on_done = out, manifest, on_done
+        self.wrote = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[Future] = []
+
+    def _run(self, job: Callable[[], None]) -> None:
+        if self._pool is None:
+            # Started at the first result, after the renderer forked its workers.
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="brochure-writer")
+        self._futures.append(self._pool.submit(job))
+        self._futures = [f for f in self._futures if not f.done() or f.exception() is not None]
+
+    def report(self, outcome: Outcome, seconds: float) -> None:
+        """Pass on a settled document, after everything before it."""
+        if self.on_done is None:
+            return
+        if self._pool is None:
+            self.on_done(outcome, seconds)
+        else:
+            self._run(lambda: self.on_done(outcome, seconds))
+
+    def write(self, outcome: Outcome, result: Result) -> None:
+        """Write a rendered document (or note why it failed), then report it."""
+        self.wrote = True
+
+        def job() -> None:
+            _finish(outcome, result, self.out, self.manifest)
+            if self.on_done:
+                self.on_done(outcome, result.seconds)
+
+        self._run(job)
+
+    def close(self, cancel: bool = False) -> None:
+        """Wait for what is queued (only the current write, with ``cancel``); raise what failed in it."""
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        pool.shutdown(wait=True, cancel_futures=cancel)
+        futures, self._futures = self._futures, []
+        if not cancel:
+            for future in futures:
+                future.result()
+
+
+def _taken(path: Path, owner: str) -> BrochureError:
+    return BrochureError.at(
+        path,
+        None,
+        f"was written by another project ({owner}); this build does not replace it",
+        "build each project into a folder of its own with --out, or rename the document",
+    )
+
+
+def _other_projects(out: Path, manifest: Manifest) -> list[Problem]:
+    """A note for each other project whose PDFs share the folder: they are left alone."""
+    notes = []
+    for owner, count in sorted(manifest.others().items()):
+        pdfs = "PDF" if count == 1 else "PDFs"
+        notes.append(
+            Problem(
+                out,
+                None,
+                f"also holds {count} {pdfs} of another project ({owner}); this build leaves them alone",
+                "build each project into a folder of its own with --out",
+            )
+        )
+    return notes
+
+
+def _finish(outcome: Outcome, result: Result, out: Path, manifest: Manifest) -> None:
     """Write a rendered document into place, or record why it failed."""
     if result.error is not None:
         outcome.status, outcome.error = FAILED, result.error
@@ -183,13 +332,8 @@ def _finish(outcome: Outcome, result: Result, out: Path, manifest: Manifest, key
     try:
         write_atomic(path, result.pdf)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        fix = "check the output folder's permissions and free space, or choose another with --out"
-        outcome.status, outcome.error = (
-            FAILED,
-            BrochureError.at(path, None, f"cannot be written: {reason}", fix),
-        )
+        outcome.status, outcome.error = FAILED, unwritable(path, exc)
         return
-    manifest.record(result.name, key, result.pdf, result.seconds)
+    manifest.record(result.name, outcome.key, result.pdf, result.seconds)
     outcome.status, outcome.path, outcome.pages = BUILT, path, result.pages
     outcome.warnings, outcome.fit = list(result.warnings), result.fit

@@ -102,10 +102,11 @@ def check_project(
         report.add(ERROR, "config", exc.problems)
         return report
     report.add(WARNING, "config", project.warnings)
-    chosen = {t.slug: t for doc in docs for t in doc.topics}
+    chosen = {t.shown: t for doc in docs for t in doc.topics}
     today = today or dt.date.today()
     for topic in chosen.values():
         _check_topic(project, topic, today, report)
+    _check_translations(project, report)
     _check_contrast(project.brand, report)
     if render:
         for doc in docs:
@@ -117,7 +118,7 @@ def _check_topic(project: Project, topic: Topic, today: dt.date, report: Report)
     from .markup import convert
     from .readability import reading
 
-    topics = {t.slug: t for t in project.topics}
+    topics = project.link_targets(topic.lang)
     try:
         converted = convert(topic, project.root, topics, frozenset(topics))
     except BrochureError as exc:
@@ -126,6 +127,11 @@ def _check_topic(project: Project, topic: Topic, today: dt.date, report: Report)
     report.add(ERROR, "content", converted.errors)
     report.add(WARNING, "headings", converted.warnings)
     _check_review(project, topic, today, report)
+    language = topic.lang.split("-")[0].lower()
+    if language == "es":
+        _check_reading_es(project, topic, converted.html, report)
+    if language != "en":
+        return  # the reading grade is an English formula
     target = project.settings.reading_grade
     result = reading(converted.html)
     if result.grade > target:
@@ -141,6 +147,70 @@ def _check_topic(project: Project, topic: Topic, today: dt.date, report: Report)
             f"reads at grade {result.grade:g}, above the target of {target:g}; hardest sentences: {hardest}",
             "use shorter sentences and everyday words",
         )
+
+
+def _check_reading_es(project: Project, topic: Topic, html: str, report: Report) -> None:
+    from .readability import reading_es
+
+    target = project.settings.reading_ease_es
+    ease, hardest = reading_es(html)
+    if ease < target:
+        shown = "; ".join(
+            f'line {_line_of(topic, text)}: "{_short(text)}" (ease {score:.0f})'
+            for score, text in hardest[:3]
+        )
+        report.note(
+            WARNING,
+            "reading",
+            topic.shown,
+            None,
+            f"reads at Fernández-Huerta ease {ease:g}, below the target of {target:g}; "
+            f"hardest sentences: {shown}",
+            "use shorter sentences and shorter words",
+        )
+
+
+def _check_translations(project: Project, report: Report) -> None:
+    """Translations made from an older version of their source; topics a declared language lacks."""
+    from .content import source_version
+
+    sources = {t.slug: t for t in project.topics}
+    for text in project.translations:
+        source = sources[text.slug]
+        now = source_version(source)
+        line = _front_matter_line(text, "source_version")
+        if text.source_version is None:
+            report.note(
+                WARNING,
+                "translation",
+                text.shown,
+                1,
+                f"does not say which version of {source.shown} it translates",
+                f"if it matches {source.shown} today, add 'source_version: \"{now}\"' to its front matter",
+            )
+        elif text.source_version != now:
+            report.note(
+                WARNING,
+                "translation",
+                text.shown,
+                line,
+                f"is out of date: {source.shown} has changed since it was translated",
+                f"bring the translation up to date, then set 'source_version: \"{now}\"'",
+            )
+    declared = project.settings.languages
+    for lang in declared[1:]:
+        have = {t.slug for t in project.translations if t.lang == lang}
+        for topic in project.topics:
+            if topic.slug not in have:
+                report.note(
+                    WARNING,
+                    "translation",
+                    topic.shown,
+                    None,
+                    f"has no translation into {lang!r}, a language content/documents.toml declares",
+                    f"translate it into content/topics/{topic.slug}.{lang}.md, "
+                    f"with 'source_version: \"{source_version(topic)}\"' in its front matter",
+                )
 
 
 def _check_review(project: Project, topic: Topic, today: dt.date, report: Report) -> None:
@@ -201,9 +271,14 @@ def _check_contrast(brand: Brand, report: Report) -> None:
     lines = toml_key_lines(brand.file.read_text(encoding="utf-8"))
     uses = [(key, use, "#ffffff", "white paper", need) for key, use, need in CONTRAST_USES]
     uses.append(("text", "text in note boxes", brand.colors["light"], "the 'light' colour", 4.5))
+    # The handout's brand band prints white text on the primary colour.
+    uses.append(("primary", "white text on the brand band", "#ffffff", "white text", 4.5))
+    failed: set[tuple[str, str]] = set()
     for key, use, background, on, need in uses:
         ratio = contrast_ratio(brand.colors[key], background)
-        if ratio < need:
+        pair = (key, "#ffffff" if on == "white text" else background)
+        if ratio < need and pair not in failed:
+            failed.add(pair)
             report.note(
                 ERROR,
                 "contrast",
@@ -251,12 +326,7 @@ def _line_of(topic: Topic, sentence: str) -> int:
 
 
 def _front_matter_line(topic: Topic, key: str) -> int | None:
-    for number, line in enumerate(
-        topic.path.read_text(encoding="utf-8").split("\n")[: topic.body_line], start=1
-    ):
-        if line.startswith(f"{key}:"):
-            return number
-    return None
+    return dict(topic.key_lines).get(key)
 
 
 def _short(text: str, limit: int = 70) -> str:

@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,8 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="A line per document as it is built.  [default: on a terminal only]",
+    help="Show progress: on a terminal one bar with the time left, elsewhere a line per document "
+    "built. Errors and warnings are always shown.  [default: on a terminal only]",
 )
 @user_errors
 def build(
@@ -127,14 +129,16 @@ def build(
         brochure build --force --jobs 2
         brochure build --project ../lakeside --out ~/handouts
     """
+    hasher = None
     if not names and not force:
         # Nothing changed since the last build of everything: say so without parsing anything.
         started = time.perf_counter()
-        from .inputs import fingerprint_options
+        from .inputs import Hasher, fingerprint_options
         from .output import nothing_to_do
 
         target = out if out is not None else project / "out"
-        count = nothing_to_do(project, target, fingerprint_options(paper, strict))
+        hasher = Hasher(project)  # what it reads, the build below need not read again
+        count = nothing_to_do(project, target, fingerprint_options(paper, strict), hasher)
         if count is not None:
             click.echo(f"0 rebuilt, {count} up to date, 0 failed in {time.perf_counter() - started:.2f} s")
             return
@@ -144,6 +148,11 @@ def build(
     loaded = _load(project)
     out = out if out is not None else loaded.root / "out"
     renderer = server.RemoteRenderer(jobs) if server.enabled() else None
+    terminal = sys.stdout.isatty()
+    if progress is False:
+        shown = _Progress("quiet")
+    else:
+        shown = _Progress("bar" if terminal else "lines" if progress else "quiet")
     try:
         summary = build_summary(
             loaded,
@@ -155,30 +164,108 @@ def build(
             jobs=jobs,
             renderer=renderer,
             on_wait=lambda: click.echo(f"Waiting for another build writing to {out} ...", err=True),
-            on_done=_progress(sys.stdout.isatty() if progress is None else progress),
+            on_start=shown.start,
+            on_done=shown.done,
+            hasher=hasher,
         )
     finally:
+        shown.finish()
         if renderer is not None:
             renderer.close()
+    _report(summary.notes, "Warning")
     click.echo(summary.describe())
     if summary.failed:
         sys.exit(1)
 
 
-def _progress(show: bool):  # noqa: ANN202
-    """Print each document as it is done: errors always, successes when ``show``."""
+class _Progress:
+    """What a build prints as it goes: a bar, a line per document, or nothing but problems.
 
-    def done(outcome, seconds: float) -> None:  # noqa: ANN001
+    ``mode`` is "bar" (one line rewritten in place, on a terminal), "lines"
+    (a line per document built) or "quiet". Warnings are printed as they
+    come, each error once at the end, naming every document it failed.
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.total = self.done_count = self.failed_count = 0
+        self.started = time.monotonic()
+        self._drawn = 0  # width of the bar as last drawn
+        self._last_draw = 0.0
+        self._errors: dict[str, tuple[Any, list[str]]] = {}
+
+    def start(self, total: int) -> None:
+        self.total, self.done_count, self.failed_count = total, 0, 0
+        self.started = time.monotonic()
+
+    def done(self, outcome, seconds: float) -> None:  # noqa: ANN001 - build.Outcome
+        self.done_count += 1
         if outcome.error:
-            _report(outcome.error.problems, "Error")
-            return
-        if show:
-            pages = "page" if outcome.pages == 1 else "pages"
-            fitted = f", {outcome.fit.describe()}" if outcome.fit and outcome.fit.tightened else ""
-            click.echo(f"built {outcome.path} ({outcome.pages} {pages}{fitted}, {seconds:.2f} s)")
-        _report([f"{outcome.name}: {w}" for w in outcome.warnings], "Warning")
+            self.failed_count += 1
+            for problem in outcome.error.problems:
+                self._errors.setdefault(str(problem), (problem, []))[1].append(outcome.name)
+        elif outcome.status == "built":
+            if self.mode == "lines" or (self.mode == "bar" and outcome.fit and outcome.fit.tightened):
+                self._print(self._built(outcome, seconds))
+            self._print_problems([f"{outcome.name}: {w}" for w in outcome.warnings], "Warning")
+        if self.mode == "bar":
+            self._draw()
 
-    return done
+    @staticmethod
+    def _built(outcome, seconds: float) -> str:  # noqa: ANN001
+        pages = "page" if outcome.pages == 1 else "pages"
+        fitted = f", {outcome.fit.describe()}" if outcome.fit and outcome.fit.tightened else ""
+        return f"built {outcome.path} ({outcome.pages} {pages}{fitted}, {seconds:.2f} s)"
+
+    def _print(self, line: str, err: bool = False) -> None:
+        self._clear()
+        click.echo(line, err=err)
+
+    def _print_problems(self, problems: list[Any], prefix: str) -> None:
+        for problem in problems:
+            self._print(f"{prefix}: {problem}", err=True)
+
+    def _draw(self) -> None:
+        now = time.monotonic()
+        if self.done_count < self.total and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        width = 24
+        filled = width * self.done_count // max(self.total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        text = f"[{bar}] {self.done_count}/{self.total}"
+        if self.failed_count:
+            text += f", {self.failed_count} failed"
+        elapsed = now - self.started
+        if 0 < self.done_count < self.total and elapsed >= 1:
+            text += f", about {_duration(elapsed / self.done_count * (self.total - self.done_count))} left"
+        click.echo("\r" + text.ljust(self._drawn), nl=False)
+        self._drawn = len(text)
+
+    def _clear(self) -> None:
+        if self._drawn:
+            click.echo("\r" + " " * self._drawn + "\r", nl=False)
+            self._drawn = 0
+
+    def finish(self) -> None:
+        """Clear the bar, and print each error once, with the documents it failed."""
+        self._clear()
+        for problem, names in self._errors.values():
+            click.echo(f"Error: {_naming(problem, names)}", err=True)
+        self._errors.clear()
+
+
+def _naming(problem, names: list[str]) -> str:  # noqa: ANN001 - errors.Problem
+    """A problem as printed, with the documents it failed unless it names its only one."""
+    if len(names) == 1 and f"{names[0]!r}" in str(problem):
+        return str(problem)
+    names = sorted(names)
+    shown = [repr(n) for n in names[:5]]
+    if len(names) > 5:
+        shown.append(f"{len(names) - 5:,} more")
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    which = f"document {listed}" if len(names) == 1 else f"{len(names):,} documents: {listed}"
+    return str(replace(problem, message=f"{problem.message}; {which} not built"))
 
 
 @cli.command()
@@ -289,7 +376,10 @@ def watch(
     """
     from .watch import watch as run_watch
 
+    shown = _Progress("lines")
+
     def built(summary, error) -> None:  # noqa: ANN001
+        shown.finish()
         if error is not None:
             _report(error.problems, "Error")
         else:
@@ -305,7 +395,7 @@ def watch(
             jobs=jobs,
             on_change=lambda paths: click.echo(f"changed: {', '.join(paths)}"),
             on_build=built,
-            on_done=_progress(True),
+            on_done=shown.done,
         )
     except KeyboardInterrupt:
         click.echo("Stopped.")
@@ -315,16 +405,17 @@ def watch(
 def server() -> None:
     """The render server that keeps builds fast.
 
-    The first `brochure build` starts it in the background. It keeps
-    WeasyPrint loaded, so later builds skip half a second or more of
-    start-up, and it stops by itself after 15 minutes without a build.
-    Only your user can reach it, and it writes nothing to disk. Set
-    BROCHURE_SERVER=off to build without it.
+    The first `brochure build` renders by itself, then starts the server in
+    the background. It keeps WeasyPrint loaded, so later builds skip half a
+    second or more of start-up, and it stops by itself after 15 minutes
+    without a build. Only your user can reach it, and it writes nothing to
+    disk. Set BROCHURE_SERVER=off to build without it.
 
     \b
     Example:
         brochure server status
         brochure server stop
+        brochure server stop --all
     """
 
 
@@ -343,6 +434,9 @@ def status() -> None:
         click.echo("No render server is running.")
     for info in found:
         which = "" if info["current"] else " (another version of brochure)"
+        if info["starting"]:
+            click.echo(f"Render server {info['pid']}{which}: starting.")
+            continue
         click.echo(
             f"Render server {info['pid']}{which}: {info['jobs']} workers, "
             f"{info['builds']} build{'s' if info['builds'] != 1 else ''} "
@@ -356,29 +450,46 @@ def _duration(seconds: float) -> str:
 
 
 @server.command()
-def stop() -> None:
-    """Stop the render server (the next build starts a new one).
+@click.option(
+    "--all", "every", is_flag=True, help="Stop the servers of every version of brochure, not just this one's."
+)
+def stop(every: bool) -> None:
+    """Stop this version of brochure's render server (the next build starts a new one).
+
+    Each version of brochure has a server of its own. With --all, stop
+    every one of your render servers, whatever version started it. Says
+    which it stopped, once each has ended.
 
     \b
     Example:
         brochure server stop
+        brochure server stop --all
     """
+    from .server import status as server_status
     from .server import stop as stop_servers
 
-    count = stop_servers()
-    if count:
-        click.echo(f"Stopped {count} render server{'s' if count != 1 else ''}.")
-    else:
-        click.echo("No render server was running.")
+    stopped = stop_servers(every=every)
+    for info in stopped:
+        which = "this version of brochure" if info["current"] else "another version of brochure"
+        pid = f" {info['pid']}" if info["pid"] else ""
+        click.echo(f"Stopped render server{pid} ({which}).")
+    if not stopped:
+        mine = "" if every else " of this version"
+        click.echo(f"No render server{mine} was running.")
+    others = 0 if every else len(server_status())
+    if others:
+        plural = "s of other versions are" if others != 1 else " of another version is"
+        click.echo(f"{others} render server{plural} still running (stop with: brochure server stop --all).")
 
 
 @server.command(hidden=True)
 @click.option("--socket", "path", type=click.Path(path_type=Path), required=True)
-def run(path: Path) -> None:
+@click.option("--lock-fd", type=int, default=None)
+def run(path: Path, lock_fd: int | None) -> None:
     """Run a render server on the socket PATH (builds start it themselves)."""
     from .server import idle_seconds, serve
 
-    serve(path, idle_seconds())
+    serve(path, idle_seconds(), lock_fd)
 
 
 @cli.command(name="list")
@@ -441,7 +552,7 @@ def html(name: str, project: Path, output: Path | None, paper: str | None) -> No
 # The front desk's commands (print, email, printers, history, settings): brochure/deliver/.
 from .deliver.commands import register  # noqa: E402
 
-register(cli)
+register(cli, PROJECT, user_errors)
 
 from .web.commands import desk  # noqa: E402 - the front-desk page, kept in its own package
 

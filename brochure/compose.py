@@ -6,8 +6,10 @@ workers (which run this in warm processes): neither imports the other.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from .config import MAX_PAGES
 from .errors import Problem, RenderError
 from .inputs import Hasher, style_chain
 from .paths import builtin_dir, default_font_dir
@@ -40,16 +42,27 @@ def document_html(
     from . import render
 
     env = env or render.environment(project.root)
-    topics = {t.slug: t for t in project.topics}
+    topics = project.link_targets(doc.lang)
     here = frozenset(t.slug for t in doc.topics)
     sections = [render.section(t, project.root, topics, here) for t in doc.topics]
     styles = document_styles(project, doc) if link_styles else []
     reviewed = [t.reviewed_on for t in doc.topics if t.reviewed_on]
     due = [t.review_due for t in doc.topics if t.review_due]
     first = doc.topics[0]
+    from . import messages
+
+    own_language = doc.lang == project.settings.source_lang
     info = {
         "name": doc.name,
         "kind": doc.spec.kind,
+        "lang": doc.lang,
+        "large": doc.large,
+        # The brand's disclaimer is in the project's language; a translation
+        # prints its language's (content/messages/LANG.toml may change it).
+        "disclaimer": project.brand.disclaimer
+        if own_language
+        else messages.load(project.root, doc.lang).disclaimer,
+        "online_url": first.online_url if doc.spec.kind == "handout" else None,
         "title": doc.title or project.brand.guide_title,
         "subtitle": doc.spec.subtitle,
         "subject": first.summary
@@ -78,25 +91,26 @@ def document_html(
     )
 
 
-def render_document(project: Project, doc: Document, paper: str, env=None, *, strict: bool = False):  # noqa: ANN001, ANN201
-    """Render ``doc`` to PDF bytes within its page budget (auto-fitting if need be); touches no file."""
+def layout_engine(project: Project, doc: Document, paper: str, hasher: Hasher | None = None):  # noqa: ANN201
+    """``lay_out(extra_css, html)`` for ``doc``: the engine with the document's stylesheets and fonts.
+
+    Every layout is checked for the brand's paper and the page cap. Both the
+    build and personalised copies lay out through here.
+    """
     from . import pdf
-    from .fit import fit
-    from .measure import MIN_TEXT_PT
     from .render import brand_css
 
     base_url = (project.root / "content").as_uri() + "/"
     roots = allowed_roots(project)
     # Stylesheets go to the engine parsed, and each worker keeps them parsed
     # between documents: keyed by the content of each and all it imports.
-    hasher = Hasher()
+    hasher = hasher or Hasher(project.root)
     chains = {path: style_chain(project.root, [path.name]) for path in document_styles(project, doc)}
     styles = [(path, "|".join(f"{p}={hasher.file(p)}" for p in chain)) for path, chain in chains.items()]
     # Workers start a new font configuration when the project or a font file changes.
     font_files = [face.path for face in project.brand.fonts]
     font_files += [p for chain in chains.values() for p in chain if p.suffix.lower() in pdf.FONT_SUFFIXES]
     fonts = "\n".join([str(project.root), *sorted({f"{f}={hasher.file(f)}" for f in font_files})])
-
     brand = brand_css(project.brand, paper)
 
     def lay_out(extra_css: str, html: str) -> pdf.Layout:
@@ -110,6 +124,7 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
             extra_css=extra_css,
             fonts=fonts,
         )
+        _check_paper(layout, paper, chains, project, doc)
         if layout.pages > MAX_PAGES:
             raise RenderError.at(
                 doc.source,
@@ -119,13 +134,24 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
             )
         return layout
 
+    return lay_out
+
+
+def render_document(project: Project, doc: Document, paper: str, env=None, *, strict: bool = False):  # noqa: ANN001, ANN201
+    """Render ``doc`` to PDF bytes within its page budget (auto-fitting if need be); touches no file."""
+    from . import pdf
+    from .fit import fit
+    from .measure import MIN_TEXT_PT
+
+    lay_out = layout_engine(project, doc, paper)
     html = document_html(project, doc, paper, env, link_styles=False)
     layout, measured, fitted = fit(
         lambda css: lay_out(css, html),
         doc.budget,
-        floor_pt=project.settings.body_floor_pt,
+        floor_pt=doc.floor_pt(project.settings),
         source=doc.source,
         name=doc.name,
+        safe_px=project.brand.safe_margin_in * 96,
     )
     problems = [
         Problem(
@@ -172,9 +198,41 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
     return rendered
 
 
+#: Paper sizes in CSS pixels (96 to the inch).
+PAPER_PX = {"letter": (8.5 * 96, 11 * 96), "a4": (210 / 25.4 * 96, 297 / 25.4 * 96)}
+_PAGE_SIZE = re.compile(r"@page[^{]*\{[^}]*?\bsize\s*:", re.IGNORECASE | re.DOTALL)
+
+
+def _check_paper(layout, paper: str, chains: dict[Path, list[Path]], project: Project, doc: Document) -> None:  # noqa: ANN001
+    """Fail a document whose pages, as laid out, are not the brand's paper (a stylesheet set @page size)."""
+    want_w, want_h = PAPER_PX[paper]
+    for number, page in enumerate(layout.doc.pages, start=1):
+        if abs(page.width - want_w) <= 0.5 and abs(page.height - want_h) <= 0.5:
+            continue
+        setter = next(
+            (
+                path
+                for chain in chains.values()
+                for path in chain
+                if path.suffix.lower() == ".css"
+                and path.is_relative_to(project.root)
+                and _PAGE_SIZE.search(path.read_text(encoding="utf-8", errors="replace"))
+            ),
+            None,
+        )
+        where = setter.relative_to(project.root).as_posix() if setter else doc.source
+        raise RenderError.at(
+            where,
+            None,
+            f"document {doc.name!r}: page {number} is {page.width / 96:.4g} x {page.height / 96:.4g} in, "
+            f"not {paper} paper ({want_w / 96:.4g} x {want_h / 96:.4g} in)",
+            "remove 'size' from the @page rules in your stylesheets; "
+            "the paper is set by 'paper' in content/brand.toml",
+        )
+
+
 _OUTSIDE_FIX = "make the picture or table smaller, or break the long line"
 _MARGIN_FIX = (
     "shorten the disclaimer or contact details in content/brand.toml, "
     "or give the footer more room (the page's bottom margin) in styles/"
 )
-MAX_PAGES = 100

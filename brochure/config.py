@@ -11,6 +11,7 @@ from typing import Any
 
 from . import schema
 from .errors import ConfigError, Problem
+from .images import unreadable
 from .paths import default_font_dir, is_inside
 from .schema import Field
 
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 BRAND_FILE = "content/brand.toml"
 DOCUMENTS_FILE = "content/documents.toml"
 PAPERS = ("letter", "a4")
+#: brand.toml and documents.toml are a few KB; TOML has no aliases, so size bounds the parse.
+MAX_CONFIG_BYTES = 256 * 1024
 FONT_STYLES = ("regular", "bold", "italic", "bold_italic")
 
 #: The default theme's font: files from the font-lato package.
@@ -50,12 +53,21 @@ def _email(value: str) -> str | None:
     return None if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value) else f"is not an email address: {value!r}"
 
 
+#: Most office printers cannot print within about a quarter inch of the paper's edge.
+DEFAULT_SAFE_MARGIN_IN = 0.25
+
+
+def _safe_margin(value: float) -> str | None:
+    return None if 0 <= value <= 1 else f"must be between 0 and 1 (inches), not {value}"
+
+
 BRAND_SCHEMA: dict[str, Field] = {
     "clinic_name": Field(
         str, required=True, check=schema.not_blank, example='clinic_name = "Lakeside Aesthetics"'
     ),
     "tagline": Field(str, default=""),
     "logo": Field(str, required=True, example='logo = "images/logo.svg"'),
+    "cover_image": Field(str, example='cover_image = "images/cover.jpg"'),
     "paper": Field(str, default="letter", check=schema.one_of(*PAPERS), example='paper = "letter"'),
     "disclaimer": Field(
         str,
@@ -81,6 +93,17 @@ BRAND_SCHEMA: dict[str, Field] = {
             **{style: Field(str, example=f'{style} = "fonts/MyFont-{style}.ttf"') for style in FONT_STYLES},
         },
     ),
+    "print": Field(
+        dict,
+        fields={
+            "safe_margin_in": Field(
+                float,
+                default=DEFAULT_SAFE_MARGIN_IN,
+                check=_safe_margin,
+                example=f"safe_margin_in = {DEFAULT_SAFE_MARGIN_IN}",
+            ),
+        },
+    ),
     "contact": Field(
         dict,
         fields={
@@ -96,6 +119,20 @@ BRAND_SCHEMA: dict[str, Field] = {
     ),
 }
 
+#: The most pages a document may have: a booklet a desk printer can fold and staple is far less.
+MAX_PAGES = 100
+
+
+def _page_count(value: int) -> str | None:
+    if value < 1:
+        return f"must be 1 or more, not {value}"
+    return (
+        None
+        if value <= MAX_PAGES
+        else f"must be at most {MAX_PAGES} (brochure makes no longer PDF), not {value}"
+    )
+
+
 DOCUMENT_SCHEMA: dict[str, Field] = {
     "name": Field(str, required=True, example='name = "brochure"  (or "{topic}" for one per topic)'),
     "kind": Field(
@@ -106,13 +143,21 @@ DOCUMENT_SCHEMA: dict[str, Field] = {
     "title": Field(str, example='title = "Your guide to Botox"'),
     "subtitle": Field(str, default=""),
     "topics": Field(list, items=str, example='topics = ["what-is-botox", "aftercare"]'),
-    "pages": Field(int, check=schema.positive, example="pages = 1"),
-    "max_pages": Field(int, check=schema.positive, example="max_pages = 16"),
-    "multiple_of": Field(int, check=schema.positive, example="multiple_of = 4"),
+    "pages": Field(int, check=_page_count, example="pages = 1"),
+    "max_pages": Field(int, check=_page_count, example="max_pages = 16"),
+    "multiple_of": Field(int, check=_page_count, example="multiple_of = 4"),
     "pad_with": Field(
         str, default="blank", check=schema.one_of("blank", "notes"), example='pad_with = "notes"'
     ),
+    "large_print": Field(bool, default=False, example="large_print = true"),
+    "large_print_pages": Field(int, check=_page_count, example="large_print_pages = 2"),
+    "languages": Field(list, items=str, example='languages = ["en", "es"]'),
 }
+
+#: A large-print handout may have this many pages unless its document says otherwise.
+LARGE_PRINT_PAGES = 2
+#: Large print never sets body text below this size, not even to fit.
+LARGE_PRINT_FLOOR_PT = 16.0
 
 
 def _at_least_9(value: float) -> str | None:
@@ -121,6 +166,7 @@ def _at_least_9(value: float) -> str | None:
 
 
 SETTINGS_SCHEMA: dict[str, Field] = {
+    "languages": Field(list, items=str, example='languages = ["en", "es"]'),
     "fit": Field(
         dict,
         fields={
@@ -135,6 +181,12 @@ SETTINGS_SCHEMA: dict[str, Field] = {
                 default=8.0,
                 check=lambda v: None if 1 <= v <= 20 else "must be between 1 and 20",
                 example="reading_grade = 8",
+            ),
+            "reading_ease_es": Field(
+                float,
+                default=70.0,
+                check=lambda v: None if 0 <= v <= 100 else "must be between 0 and 100",
+                example="reading_ease_es = 70",
             ),
             "review_warning_days": Field(
                 int,
@@ -154,6 +206,16 @@ class Settings:
     body_floor_pt: float = 11.0
     reading_grade: float = 8.0
     review_warning_days: int = 30
+    #: Spanish topics: the lowest Fernández-Huerta reading ease (70 is "fairly easy").
+    reading_ease_es: float = 70.0
+    #: The project's languages, its topics' own language first; () when it declares none.
+    languages: tuple[str, ...] = ()
+    languages_line: int | None = None
+
+    @property
+    def source_lang(self) -> str:
+        """The language the topics are written in (translations are made from them)."""
+        return self.languages[0] if self.languages else "en"
 
 
 @dataclass(frozen=True)
@@ -179,6 +241,10 @@ class Brand:
     font_family: str
     fonts: tuple[FontFace, ...]
     contact: dict[str, str | None]
+    #: Nothing is printed closer than this to any edge of the paper (inches).
+    safe_margin_in: float = DEFAULT_SAFE_MARGIN_IN
+    #: A picture for the brochure's cover, drawn as decoration (optional).
+    cover_image: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +263,13 @@ class DocumentSpec:
     multiple_of: int | None  # pad to a multiple of this many pages (booklets)
     pad_with: str  # "blank" or "notes"
     line: int | None  # where it is declared, for messages
+    #: A handout also made in large print (NAME.large.pdf), with its own page budget.
+    large_print: bool = False
+    large_print_pages: int = LARGE_PRINT_PAGES
+    #: The languages a brochure is made in (brochure.es.pdf); () for the project's own.
+    languages: tuple[str, ...] = ()
+    #: Large print: this document is the variant (styles end with large.css).
+    large: bool = False
 
 
 DEFAULT_DOCUMENTS = [
@@ -208,6 +281,14 @@ DEFAULT_DOCUMENTS = [
 def read_toml(path: Path, shown: str) -> tuple[dict[str, Any], dict[str, int]]:
     """Parse a TOML file; return its data and the line of each key."""
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError.at(
+                shown,
+                None,
+                f"is too large for a settings file ({size:,} bytes; at most {MAX_CONFIG_BYTES // 1024} KB)",
+                "keep only the settings in it; see README.md",
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError.at(
@@ -217,6 +298,14 @@ def read_toml(path: Path, shown: str) -> tuple[dict[str, Any], dict[str, int]]:
         raise ConfigError.at(shown, None, f"cannot be read: {exc}", "save it as UTF-8 text") from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        # TOML has no aliases, but lists nested thousands deep exhaust the parser's stack.
+        raise ConfigError.at(
+            shown,
+            None,
+            "not valid TOML: lists or tables are nested too deeply",
+            "use plain 'key = value' lines",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         line = int(match.group(1)) if match else None
@@ -275,6 +364,26 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
         )
         if problem:
             errors.append(problem)
+        elif why := unreadable(logo):
+            errors.append(
+                Problem(BRAND_FILE, lines.get("logo"), f"'logo' {why}", "export the logo again as SVG")
+            )
+    cover_image = None
+    if values.get("cover_image"):
+        cover_image, problem = _project_file(
+            root,
+            values["cover_image"],
+            lines.get("cover_image"),
+            "cover_image",
+            (".svg", ".png", ".jpg", ".jpeg", ".webp"),
+            "use a PNG, JPEG or SVG picture",
+        )
+        if problem:
+            errors.append(problem)
+        elif why := unreadable(cover_image):
+            errors.append(
+                Problem(BRAND_FILE, lines.get("cover_image"), f"'cover_image' {why}", "save it again")
+            )
     font = values["font"]
     fonts: list[FontFace] = []
     given = {style: font[style] for style in FONT_STYLES if font.get(style)}
@@ -328,6 +437,8 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
         font_family=font["family"],
         fonts=tuple(fonts),
         contact=values["contact"],
+        safe_margin_in=float(values["print"]["safe_margin_in"]),
+        cover_image=cover_image,
     )
     return brand, result.warnings
 
@@ -355,7 +466,11 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
             body_floor_pt=values["fit"]["body_floor_pt"],
             reading_grade=values["checks"]["reading_grade"],
             review_warning_days=values["checks"]["review_warning_days"],
+            reading_ease_es=values["checks"]["reading_ease_es"],
+            languages=tuple(values["languages"] or ()),
+            languages_line=lines.get("languages"),
         )
+        errors += _check_languages(settings.languages, DOCUMENTS_FILE, lines.get("languages"))
     else:
         entries, lines, warnings, settings = DEFAULT_DOCUMENTS, {}, [], Settings()
     specs: list[DocumentSpec] = []
@@ -412,11 +527,35 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
                 multiple_of=v["multiple_of"],
                 pad_with=v["pad_with"],
                 line=line,
+                large_print=v["large_print"],
+                large_print_pages=v["large_print_pages"] or LARGE_PRINT_PAGES,
+                languages=tuple(v["languages"] or ()),
             )
         )
+        errors += _check_languages(v["languages"] or (), DOCUMENTS_FILE, lines.get(prefix + "languages"))
+        if v["large_print"] and kind != "handout":
+            errors.append(
+                Problem(
+                    DOCUMENTS_FILE,
+                    lines.get(prefix + "large_print", line),
+                    f"document {name!r}: large print is made for handouts only",
+                    "remove 'large_print' from the brochure, or set it on a handout",
+                )
+            )
     if errors:
         raise ConfigError(errors)
     return specs, settings, warnings
+
+
+def _check_languages(languages: object, shown: str, line: int | None) -> list[Problem]:
+    """Problems with a list of language tags: each must be a tag, and named once."""
+    problems = []
+    for lang in languages:
+        if why := schema.is_lang(lang):
+            problems.append(Problem(shown, line, f"languages: {why}", 'write tags like "en" or "es"'))
+    if len(set(languages)) != len(list(languages)):
+        problems.append(Problem(shown, line, "languages names a language twice", "name each language once"))
+    return problems
 
 
 def _unprefix(problem: Problem, prefix: str) -> Problem:

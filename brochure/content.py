@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,19 +17,35 @@ from .schema import Field
 
 TOPICS_DIR = "content/topics"
 SLUG = re.compile(r"[a-z0-9][a-z0-9\-]{0,79}")
+#: A translation sits beside its source: aftercare.es.md translates aftercare.md.
+TRANSLATION = re.compile(r"(?P<slug>[a-z0-9][a-z0-9\-]{0,79})\.(?P<lang>[a-z]{2,3}(?:-[a-z0-9]{2,8})?)")
 # A one-page handout is about 60 lines; even a long brochure topic is a few hundred.
 MAX_TOPIC_LINES = 2_000
 MAX_TOPIC_BYTES = 200_000
+#: Front matter is a few short lines; the cap is checked before the YAML is parsed.
+MAX_FRONT_MATTER_BYTES = 8 * 1024
+MAX_FRONT_MATTER_DEPTH = 10
+
+#: The language of a topic that does not say (with a warning).
+DEFAULT_LANG = "en"
 
 FRONT_MATTER_SCHEMA: dict[str, Field] = {
     "title": Field(str, required=True, check=schema.not_blank, example="title: Aftercare"),
     "summary": Field(str, default="", example="summary: What to do after your treatment."),
     "order": Field(int, default=1000, example="order: 3"),
-    "lang": Field(str, default="en", check=schema.is_lang, example="lang: en"),
+    "lang": Field(str, default=DEFAULT_LANG, check=schema.is_lang, example="lang: en"),
     "reviewed_by": Field(str, default="", example="reviewed_by: Medical director"),
     "reviewed_on": Field(dt.date, example="reviewed_on: 2026-03-01"),
     "review_due": Field(dt.date, example="review_due: 2027-03-01"),
     "follow_up_days": Field(int, check=schema.positive, example="follow_up_days: 14"),
+    "source_version": Field(
+        str,
+        check=lambda v: None if re.fullmatch(r"[0-9a-f]{12}", v) else "is not what 'brochure check' prints",
+        example="source_version: 3f9a1c2b7d4e",
+    ),
+    "online_url": Field(
+        str, check=schema.is_web_address, example="online_url: https://example.com/aftercare"
+    ),
     "treatments": Field(list, items=str, example="treatments: [Botox, Dysport]"),
     "keywords": Field(list, items=str, example="keywords: [bruising, swelling]"),
 }
@@ -55,37 +72,131 @@ class Topic:
     #: Treatments the topic is about, and words staff may search for.
     treatments: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    #: Where the topic can be read online: printed as a QR code on its handout.
+    online_url: str | None = None
+    #: A translation (aftercare.es.md): the version of its source it was made from, as
+    #: ``source_version`` prints it; None for a source topic, or a translation that does not say.
+    translation: bool = False
+    source_version: str | None = None
+    #: (key, line) of each front matter key, for messages about its value.
+    key_lines: tuple[tuple[str, int], ...] = ()
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe YAML loader; dates stay dates, nothing else is constructed."""
+#: The C parser when PyYAML was built with libyaml (several times faster), else the Python one.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _key_lines(text: str, offset: int) -> dict[str, int]:
-    """Line of every top-level key in a YAML mapping."""
+def _yaml_error(exc: yaml.YAMLError, header: str, shown: str) -> ContentError:
+    """The message for front matter that is not valid YAML, placed on its line."""
+    if _LOADER is not yaml.SafeLoader:
+        # libyaml words its messages tersely: ask the Python parser (this file only, on error only).
+        try:
+            yaml.compose(header, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as slow:
+            exc = slow
+    if isinstance(exc, yaml.reader.ReaderError):
+        # A control character typed (or pasted) into the file; the Python parser counts characters.
+        line = header[: exc.position].count("\n") + 2
+        problem = f"special characters are not allowed (U+{exc.character:04X})"
+    else:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+    fix = "put text that contains ':' or '#' in double quotes, and indent nested lines evenly"
+    if "escape" in problem or "special characters are not allowed" in problem:
+        fix = "type the character itself; a control character or an escape like \\uD800 cannot be printed"
+    return ContentError.at(shown, line, f"front matter is not valid YAML: {problem}", fix)
+
+
+def _refuse_aliases(node: yaml.Node, shown: str) -> None:
+    """Refuse a value used twice through a YAML anchor (&) and alias (*), and deep nesting.
+
+    Aliases let a few lines stand for billions of values (an "alias bomb"),
+    and front matter never needs them. A composed alias is the very node
+    its anchor made, so a node met twice is an alias; the walk is linear.
+    An alias's line is that of its key, or where its list starts.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int, int]] = [(node, node.start_mark.line + 2, 0)]
+    while stack:
+        current, line, depth = stack.pop()
+        if id(current) in seen:
+            raise ContentError.at(
+                shown,
+                line,
+                "front matter repeats a value with a YAML anchor (&) and alias (*), which is not allowed",
+                "write the value out in full; put text that starts with '&' or '*' in double quotes",
+            )
+        seen.add(id(current))
+        if depth > MAX_FRONT_MATTER_DEPTH:
+            raise ContentError.at(
+                shown,
+                line,
+                f"front matter is nested more than {MAX_FRONT_MATTER_DEPTH} levels deep",
+                "use plain 'key: value' lines and simple lists",
+            )
+        if isinstance(current, yaml.MappingNode):
+            children = [
+                (child, key.start_mark.line + 2, depth + 1)
+                for key, value in current.value
+                for child in (key, value)
+            ]
+        elif isinstance(current, yaml.SequenceNode):
+            children = [(item, current.start_mark.line + 2, depth + 1) for item in current.value]
+        else:
+            continue
+        # In document order, so that an anchor is met before its aliases.
+        stack += reversed(children)
+
+
+def _front_matter(header: str, shown: str) -> tuple[Any, dict[str, int]]:
+    """Parse front matter once: its data, and the line of each top-level key.
+
+    ``header`` starts on the file's second line. Its size is capped before
+    parsing; aliases are refused before anything is built from the tree.
+    """
+    size = len(header.encode("utf-8", "surrogatepass"))
+    if size > MAX_FRONT_MATTER_BYTES:
+        raise ContentError.at(
+            shown,
+            2,
+            f"front matter is too long ({size:,} bytes; at most {MAX_FRONT_MATTER_BYTES // 1024} KB)",
+            "keep only the known keys in front matter and put the text in the body, below the second '---'",
+        )
+    loader = _LOADER(header)
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {
-        str(key.value): key.start_mark.line + 1 + offset
-        for key, _ in node.value
-        if isinstance(key, yaml.ScalarNode)
-    }
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        _refuse_aliases(node, shown)
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, header, shown) from None
+    finally:
+        loader.dispose()
+    lines = {}
+    if isinstance(node, yaml.MappingNode):
+        lines = {
+            str(key.value): key.start_mark.line + 2
+            for key, _ in node.value
+            if isinstance(key, yaml.ScalarNode)
+        }
+    return data, lines
 
 
 def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
     """Read one topic file; raise ContentError with every problem in it."""
     shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-    slug = path.stem
+    slug, file_lang = path.stem, None
+    if translated := TRANSLATION.fullmatch(slug):
+        slug, file_lang = translated["slug"], translated["lang"]
     if not SLUG.fullmatch(slug):
         raise ContentError.at(
             shown,
             None,
             f"topic file name {path.name!r} is not a usable name",
-            "rename it with lower-case letters, digits and '-', like side-effects.md",
+            "rename it with lower-case letters, digits and '-', like side-effects.md, "
+            "or side-effects.es.md for a translation",
         )
     try:
         text = path.read_text(encoding="utf-8")
@@ -122,18 +233,7 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
             shown, 1, "front matter is not closed", "add a line '---' after the last front matter line"
         ) from None
     header = "\n".join(lines[1:end])
-    try:
-        data: Any = yaml.load(header, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or "cannot be parsed"
-        raise ContentError.at(
-            shown,
-            line,
-            f"front matter is not valid YAML: {problem}",
-            "put text that contains ':' or '#' in double quotes, and indent nested lines evenly",
-        ) from None
+    data, key_lines = _front_matter(header, shown)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -141,11 +241,27 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
             shown, 2, "front matter must be 'key: value' lines", "write it like 'title: Aftercare'"
         )
     result = schema.validate(
-        data, FRONT_MATTER_SCHEMA, shown, _key_lines(header, 1), kind="front matter", line_if_unknown=1
+        data, FRONT_MATTER_SCHEMA, shown, key_lines, kind="front matter", line_if_unknown=1
     )
     if result.errors:
         raise ContentError(result.errors)
     v = result.values
+    if file_lang and data.get("lang") is None:
+        v["lang"] = file_lang
+    elif file_lang and v["lang"].lower() != file_lang:
+        raise ContentError.at(
+            shown,
+            key_lines.get("lang"),
+            f"says 'lang: {v['lang']}', but its file name says it is in {file_lang!r}",
+            f"set 'lang: {file_lang}', or rename the file to {slug}.{v['lang'].lower()}.md",
+        )
+    if not file_lang and v["source_version"]:
+        raise ContentError.at(
+            shown,
+            key_lines.get("source_version"),
+            "has 'source_version', which only a translation has",
+            f"remove it, or name the file after its source and language, like {slug}.es.md",
+        )
     topic = Topic(
         slug=slug,
         path=path,
@@ -160,10 +276,39 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
         body="\n".join(lines[end + 1 :]),
         body_line=end + 2,
         follow_up_days=v["follow_up_days"],
+        online_url=v["online_url"],
+        translation=file_lang is not None,
+        source_version=v["source_version"],
         treatments=tuple(t.strip() for t in v["treatments"] or ()),
         keywords=tuple(k.strip() for k in v["keywords"] or ()),
+        key_lines=tuple(key_lines.items()),
     )
-    return topic, result.warnings
+    warnings = list(result.warnings)
+    if data.get("lang") is None and not file_lang:
+        warnings.append(
+            Problem(
+                shown,
+                1,
+                f"has no 'lang' in its front matter, so '{DEFAULT_LANG}' (English) was assumed",
+                f"add 'lang: {DEFAULT_LANG}', or the topic's language, like 'lang: es'",
+            )
+        )
+    if not topic.body.strip():
+        warnings.append(
+            Problem(
+                shown,
+                end + 1,
+                "has no text below its front matter, so its pages are empty",
+                "write the topic below the second '---' line",
+            )
+        )
+    return topic, warnings
+
+
+def source_version(topic: Topic) -> str:
+    """A short hash of what a translator translates: the title, summary and text of a source topic."""
+    text = "\n".join([topic.title, topic.summary, topic.body.strip()])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def load_topics(root: Path) -> tuple[list[Topic], list[Problem]]:
@@ -193,5 +338,5 @@ def load_topics(root: Path) -> tuple[list[Topic], list[Problem]]:
             "holds no topics",
             "add a Markdown file such as aftercare.md with a 'title' in its front matter",
         )
-    topics.sort(key=lambda t: (t.order, t.slug))
+    topics.sort(key=lambda t: (t.order, t.slug, t.translation, t.lang))
     return topics, warnings

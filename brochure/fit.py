@@ -84,7 +84,7 @@ def fit_css(body_pt: float | None) -> str:
 
 
 def fit(
-    lay_out: LayOut, budget: Budget, *, floor_pt: float, source: str, name: str
+    lay_out: LayOut, budget: Budget, *, floor_pt: float, source: str, name: str, safe_px: float = 0.0
 ) -> tuple[Layout, Measure, FitResult]:
     """Lay out with ``lay_out(extra_css)`` until the document fits ``budget``.
 
@@ -94,7 +94,7 @@ def fit(
     from .measure import MIN_TEXT_PT, measure
 
     first = lay_out("")
-    first_measure = measure(first)
+    first_measure = measure(first, safe_px)
     if budget.allows(first.pages):
         return first, first_measure, FitResult(0, first_measure.body_pt, False, "")
     if budget.limit is not None and first.pages < budget.limit:
@@ -113,7 +113,7 @@ def fit(
         extra += 1
         css = fit_css(size)
         layout = lay_out(css)
-        return layout, measure(layout), css
+        return layout, measure(layout, safe_px), css
 
     best = attempt(None)  # tighter spacing at the normal size
     if budget.allows(best[0].pages):
@@ -140,10 +140,18 @@ def fit(
 
 def _overflowing(m: Measure, budget: Budget, floor: float, source: str, name: str) -> None:
     limit = budget.limit or m.pages
+    pages = f"{limit} page{'s' * (limit != 1)}"
+    if m.oversized:
+        # Counting lines would mislead: one thing is too big for any page.
+        raise BudgetError.at(
+            source,
+            None,
+            f"document {name!r} does not fit on {pages}: {'; '.join(m.oversized[:3])}",
+            "make it smaller: resize the picture, or lower the size the stylesheet gives it",
+        )
     lines, share = m.overflow(limit)
     heading = m.last_heading_within(limit)
     after = f"; the last heading that fits is '{heading}'" if heading else ""
-    pages = f"{limit} page{'s' * (limit != 1)}"
     raise BudgetError.at(
         source,
         None,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
+
+from .files import refusal
 
 #: About 40 megapixels: far more than print needs (8 x 10 inches at 600 dpi
 #: is 29 megapixels), far less than what exhausts memory when decoded.
@@ -67,4 +70,83 @@ def too_large(path_or_data: Path | bytes) -> str | None:
     if size and size[0] * size[1] > MAX_IMAGE_PIXELS:
         cap = MAX_IMAGE_PIXELS // 1_000_000
         return f"is {size[0]:,} x {size[1]:,} pixels, more than the {cap} megapixels allowed"
+    return None
+
+
+#: CSS pixels per unit, for an SVG's width and height.
+_SVG_UNITS = {"": 1.0, "px": 1.0, "pt": 96 / 72, "pc": 16.0, "in": 96.0, "cm": 96 / 2.54, "mm": 96 / 25.4}
+_SVG_TAG = re.compile(rb"<svg\b[^>]*>", re.IGNORECASE)
+_LENGTH = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*")
+#: What a browser gives a picture that states no size of its own.
+DEFAULT_SIZE = (300.0, 150.0)
+
+
+def _svg_attribute(tag: bytes, name: str) -> str | None:
+    found = re.search(rb"\s" + name.encode() + rb"""\s*=\s*["']([^"']*)["']""", tag)
+    return found.group(1).decode("ascii", "replace") if found else None
+
+
+def _svg_size(head: bytes) -> tuple[float, float] | None:
+    tag = _SVG_TAG.search(head)
+    if tag is None:
+        return None
+    sizes = []
+    for name in ("width", "height"):
+        value = _svg_attribute(tag.group(), name) or ""
+        length = _LENGTH.fullmatch(value.lower())
+        unit = length and _SVG_UNITS.get(length.group(2))
+        sizes.append(float(length.group(1)) * unit if length and unit else None)
+    box = (_svg_attribute(tag.group(), "viewBox") or "").replace(",", " ").split()
+    if len(box) == 4:
+        try:
+            box_width, box_height = float(box[2]), float(box[3])
+        except ValueError:
+            box_width = box_height = 0.0
+        if box_width > 0 and box_height > 0:
+            width, height = sizes
+            if width is None and height is None:
+                return box_width, box_height
+            if width is None:
+                return height * box_width / box_height, height
+            if height is None:
+                return width, width * box_height / box_width
+    if None in sizes:
+        return None
+    return sizes[0], sizes[1]
+
+
+def natural_size(path: Path) -> tuple[float, float]:
+    """A picture's own size in CSS pixels (one pixel of a bitmap is one CSS pixel, as in the engine).
+
+    Read from the file's header, never decoded; DEFAULT_SIZE when the file does not say.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(256 * 1024)
+    size = pixel_size(head) or _svg_size(head)
+    if not size or size[0] <= 0 or size[1] <= 0:
+        return DEFAULT_SIZE
+    return float(size[0]), float(size[1])
+
+
+_KINDS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".webp": "WebP", ".svg": "SVG"}
+
+
+def unreadable(path: Path) -> str | None:
+    """Why a picture file cannot be drawn, judged from its header; None when it looks fine."""
+    kind = _KINDS.get(path.suffix.lower())
+    if kind is None:
+        return None
+    if why := refusal(path):  # a FIFO would block, a huge file is refused unread
+        return "does not exist" if why == "file not found" else f"is {why}"
+    with path.open("rb") as handle:
+        head = handle.read(256 * 1024)
+    if not head.strip():
+        return "is an empty file"
+    found = _SVG_TAG.search(head) if kind == "SVG" else pixel_size(head)
+    if not found:
+        article = "an" if kind == "SVG" else "a"
+        return (
+            f"is not {article} {kind} picture that can be read "
+            "(the file is damaged, or its name has the wrong ending)"
+        )
     return None

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterable
 from functools import cache
@@ -17,6 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from . import __version__
+from .files import Refused, read_regular, resolve_inside
 from .paths import builtin_dir, default_font_dir, is_inside
 
 # Template names a template loads: {% extends "x" %}, {% include 'x' %},
@@ -28,53 +31,140 @@ _MD_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 
 
+def readable_roots(root: Path) -> list[Path]:
+    """Where a project's inputs may be read: the project, the built-in templates and styles, the default font.
+
+    The renderer's fetcher allows the same places (compose.allowed_roots),
+    and Jinja finds templates only in the project's and the built-in ones.
+    """
+    return [
+        root.resolve(),
+        builtin_dir("templates").resolve(),
+        builtin_dir("styles").resolve(),
+        default_font_dir(),
+    ]
+
+
+#: Files up to this size are kept in memory during a build (topics, templates, stylesheets).
+_KEEP_BYTES = 64 * 1024
+
+
 class Hasher:
-    """Hashes files once per build (many documents share templates, styles and fonts)."""
+    """Hashes a project's files, each read once per build (documents share templates, styles and fonts).
 
-    def __init__(self) -> None:
-        self._files: dict[Path, str] = {}
+    A file is read under the renderer's rules (files.read_inside): inside
+    the project or brochure's own folders, a regular file, at most 20 MiB.
+    Anything else is never opened; its hash says why, and the renderer
+    reports it when a document uses it.
+    """
 
-    def file(self, path: Path) -> str:
-        if path not in self._files:
+    def __init__(self, root: Path) -> None:
+        self.roots = readable_roots(root)
+        self._files: dict[str, str] = {}  # by path as given
+        self._kept: dict[str, bytes] = {}  # small files' bytes: a template hashed first may be parsed later
+        self._texts: dict[Path, str] = {}
+        self._folders: dict[str, str] = {}
+        self._prefixes = tuple(os.path.join(str(r), "") for r in self.roots)
+        #: Every file read, in order: each at most once.
+        self.reads: list[Path] = []
+
+    def _real(self, text: str) -> str:
+        """Where the path ``text`` leads, when inside the allowed folders (files.resolve_inside, with
+        each folder resolved once per build rather than once per file)."""
+        if not os.path.isabs(text) or f"{os.sep}..{os.sep}" in text or text.endswith(f"{os.sep}.."):
+            return str(resolve_inside(Path(text), self.roots))
+        parent, name = os.path.split(text)
+        folder = self._folders.get(parent)
+        if folder is None:
             try:
-                self._files[path] = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
-                self._files[path] = "missing"
-        return self._files[path]
+                folder = self._folders[parent] = os.path.join(str(Path(parent).resolve(strict=True)), "")
+            except (OSError, RuntimeError):
+                raise Refused("file not found") from None
+        try:
+            if stat.S_ISLNK(os.lstat(text).st_mode):
+                return str(resolve_inside(Path(text), self.roots))
+        except OSError:
+            raise Refused("file not found") from None
+        if not folder.startswith(self._prefixes):
+            raise Refused("outside the project")
+        return folder + name
+
+    def _read(self, path: Path | str) -> bytes | None:
+        text = os.fspath(path)
+        try:
+            data = read_regular(self._real(text))
+        except Refused as exc:
+            self._files[text] = f"refused: {exc}"
+            return None
+        self.reads.append(Path(text))
+        self._files[text] = hashlib.sha256(data).hexdigest()
+        if len(data) <= _KEEP_BYTES:
+            self._kept[text] = data
+        return data
+
+    def file(self, path: Path | str) -> str:
+        """The hash of ``path``'s bytes, or why it is not read ('refused: outside the project', say)."""
+        text = os.fspath(path)
+        if text not in self._files:
+            self._read(text)
+        return self._files[text]
+
+    def text(self, path: Path) -> str:
+        """A template's or stylesheet's text (to find what it loads), hashed as it is read; "" if refused."""
+        if path not in self._texts:
+            data = self._kept.get(os.fspath(path)) or self._read(path)
+            self._texts[path] = data.decode("utf-8", errors="replace") if data is not None else ""
+        return self._texts[path]
 
 
 @cache
 def tool_fingerprint() -> str:
-    """brochure's version and source, WeasyPrint's and Python's versions: a new tool rebuilds everything."""
+    """brochure's version and source (with the front desk's, which the render server runs), and the
+    versions of Python and of the libraries that shape a PDF: a new tool rebuilds everything."""
     h = hashlib.sha256(f"brochure {__version__} python {sys.version_info[:3]}".encode())
-    h.update(_engine_version().encode())
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(source.name.encode())
+    for library in _PDF_LIBRARIES:
+        h.update(_version(library).encode())
+    package = Path(__file__).parent
+    for source in sorted([*package.glob("*.py"), *package.glob("deliver/*.py")]):
+        h.update(source.relative_to(package).as_posix().encode())
         h.update(source.read_bytes())
     return h.hexdigest()
 
 
-def _engine_version() -> str:
-    """WeasyPrint's installed version, from its dist-info folder: importing it would cost half a second."""
-    spec = importlib.util.find_spec("weasyprint")
+#: Libraries whose version changes the PDFs: the engine, QR codes, dates in words.
+_PDF_LIBRARIES = ("weasyprint", "segno", "babel")
+
+
+def _version(library: str) -> str:
+    """A library's version, from its dist-info folder: importing WeasyPrint would cost half a second."""
+    spec = importlib.util.find_spec(library)
     if spec is None or spec.origin is None:  # pragma: no cover - a broken install
-        return "weasyprint ?"
+        return f"{library} ?"
     site = Path(spec.origin).parent.parent
-    found = sorted(p.name for p in site.glob("weasyprint-*.dist-info"))
-    return found[-1] if found else "weasyprint ?"
+    found = sorted(p.name for p in site.glob(f"{library}-*.dist-info"))
+    return found[-1] if found else f"{library} ?"
+
+
+def _in_folder(folder: Path, name: str) -> Path | None:
+    """``name`` inside ``folder`` as Jinja's file loader reads it: '/' separated, no '..', no leading '/'."""
+    pieces = [piece for piece in name.split("/") if piece not in ("", ".")]
+    if not pieces or ".." in pieces or any("\\" in piece for piece in pieces):
+        return None
+    return folder.joinpath(*pieces)
 
 
 def template_file(root: Path, name: str) -> Path | None:
     """Where a template name resolves: 'builtin/NAME', else the project's, else the built-in one."""
     if name.startswith("builtin/"):
-        candidates = [builtin_dir("templates") / name.removeprefix("builtin/")]
+        candidates = [_in_folder(builtin_dir("templates"), name.removeprefix("builtin/"))]
     else:
-        candidates = [root / "templates" / name, builtin_dir("templates") / name]
-    return next((c for c in candidates if c.is_file()), None)
+        candidates = [_in_folder(root / "templates", name), _in_folder(builtin_dir("templates"), name)]
+    return next((c for c in candidates if c is not None and c.is_file()), None)
 
 
-def template_chain(root: Path, name: str) -> list[Path]:
+def template_chain(root: Path, name: str, hasher: Hasher | None = None) -> list[Path]:
     """A template and every template it extends, includes or imports, by name."""
+    hasher = hasher or Hasher(root)
     seen: dict[Path, None] = {}
     todo = [name]
     while todo:
@@ -82,17 +172,23 @@ def template_chain(root: Path, name: str) -> list[Path]:
         if path is None or path in seen:
             continue
         seen[path] = None
-        todo += _TEMPLATE_REF.findall(path.read_text(encoding="utf-8", errors="replace"))
+        todo += _TEMPLATE_REF.findall(hasher.text(path))
     return list(seen)
 
 
 def style_file(root: Path, name: str) -> Path | None:
     """Where a stylesheet name resolves: the project's styles/, else the built-in ones."""
-    return next((c for c in (root / "styles" / name, builtin_dir("styles") / name) if c.is_file()), None)
+    candidates = (_in_folder(root / "styles", name), _in_folder(builtin_dir("styles"), name))
+    return next((c for c in candidates if c is not None and c.is_file()), None)
 
 
-def style_chain(root: Path, names: Iterable[str]) -> list[Path]:
-    """Stylesheets, the ones they @import, and local files their url()s name (fonts, pictures)."""
+def style_chain(root: Path, names: Iterable[str], hasher: Hasher | None = None) -> list[Path]:
+    """Stylesheets, the ones they @import, and local files their url()s name (fonts, pictures).
+
+    A url() that leads out of the allowed folders is listed but never read
+    (its hash says so); the renderer refuses it.
+    """
+    hasher = hasher or Hasher(root)
     seen: dict[Path, None] = {}
     todo = [p for p in (style_file(root, n) for n in names) if p]
     while todo:
@@ -102,13 +198,15 @@ def style_chain(root: Path, names: Iterable[str]) -> list[Path]:
         seen[path] = None
         if path.suffix != ".css":
             continue
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = hasher.text(path)
         for ref in {*_CSS_IMPORT.findall(text), *_CSS_URL.findall(text)}:
             if ref.startswith("builtin:"):
-                todo.append(builtin_dir("styles") / ref.removeprefix("builtin:"))
+                found = _in_folder(builtin_dir("styles"), unquote(ref.removeprefix("builtin:")))
+                if found is not None:
+                    todo.append(found)
             elif not urlsplit(ref).scheme:
-                todo.append((path.parent / unquote(ref)).resolve())
-    return [p for p in seen if p.is_file()]
+                todo.append(path.parent / unquote(ref))
+    return list(seen)
 
 
 def topic_images(path: Path, body: str, root: Path) -> list[Path]:
@@ -132,37 +230,84 @@ def topic_index(topics: Iterable[object]) -> str:
     return "\n".join(f"{t.slug}: {'|'.join(headings(t.body))}" for t in topics)
 
 
-def document_key(project, doc, options: str, hasher: Hasher) -> str:  # noqa: ANN001 - build.Project, build.Document
-    """The hash of everything ``doc``'s PDF is made from, with the build ``options``."""
-    root = project.root
-    parts: list[str] = [tool_fingerprint(), options, doc.name, repr(doc.spec)]
-    config = [root / "content/brand.toml", root / "content/documents.toml", project.brand.logo]
-    config += [face.path for face in project.brand.fonts]
-    files: list[Path] = [*config]
-    files += template_chain(root, doc.spec.template)
-    files += style_chain(root, doc.spec.styles)
-    for topic in doc.topics:
-        files.append(topic.path)
-        files += topic_images(topic.path, topic.body, root)
-    # Links are checked against every topic's headings; the brochure's order
-    # and contents come from all of them.
-    parts.append(topic_index(project.topics))
-    for path in files:
-        parts.append(f"{_label(path, root)}={hasher.file(path)}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+class Keys:
+    """The keys of one build's documents; what they all share is hashed once, whatever their number.
+
+    The topic index, the config files and each template and stylesheet
+    chain are hashed once per build, each file read once (by the Hasher):
+    the key of a document then costs the hashing of its own topics.
+    """
+
+    def __init__(self, project, options: str, hasher: Hasher) -> None:  # noqa: ANN001 - project.Project
+        self.project, self.hasher = project, hasher
+        root = project.root
+        config = [root / "content/brand.toml", root / "content/documents.toml", project.brand.logo]
+        config += [face.path for face in project.brand.fonts]
+        # The brochure's cover picture.
+        config += [p for p in (project.brand.cover_image,) if p]
+        shared = [tool_fingerprint(), options]
+        # Links are checked against every topic's (and translation's) headings; the brochure's order
+        # and contents come from all of them.
+        shared.append(topic_index([*project.topics, *project.translations]))
+        shared += [self._line(path) for path in config]
+        # Hashed now, so that each key hashes a digest, not the whole index again.
+        self._shared = hashlib.sha256("\n".join(shared).encode()).hexdigest()
+        self._chains: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._specs: dict[int, str] = {}
+        self._topics: dict[Path, str] = {}
+
+    def _line(self, path: Path) -> str:
+        return f"{_label(path, self.project.root)}={self.hasher.file(path)}"
+
+    def _chain(self, spec) -> str:  # noqa: ANN001 - config.DocumentSpec
+        """The template and stylesheets a kind of document uses, with all they load."""
+        which = (spec.template, tuple(spec.styles))
+        if which not in self._chains:
+            root = self.project.root
+            files = template_chain(root, spec.template, self.hasher)
+            files += style_chain(root, spec.styles, self.hasher)
+            self._chains[which] = "\n".join(self._line(path) for path in files)
+        return self._chains[which]
+
+    def _topic(self, topic) -> str:  # noqa: ANN001 - content.Topic
+        """A topic file and the pictures it shows."""
+        if topic.path not in self._topics:
+            files = [topic.path, *topic_images(topic.path, topic.body, self.project.root)]
+            self._topics[topic.path] = "\n".join(self._line(path) for path in files)
+        return self._topics[topic.path]
+
+    def key(self, doc) -> str:  # noqa: ANN001 - project.Document
+        """The hash of everything ``doc``'s PDF is made from, with the build's options."""
+        spec = self._specs.get(id(doc.spec))
+        if spec is None:
+            spec = self._specs[id(doc.spec)] = repr(doc.spec)
+        parts = [self._shared, doc.name, spec, self._chain(doc.spec)]
+        # The project's labels in the document's language.
+        parts.append(self._line(self.project.root / "content/messages" / f"{doc.lang}.toml"))
+        parts += [self._topic(topic) for topic in doc.topics]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _label(path: Path, root: Path) -> str:
+def document_key(project, doc, options: str, hasher: Hasher) -> str:  # noqa: ANN001 - project.Project, Document
+    """The key of one document (a build makes one Keys for all of its documents)."""
+    return Keys(project, options, hasher).key(doc)
+
+
+@cache
+def _places(root: Path) -> tuple[tuple[str, str], ...]:
+    """The folders a label is relative to, resolved once (not once per path), as text."""
+    places = [(root.resolve(), ""), (builtin_dir("templates").parent.resolve(), "builtin:")]
+    places.append((default_font_dir(), "font:"))
+    return tuple((prefix, os.path.join(str(place), "")) for place, prefix in places)
+
+
+def _label(path: Path | str, root: Path) -> str:
     """A path as the key records it: a project that moves stays up to date."""
-    places = {
-        "": root.resolve(),
-        "builtin:": builtin_dir("templates").parent.resolve(),
-        "font:": default_font_dir(),
-    }
-    for prefix, place in places.items():
-        if path.is_relative_to(place):
-            return prefix + path.relative_to(place).as_posix()
-    return str(path)
+    text = str(path)
+    for prefix, place in _places(root):
+        if text.startswith(place):
+            return prefix + text[len(place) :].replace(os.sep, "/")
+    return text
 
 
 def fingerprint_options(paper: str | None, strict: bool) -> str:
@@ -170,20 +315,30 @@ def fingerprint_options(paper: str | None, strict: bool) -> str:
     return f"paper={paper or ''} strict={strict}"
 
 
-def project_fingerprint(root: Path, options: str) -> str:
+def project_fingerprint(root: Path, options: str, hasher: Hasher | None = None) -> str:
     """One hash of every file any document could read, with the options and the tool.
 
     After a fully successful build it is recorded; while it still matches,
     nothing can have changed, and the build needs to parse nothing at all.
+    Files are read under the Hasher's rules: a link that leads out of the
+    project counts by where it points, not by what it holds.
     """
     root = root.resolve()
+    hasher = hasher or Hasher(root)
     h = hashlib.sha256(f"{tool_fingerprint()}\n{options}\n".encode())
     folders = [root / "content", root / "templates", root / "styles"]
     folders += [builtin_dir("templates"), builtin_dir("styles"), default_font_dir()]
     for folder in dict.fromkeys(f.resolve() for f in folders):
         if not folder.is_dir():
             continue
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            h.update(f"{_label(path, root)}\n".encode())
-            h.update(path.read_bytes())
+        for path in _files_under(folder):
+            h.update(f"{_label(path, root)}={hasher.file(path)}\n".encode())
     return h.hexdigest()
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Every entry but folders under ``folder``, sorted; links to folders are not followed."""
+    found = []
+    for here, _folders, names in os.walk(folder):
+        found += [os.path.join(here, name) for name in names]
+    return sorted(found)

@@ -18,11 +18,13 @@ import markdown
 from markdown.extensions.toc import slugify
 from markdown.treeprocessors import Treeprocessor
 
+from . import messages
 from .content import Topic
 from .errors import ContentError, Problem
-from .images import too_large
+from .images import natural_size, too_large, unreadable
 from .inputs import headings
 from .paths import is_inside
+from .schema import unprintable
 
 LINK_SCHEMES = ("http", "https", "mailto", "tel")
 MAX_NESTING = 8  # lists and quotes; the engine's layout recurses out at about 100
@@ -31,9 +33,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 DECORATIVE = "decorative"
 
 
+_CALLOUT_TITLE = re.compile(r'^!!!\s*[\w-]+\s+"([^"]+)"', re.M)
+
+
 def heading_ids(topic: Topic) -> set[str]:
-    """The anchors of a topic's headings, as links write them: '#what-to-ask'."""
-    return {slugify(text, "-") for text in headings(topic.body)}
+    """The anchors of a topic's headings and callout titles, as links write them: '#what-to-ask'."""
+    titles = [*headings(topic.body), *_CALLOUT_TITLE.findall(topic.body)]
+    return {slugify(text, "-") for text in titles}
 
 
 def anchor(topic_slug: str, heading: str | None = None) -> str:
@@ -141,9 +147,6 @@ class _Guard(Treeprocessor):
                     "alt-text",
                 )
             )
-        elif alt.lower() == DECORATIVE:
-            element.set("alt", "")
-            element.set("class", "decorative")
         parts = urlsplit(src)
         if parts.scheme or parts.netloc:
             self._bad_image(
@@ -161,8 +164,12 @@ class _Guard(Treeprocessor):
             )
         elif target.suffix.lower() not in IMAGE_SUFFIXES:
             self._bad_image(src, "is not a picture", "use a PNG, JPEG, GIF, WebP or SVG file")
+        elif why := unreadable(target):
+            self._bad_image(src, why, "open it in a picture editor and save it again as PNG, JPEG or SVG")
         elif why := too_large(target):
             self._bad_image(src, why, "resize it to at most a few thousand pixels on each side")
+        elif alt.lower() == DECORATIVE:
+            _decoration(element, target)
         else:
             element.set("src", target.as_uri())
 
@@ -172,6 +179,8 @@ class _Guard(Treeprocessor):
     def _heading(self, element: ET.Element, previous: int) -> int:
         level = int(element.tag[1])
         text = "".join(element.itertext()).strip()
+        if element.get("class") == "callout-title" and len(element) and element[0].tail:
+            text = element[0].tail.strip()  # a callout's title, without its kind
         element.set("id", anchor(self.topic.slug, slugify(text, "-")))
         if level == 1:
             self.found.warnings.append(
@@ -195,6 +204,76 @@ class _Guard(Treeprocessor):
         return level
 
 
+#: The kinds of callout: ``!!! warning "When to call us"``, then the text indented by 4 spaces.
+CALLOUT_KINDS = ("note", "tip", "warning")
+
+
+class _Callouts(Treeprocessor):
+    """Turn Markdown admonitions into callouts: a section whose heading starts with its kind, in words.
+
+    The kind ("Warning:") is printed, so that it is read aloud and seen
+    without colour; the heading keeps the callout in the PDF's outline and
+    tags it as a section (Sect) with a heading.
+    """
+
+    def __init__(self, md: markdown.Markdown, labels: Mapping[str, str], found: _Found) -> None:
+        super().__init__(md)
+        self.labels, self.found = labels, found
+
+    def run(self, root: ET.Element) -> None:
+        for element in root.iter("div"):
+            classes = element.get("class", "").split()
+            if "admonition" not in classes:
+                continue
+            kind = next((c for c in classes if c != "admonition"), "note")
+            if kind not in CALLOUT_KINDS:
+                self.found.errors.append(
+                    (
+                        f"!!! {kind}",
+                        f"callout kind {kind!r} is not known",
+                        "use !!! note, !!! tip or !!! warning",
+                        "callouts",
+                    )
+                )
+                kind = "note"
+            first = element[0] if len(element) else None
+            title = ""
+            if first is not None and first.tag == "p" and first.get("class") == "admonition-title":
+                title = "".join(first.itertext()).strip()
+                element.remove(first)
+            if title.lower() == kind:
+                title = ""  # "!!! note" alone: the kind is the whole heading
+            label = self.labels[kind]
+            element.tag = "section"
+            element.attrib.clear()
+            element.set("class", f"callout callout-{kind}")
+            heading = ET.Element("h2", {"class": "callout-title"})
+            kind_span = ET.SubElement(heading, "span", {"class": "callout-kind"})
+            kind_span.text = f"{label}:" if title else label
+            if title:
+                kind_span.tail = " " + title
+            element.insert(0, heading)
+
+
+def _decoration(element: ET.Element, target: Path) -> None:
+    """Turn a decorative picture into a box with the picture as its background.
+
+    The engine tags every <img> as a Figure, which PDF/UA requires to have
+    alt text; a background is drawn as an artifact, which screen readers skip.
+    The box takes the picture's own size, shrunk to fit the column.
+    """
+    width, height = natural_size(target)
+    element.tag = "span"
+    element.attrib.clear()
+    element.set("class", "decorative")
+    element.set("aria-hidden", "true")
+    element.set(
+        "style",
+        f"width: {width:.2f}px; height: {height:.2f}px; "
+        f'background-image: url("{target.as_uri()}"); background-size: contain',
+    )
+
+
 def _line_of(topic: Topic, needle: str) -> int:
     for index, line in enumerate(topic.body.split("\n")):
         if needle and needle in line:
@@ -206,9 +285,73 @@ _QUOTE = re.compile(r"^\s{0,3}((?:>\s?)+)")
 _ITEM = re.compile(r"^( *)(?:[-*+]|\d+[.)])\s")
 
 
-def _check_nesting(topic: Topic) -> None:
+_CALLOUT = re.compile(r"^!!!\s*([\w-]*)")
+
+
+def widen_list_indents(body: str) -> str:
+    """Widen list indents (see ``_widen``), inside a callout's indented block too."""
+    lines = body.split("\n")
+    out: list[str] = []
+    plain: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not _CALLOUT.match(line):
+            plain.append(line)
+            continue
+        out += [*_widen("\n".join(plain)).split("\n"), line] if plain else [line]
+        plain = []
+        block: list[str] = []
+        while index < len(lines) and (lines[index].startswith("    ") or not lines[index].strip()):
+            if not lines[index].strip() and not (
+                index + 1 < len(lines) and lines[index + 1].startswith("    ")
+            ):
+                break
+            block.append(lines[index][4:])
+            index += 1
+        if block:
+            out += ["    " + b if b else b for b in widen_list_indents("\n".join(block)).split("\n")]
+    if plain:
+        out += _widen("\n".join(plain)).split("\n")
+    return "\n".join(out)
+
+
+def _widen(body: str) -> str:
+    """Indent nested list items by 4 spaces a level, as Markdown needs, when they use 2 or 3.
+
+    Most editors and Markdown tools nest a list item indented by 2 spaces;
+    Python-Markdown needs 4 and would flatten it without a word. Each item's
+    level comes from the indents of the items above it; lines that continue
+    an item follow it. Line numbers do not change.
+    """
+    out: list[str] = []
+    levels: list[int] = []  # the indent of each open list level
+    blank = False  # whether the line before was blank
+    for line in body.split("\n"):
+        indent = len(line) - len(line.lstrip(" "))
+        if item := _ITEM.match(line):
+            indent = len(item.group(1))
+            while levels and indent < levels[-1]:
+                levels.pop()
+            if not levels or indent > levels[-1]:
+                levels.append(indent)
+            out.append(" " * 4 * (len(levels) - 1) + line[indent:])
+        elif levels and indent and line.strip():
+            # A continued item: it belongs to the deepest item indented less than it.
+            depth = sum(1 for level in levels if level < indent)
+            out.append(" " * 4 * depth + line[indent:])
+        else:
+            if blank and line.strip() and not line[0].isspace():
+                levels = []  # a paragraph after a blank line ends the list
+            out.append(line)
+        blank = not line.strip()
+    return "\n".join(out)
+
+
+def _check_nesting(topic: Topic, body: str) -> None:
     """Refuse lists and quotes nested deeper than MAX_NESTING, before Markdown recurses into them."""
-    for index, line in enumerate(topic.body.split("\n")):
+    for index, line in enumerate(body.split("\n")):
         depth = 0
         if quote := _QUOTE.match(line):
             depth = quote.group(1).count(">")
@@ -224,6 +367,18 @@ def _check_nesting(topic: Topic) -> None:
             )
 
 
+def _check_characters(topic: Topic) -> None:
+    """Refuse control characters in the body: they print as boxes, or not at all."""
+    for index, line in enumerate(topic.body.split("\n")):
+        if code := unprintable(line):
+            raise ContentError.at(
+                topic.shown,
+                topic.body_line + index,
+                f"holds a character that cannot be printed ({code})",
+                "delete it; it may have come in with text pasted from another program",
+            )
+
+
 def convert(
     topic: Topic,
     root: Path,
@@ -235,17 +390,23 @@ def convert(
     ``topics`` are those links may point to; ``here`` are the topics in the
     same PDF, which links become internal to.
     """
-    _check_nesting(topic)
+    _check_characters(topic)
+    body = widen_list_indents(topic.body)
+    _check_nesting(topic, body)
     topics = topics if topics is not None else {topic.slug: topic}
     here = here if here is not None else frozenset({topic.slug})
-    md = markdown.Markdown(extensions=["tables", "sane_lists"], output_format="html")
+    md = markdown.Markdown(extensions=["tables", "sane_lists", "admonition"], output_format="html")
     # Raw HTML is shown as text, never passed through (see ENGINE-NOTES.md).
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
     found = _Found()
+    labels = messages.load(root, topic.lang)
+    md.treeprocessors.register(
+        _Callouts(md, {kind: getattr(labels, kind) for kind in CALLOUT_KINDS}, found), "brochure_callouts", 5
+    )
     md.treeprocessors.register(_Guard(md, topic, root, topics, here, found), "brochure_guard", 0)
     try:
-        html = md.convert(topic.body)
+        html = md.convert(body)
     except RecursionError:
         raise ContentError.at(
             topic.shown, topic.body_line, "is nested too deeply to read", "flatten nested lists and quotes"

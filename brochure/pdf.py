@@ -20,12 +20,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .errors import Problem, RenderError
+from .files import MAX_FILE_BYTES, read_regular, resolve_inside
 from .images import too_large
-from .paths import builtin_dir, is_inside
+from .paths import builtin_dir
 
 log = logging.getLogger(__name__)
 
-MAX_RESOURCE_BYTES = 20 * 1024 * 1024
+MAX_RESOURCE_BYTES = MAX_FILE_BYTES
 MAX_LAYOUT_SECONDS = 60.0
 # Our own table: the standard mimetypes module reads /etc/mime.types, and
 # nothing outside the project is to be read while rendering.
@@ -63,13 +64,45 @@ def import_engine() -> None:
     /etc/mime.types; the built-in table is enough, and nothing outside the
     project is to be read.
     """
-    if not mimetypes.inited:
+    if mimetypes._db is None:
+        # init(files=[]) alone would still read the machine's files: give it a
+        # table first, then it reads none.
+        mimetypes.inited = True
+        mimetypes._db = mimetypes.MimeTypes()
         mimetypes.init(files=[])
     # Without HarfBuzz-Subset, WeasyPrint subsets fonts with fontTools, which
     # stamps the current time into each embedded font unless this is set (the
     # reproducible-builds convention). A value the user set is kept.
     os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
     import weasyprint  # noqa: F401
+
+    _tag_languages()
+
+
+def _tag_languages() -> None:
+    """Give each structure element made from an element with a ``lang`` its /Lang.
+
+    WeasyPrint 70 sets the document's language only, so a Spanish topic in an
+    English brochure would be read aloud as English. Its tagging walks the
+    boxes through one module-level generator, which is wrapped here, once.
+    """
+    import pydyf
+    from weasyprint.pdf import tags
+
+    build = tags._build_box_tree
+    if getattr(build, "brochure_lang", False):
+        return
+
+    def with_lang(box, parent, *args):  # noqa: ANN001, ANN202 - WeasyPrint's own signature
+        element = getattr(box, "element", None)
+        lang = element.get("lang") if element is not None and element.tag != "html" else None
+        for made in build(box, parent, *args):
+            if lang and "Lang" not in made and made.get("P") == parent.reference:
+                made["Lang"] = pydyf.String(lang)
+            yield made
+
+    with_lang.brochure_lang = True
+    tags._build_box_tree = with_lang
 
 
 class _Refused(ValueError):
@@ -110,18 +143,10 @@ def make_fetcher(roots: Sequence[Path], refused: list[str]):  # noqa: ANN201 - W
             if scheme != "file" or parts.netloc not in ("", "localhost"):
                 raise _Refused("only files inside the project can be used")
             path = Path(url2pathname(unquote(parts.path)))
-            try:
-                # Resolving first means '..' and symlinks cannot lead out of the project.
-                real = path.resolve(strict=True)
-            except (OSError, RuntimeError):
-                raise _Refused("file not found") from None
-            if not any(is_inside(real, root) for root in allowed):
-                raise _Refused("outside the project")
-            if not real.is_file():
-                raise _Refused("not a regular file")
-            if real.stat().st_size > MAX_RESOURCE_BYTES:
-                raise _Refused(f"larger than {MAX_RESOURCE_BYTES // (1024 * 1024)} MiB")
-            data = real.read_bytes()
+            # The rules every reader follows (files.py): resolved inside the allowed folders, so
+            # '..' and links cannot lead out of the project; a regular file; at most the cap.
+            real = resolve_inside(path, allowed)
+            data = read_regular(real, MAX_RESOURCE_BYTES)
             if why := too_large(data):
                 raise _Refused(f"the picture {why}")
             mime = MEDIA_TYPES.get(real.suffix.lower(), "application/octet-stream")
@@ -159,6 +184,9 @@ class _Collect(logging.Handler):
             # WeasyPrint catches the error and logs it with an empty reason.
             message = f"{message.rstrip(': ')}: not enough memory (the worker's memory cap was reached)"
             record.levelno = logging.ERROR
+        if message.rstrip().endswith(":"):
+            # WeasyPrint logs some failures (a picture it cannot decode) with an empty reason.
+            message = f"{message.rstrip()} the file is empty or damaged, or is not what its name says"
         if match := _NOTDEF.search(message):
             # No font on the machine has the character: it prints as a box.
             message = f"character {match.group(1)} is not in the brand font"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .config import Brand, DocumentSpec, Settings, load_brand, load_documents
+from .config import LARGE_PRINT_FLOOR_PT, Brand, DocumentSpec, Settings, load_brand, load_documents
 from .content import Topic, load_topics
 from .errors import BrochureError, ConfigError, Problem
 from .fit import Budget
@@ -22,6 +22,18 @@ class Project:
     topics: tuple[Topic, ...]
     settings: Settings = Settings()
     warnings: tuple[Problem, ...] = ()
+    #: Translations of topics (aftercare.es.md), kept apart: ``topics`` are the sources.
+    translations: tuple[Topic, ...] = ()
+
+    def link_targets(self, lang: str) -> dict[str, Topic]:
+        """The topics a text in ``lang`` may link to: each in that language where it is translated."""
+        targets = {t.slug: t for t in self.topics}
+        targets.update({t.slug: t for t in self.translations if t.lang == lang})
+        return targets
+
+    def translations_of(self, topic: Topic) -> list[Topic]:
+        """The translations of a source topic, by language."""
+        return sorted((t for t in self.translations if t.slug == topic.slug), key=lambda t: t.lang)
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,17 @@ class Document:
     name: str
     spec: DocumentSpec
     topics: tuple[Topic, ...]
+    #: The language it is printed in: labels, dates, hyphenation, the PDF's /Lang.
+    lang: str = "en"
+
+    @property
+    def large(self) -> bool:
+        """Whether this is a large-print variant (NAME.large.pdf)."""
+        return self.spec.large
+
+    def floor_pt(self, settings: Settings) -> float:
+        """The smallest body size auto-fit may use."""
+        return LARGE_PRINT_FLOOR_PT if self.large else settings.body_floor_pt
 
     @property
     def title(self) -> str:
@@ -75,9 +98,79 @@ def load_project(root: Path | str) -> Project:
         raise BrochureError(problems)
     (brand, brand_warnings), (specs, settings, doc_warnings), (topics, topic_warnings) = brand, docs, topics
     warnings = (*brand_warnings, *doc_warnings, *topic_warnings)
-    project = Project(root, brand, tuple(specs), tuple(topics), settings, warnings)
+    sources = tuple(t for t in topics if not t.translation)
+    translations = tuple(t for t in topics if t.translation)
+    _check_translations(sources, translations)
+    project = Project(root, brand, tuple(specs), sources, settings, warnings, translations)
     documents(project)  # check names and topic references now, not mid-build
     return project
+
+
+def _check_translations(sources: tuple[Topic, ...], translations: tuple[Topic, ...]) -> None:
+    """A translation needs its source beside it, in another language."""
+    by_slug = {t.slug: t for t in sources}
+    problems = []
+    for t in translations:
+        source = by_slug.get(t.slug)
+        if source is None:
+            problems.append(
+                Problem(
+                    t.shown,
+                    None,
+                    f"is a translation of {t.slug}.md, which does not exist",
+                    f"name the file after the topic it translates, then its language: {{topic}}.{t.lang}.md",
+                )
+            )
+        elif source.lang == t.lang:
+            problems.append(
+                Problem(
+                    t.shown,
+                    dict(t.key_lines).get("lang"),
+                    f"is in {t.lang!r}, the language of its source {source.shown}",
+                    "a translation is in another language: fix its 'lang' or its file name",
+                )
+            )
+    if problems:
+        raise BrochureError(problems)
+
+
+def _large(spec: DocumentSpec) -> DocumentSpec:
+    """The large-print variant of a handout's spec: the large stylesheet last, its own page budget."""
+    return replace(
+        spec,
+        styles=(*spec.styles, "large.css"),
+        pages=None,
+        max_pages=spec.large_print_pages,
+        large_print=False,
+        large=True,
+    )
+
+
+def _handouts(project: Project, name: str, spec: DocumentSpec, topic: Topic) -> list[Document]:
+    """A topic's handouts: in its own language and each translation, each also in large print if asked."""
+    made = []
+    for text in [topic, *project.translations_of(topic)]:
+        base = name if text is topic else f"{name}.{text.lang}"
+        made.append(Document(base, spec, (text,), text.lang))
+        if spec.large_print:
+            made.append(Document(f"{base}.large", _large(spec), (text,), text.lang))
+    return made
+
+
+def _brochures(project: Project, spec: DocumentSpec, chosen: list[Topic]) -> list[Document]:
+    """A brochure in the project's language, and in each language its spec names."""
+    source = project.settings.source_lang
+    made = []
+    for lang in spec.languages or (source,):
+        if lang == source:
+            made.append(Document(spec.name, spec, tuple(chosen), source))
+            continue
+        texts = {t.slug: t for t in project.translations if t.lang == lang}
+        # A topic not yet translated is left out; `brochure check` names it.
+        topics = tuple(texts[t.slug] for t in chosen if t.slug in texts)
+        if topics:
+            made.append(Document(f"{spec.name}.{lang}", spec, topics, lang))
+    return made
 
 
 def documents(project: Project) -> list[Document]:
@@ -100,7 +193,7 @@ def documents(project: Project) -> list[Document]:
             else:
                 chosen.append(by_slug[slug])
         if spec.name == "{topic}":
-            result += [Document(t.slug, spec, (t,)) for t in chosen]
+            result += [d for t in chosen for d in _handouts(project, t.slug, spec, t)]
         elif spec.kind == "handout" and len(chosen) != 1:
             errors.append(
                 Problem(
@@ -110,8 +203,10 @@ def documents(project: Project) -> list[Document]:
                     'set topics = ["one-topic"], or name = "{topic}" for one handout per topic',
                 )
             )
+        elif spec.kind == "handout":
+            result += _handouts(project, spec.name, spec, chosen[0])
         else:
-            result.append(Document(spec.name, spec, tuple(chosen)))
+            result += _brochures(project, spec, chosen)
     names: dict[str, Document] = {}
     for doc in result:
         if doc.name in names:

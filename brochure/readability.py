@@ -78,3 +78,45 @@ def reading(html: str) -> Reading:
     return Reading(
         round(grade(total_words, len(sentences), total_syllables), 1), total_words, tuple(sentences)
     )
+
+
+_SPANISH_WORD = re.compile(r"[a-záéíóúüñ]+", re.IGNORECASE)
+_SPANISH_VOWELS = re.compile(r"[aeiouáéíóúü]+")
+_STRONG = "aeoáéó"
+
+
+def spanish_syllables(word: str) -> int:
+    """Syllables in a Spanish word: vowel groups, split where two strong vowels or an accented í or ú meet.
+
+    "cuidado" has 3 (cui-da-do), "leer" 2 (le-er), "día" 2 (dí-a).
+    """
+    count = 0
+    for group in _SPANISH_VOWELS.findall(word.lower()):
+        count += 1
+        for first, second in zip(group, group[1:], strict=False):
+            if (first in _STRONG and second in _STRONG) or first in "íú" or second in "íú":
+                count += 1
+    return max(1, count)
+
+
+def ease_es(words: int, sentences: int, syllable_count: int) -> float:
+    """The Fernández-Huerta reading ease of Spanish text: 100 is very easy, 70 and up fairly easy."""
+    if not words or not sentences:
+        return 100.0
+    return 206.84 - 60 * syllable_count / words - 102 * sentences / words
+
+
+def reading_es(html: str) -> tuple[float, list[tuple[float, str]]]:
+    """The reading ease of a Spanish topic's body HTML, and its sentences, hardest first."""
+    scored = []
+    total_words = total_syllables = 0
+    texts = sentences_of_html(html)
+    for text in texts:
+        words = _SPANISH_WORD.findall(text)
+        count = sum(spanish_syllables(w) for w in words)
+        total_words += len(words)
+        total_syllables += count
+        if len(words) >= 6:
+            scored.append((ease_es(len(words), 1, count), text))
+    ease = round(ease_es(total_words, len(texts), total_syllables), 1)
+    return ease, sorted(scored)

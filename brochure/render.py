@@ -12,7 +12,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from . import markup
+from . import markup, messages
 from .config import Brand
 from .content import Topic
 from .errors import RenderError
@@ -56,8 +56,36 @@ def environment(root: Path) -> SandboxedEnvironment:
         ]
     )
     env = SandboxedEnvironment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters["month_year"] = lambda d: d.strftime("%B %Y") if d else ""
+    env.filters["month_year"] = _month_year
+    env.filters["short_url"] = short_url
+    env.globals["qr_code"] = qr_code
     return env
+
+
+def qr_code(url: str, dark: str = "#000000") -> str:
+    """A QR code of ``url`` as an SVG data: URI (vector, so it prints sharp at any size).
+
+    Medium error correction survives a smudge or a fold; the two-module white
+    border is the quiet zone scanners need, whatever is printed around it.
+    """
+    import segno
+
+    return segno.make(url, error="m", micro=False).svg_data_uri(
+        scale=1, border=2, dark=dark, light="#ffffff", omitsize=False
+    )
+
+
+def short_url(url: str) -> str:
+    """A web address as people type it: without 'https://' and a lone trailing '/'."""
+    for scheme in ("https://", "http://"):
+        url = url.removeprefix(scheme)
+    return url.removesuffix("/") if url.count("/") == 1 else url
+
+
+@jinja2.pass_context
+def _month_year(context: jinja2.runtime.Context, date: dt.date | None) -> str:
+    """A date as month and year, in the language of the document being rendered."""
+    return messages.month_year(date, context.get("lang") or "en")
 
 
 def section(
@@ -145,18 +173,23 @@ def render_html(
         raise RenderError.at(
             exc.filename or template, exc.lineno, f"template error: {exc.message}", "fix the Jinja syntax"
         ) from None
+    lang = document.get("lang") or (sections[0].lang if sections else "en")
+    labels = messages.load(root, lang)
     try:
         return tmpl.render(
+            t=labels,
+            labels_css=Markup(labels.css()),  # noqa: S704 - quoted and escaped by messages.css_string
             brand=brand,
             contact=brand.contact,
             document=document,
             sections=sections,
-            lang=sections[0].lang if sections else "en",
+            lang=lang,
             created=created.isoformat() if created else None,
             stylesheets=[p.as_uri() for p in styles] if link_styles else [],
             brand_css=Markup(brand_css(brand, paper)) if link_styles else "",  # noqa: S704 - validated values only
             logo=brand.logo.as_uri(),
             **(extra or {}),
+            cover_image=brand.cover_image.as_uri() if brand.cover_image else None,
         )
     except jinja2.UndefinedError as exc:
         raise RenderError.at(

@@ -61,6 +61,32 @@ def _type_ok(value: Any, wanted: type) -> bool:
     return isinstance(value, wanted)
 
 
+#: Characters no handout can hold: control characters (but tab and line breaks),
+#: lone surrogates (which no file can encode) and the two non-characters.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_UNPRINTABLE_FIX = "delete it and retype the text around it; escapes like \\uD800 or \\u0007 are not allowed"
+
+
+def unprintable(value: Any) -> str | None:  # noqa: ANN401 - any parsed value
+    """The first character in ``value`` (text, or text inside lists and tables) that cannot be printed,
+    as 'U+D800'; None when there is none."""
+    if isinstance(value, str):
+        found = _UNPRINTABLE.search(value)
+        return f"U+{ord(found.group()):04X}" if found else None
+    if isinstance(value, Mapping):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return None
+    return next((code for item in items if (code := unprintable(item))), None)
+
+
+def shown(text: str) -> str:
+    """``text`` safe to print in a message: unprintable characters as \\uXXXX escapes."""
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def validate(
     data: Mapping[str, Any],
     fields: Mapping[str, Field],
@@ -79,7 +105,16 @@ def validate(
         return lines.get(prefix + key, line_if_unknown)
 
     for key in data:
-        if key not in fields:
+        if key not in fields and (code := unprintable(key)):
+            result.errors.append(
+                Problem(
+                    file,
+                    line_of(key),
+                    f"{kind} key '{prefix}{shown(key)}' holds a character that cannot be printed ({code})",
+                    _UNPRINTABLE_FIX,
+                )
+            )
+        elif key not in fields:
             known = ", ".join(sorted(fields))
             result.warnings.append(
                 Problem(
@@ -112,6 +147,16 @@ def validate(
         value = data[key]
         # Until the value proves good, later code sees the default, never a gap.
         result.values[key] = spec.default
+        if code := unprintable(value):
+            result.errors.append(
+                Problem(
+                    file,
+                    line_of(key),
+                    f"{kind} '{name}' holds a character that cannot be printed ({code})",
+                    _UNPRINTABLE_FIX,
+                )
+            )
+            continue
         if not _type_ok(value, spec.type):
             example = f" like '{spec.example}'" if spec.example else ""
             result.errors.append(
@@ -195,6 +240,13 @@ def not_blank(value: str) -> str | None:
 
 
 _LANG = re.compile(r"[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{2,8})*")
+
+
+def is_web_address(value: str) -> str | None:
+    """A full http(s) address with no spaces: what a QR code or a link can point at."""
+    if re.fullmatch(r"https?://[^\s<>\"]+\.[^\s<>\"]+", value):
+        return None
+    return f"is not a web address starting with https://: {value!r}"
 
 
 def is_lang(value: str) -> str | None:

@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,18 +100,26 @@ def _template_files(root: Path) -> tuple[str, ...]:
         return ()
 
 
+def environment(root: Path):  # noqa: ANN201 - a Jinja environment
+    """This process's Jinja environment for a project, made again when a template appears or goes."""
+    from . import render
+
+    key = (root, _template_files(root))
+    env = _envs.get(key)
+    if env is None:
+        if len(_envs) > 16:
+            _envs.clear()
+        env = _envs[key] = render.environment(root)
+    return env
+
+
 def _render(project, doc, paper: str, strict: bool, memory_mb: int) -> Result:  # noqa: ANN001
     """Render one document in a worker (``project`` and ``doc`` are build.Project and build.Document)."""
-    from . import render
     from .compose import render_document
 
     started = time.perf_counter()
     try:
-        key = (project.root, _template_files(project.root))
-        env = _envs.get(key)
-        if env is None:
-            env = _envs[key] = render.environment(project.root)
-        rendered = render_document(project, doc, paper, env, strict=strict)
+        rendered = render_document(project, doc, paper, environment(project.root), strict=strict)
     except BrochureError as exc:
         return Result(doc.name, time.perf_counter() - started, error=exc)
     except MemoryError:
@@ -157,26 +165,29 @@ class Renderer:
             future.result()
 
     def render(  # noqa: ANN001
-        self, project, docs: Sequence, paper: str, strict: bool, jobs: int | None = None
+        self, project, docs: Iterable, paper: str, strict: bool, jobs: int | None = None
     ) -> Iterator[Result]:
         """Render ``docs`` (longest first, as given); yield each result as it is done.
 
         At most ``jobs`` documents (all the workers by default) are handed
         out at a time, so a caller may use fewer workers than the pool has,
-        and a caller that stops early leaves little work behind.
+        and a caller that stops early leaves little work behind. ``docs`` is
+        read only as workers come free: it may be a generator that works
+        each document out meanwhile.
         """
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        waiting = list(reversed(docs))
+        waiting = iter(docs)
         running: dict[Any, Any] = {}
         limit = max(1, min(jobs or self.jobs, self.jobs))
         try:
-            while waiting or running:
-                while waiting and len(running) < limit:
-                    doc = waiting.pop()
+            while True:
+                while len(running) < limit and (doc := next(waiting, None)) is not None:
                     # A pool broken by an earlier document is replaced, so the rest still build.
                     pool = self._executor()
                     running[pool.submit(_render, project, doc, paper, strict, self.memory_mb)] = doc
+                if not running:
+                    break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield self._result(future, running.pop(future))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -120,7 +121,17 @@ def pdf_fonts(path: Path) -> dict[str, bool]:
     return fonts
 
 
-def copy_sample(dest: Path) -> Path:
-    """A copy of the sample project's content (no templates or styles of its own)."""
+def copy_sample(dest: Path, variants: bool = False) -> Path:
+    """A copy of the sample project's content (no templates or styles of its own).
+
+    Without ``variants``, the copy makes the 8 documents of the English sample:
+    its translations and large print are left out, to keep the tests that build
+    it fast (test_variants.py and the tests on ``sample_out`` cover them).
+    """
     shutil.copytree(REPO / "content", dest / "content")
+    if not variants:
+        for translation in (dest / "content/topics").glob("*.*.md"):
+            translation.unlink()
+        documents = dest / "content/documents.toml"
+        documents.write_text(re.sub(r"(?m)^(languages|large_print\w*) = .*$", "", documents.read_text()))
     return dest

@@ -171,6 +171,7 @@ class CupsServer:
             ["cupsd", "-f", "-c", str(conf / "cupsd.conf"), "-s", str(conf / "cups-files.conf")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=_end_with_parent,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -189,6 +190,16 @@ class CupsServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _end_with_parent() -> None:
+    """In the child: stop (SIGTERM) when the test process ends, even if it is killed before its teardown."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def cupsd_path() -> str | None:

@@ -17,7 +17,7 @@ FAR = (dt.date.today() + dt.timedelta(days=400)).isoformat()
 
 def good(title: str = "A", body: str = "We are glad you are here.\n", **meta: object) -> str:
     """A topic that passes every check."""
-    return topic(title, body, review_due=FAR, **meta)
+    return topic(title, body, review_due=FAR, **{"lang": "en", **meta})
 
 
 def findings(report, check: str) -> list[str]:
@@ -62,7 +62,7 @@ def test_unknown_keys_are_warnings(make_project):
 def test_missing_images(make_project):
     report = run_check(make_project, {"content/topics/a.md": good(body="![A photo](../images/none.png)\n")})
     assert findings(report, "images") == [
-        "error: content/topics/a.md:6: image '../images/none.png' does not exist "
+        "error: content/topics/a.md:7: image '../images/none.png' does not exist "
         "(check the file name; paths are relative to the topic file)"
     ]
     assert (
@@ -76,7 +76,7 @@ def test_missing_images(make_project):
 def test_images_without_alt_text(make_project):
     report = run_check(make_project, {"content/topics/a.md": good(body="![](../images/logo.svg)\n")})
     assert [f.split(" (")[0] for f in findings(report, "alt-text")] == [
-        "error: content/topics/a.md:6: image '../images/logo.svg' has no alt text"
+        "error: content/topics/a.md:7: image '../images/logo.svg' has no alt text"
     ]
     decorative = run_check(
         make_project, {"content/topics/a.md": good(body="![decorative](../images/logo.svg)\n")}
@@ -87,7 +87,7 @@ def test_images_without_alt_text(make_project):
 def test_heading_levels_that_skip(make_project):
     report = run_check(make_project, {"content/topics/a.md": good(body="## One\n\n#### Three\n")})
     assert findings(report, "headings") == [
-        "warning: content/topics/a.md:8: heading 'Three' skips from level 2 to level 4 "
+        "warning: content/topics/a.md:9: heading 'Three' skips from level 2 to level 4 "
         "(use '### Three', one level below the heading before it)"
     ]
     assert run_check(make_project, {"content/topics/a.md": good(body="## One\n\n### Two\n")}).findings == []
@@ -102,8 +102,8 @@ def test_links_to_missing_topics_and_anchors(make_project):
         },
     )
     assert [f.split(" (")[0] for f in findings(report, "links")] == [
-        "error: content/topics/a.md:6: link 'b.md#nope' points to a heading that does not exist",
-        "error: content/topics/a.md:6: link 'c.md' points to a topic that does not exist",
+        "error: content/topics/a.md:7: link 'b.md#nope' points to a heading that does not exist",
+        "error: content/topics/a.md:7: link 'c.md' points to a topic that does not exist",
     ]
     passing = run_check(
         make_project,
@@ -155,8 +155,8 @@ def test_reading_grade_points_at_the_hardest_sentences(make_project):
         r"warning: content/topics/a.md: reads at grade \d+(\.\d)?, above the target of 8; hardest sentences: ",
         finding,
     )
-    assert 'line 6: "Notwithstanding considerable' in finding
-    assert 'line 8: "Aesthetic practitioners' in finding
+    assert 'line 7: "Notwithstanding considerable' in finding
+    assert 'line 9: "Aesthetic practitioners' in finding
     assert "We are glad" not in finding
     assert (
         run_check(
@@ -197,11 +197,11 @@ def test_page_budget_fits_after_auto_fit_and_does_not_fit(tmp_path):
     root = copy_sample(tmp_path / "clinic")
     _grow(root / "content/topics/aftercare.md", 0.3)
     _grow(root / "content/topics/results.md", 2.0)
-    report = check_project(root, ["aftercare", "results", "side-effects"])
+    report = check_project(root, ["aftercare", "results", "what-is-botox"])
     status = {d.name: d.describe() for d in report.documents}
     assert re.fullmatch(r"fits after auto-fit at 1\d(\.\d+)? pt", status["aftercare"])
     assert status["results"] == "does not fit"
-    assert status["side-effects"] == "fits"
+    assert status["what-is-botox"] == "fits"
     assert [f.problem.message.split(",")[0] for f in report.findings if f.check == "budget"] == [
         "document 'results' does not fit on 1 page"
     ]
@@ -209,7 +209,7 @@ def test_page_budget_fits_after_auto_fit_and_does_not_fit(tmp_path):
 
 
 def test_json_format_and_exit_codes(make_project):
-    root = make_project({"content/topics/a.md": topic("A")})  # no review_due: a warning only
+    root = make_project({"content/topics/a.md": topic("A", lang="en")})  # no review_due: a warning only
     runner = CliRunner()
     result = runner.invoke(cli, ["check", "--format", "json", "--project", str(root)])
     assert result.exit_code == 0
@@ -238,7 +238,7 @@ def test_errors_exit_1_with_a_table(make_project):
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["LEVEL", "CHECK", "WHERE", "PROBLEM"]
-    assert lines[1].split()[:3] == ["error", "links", "content/topics/a.md:6"]
+    assert lines[1].split()[:3] == ["error", "links", "content/topics/a.md:7"]
     assert lines[-1] == "1 error, 0 warnings: check failed"
 
 
@@ -260,3 +260,29 @@ def test_build_strict_fails_on_engine_warnings(make_project):
     assert "Ignored `colour: red`" in str(strict.error)
     assert str(strict.error).startswith("content/topics/a.md: document 'a': ")
     assert not (root / "out/a.pdf").exists()
+
+
+def test_lone_surrogate_in_a_title_is_a_message_for_check_and_build(tmp_path):
+    root = copy_sample(tmp_path / "clinic")
+    (root / "content/topics/x.md").write_text('---\ntitle: "Bad \\uD800 title"\nlang: en\n---\n\nText.\n')
+    what = "front matter is not valid YAML: found invalid Unicode character escape code"
+    expected = f"content/topics/x.md:2: {what}"
+    checked = CliRunner().invoke(cli, ["check", "--project", str(root)])
+    assert checked.exit_code == 1, checked.output
+    assert re.search(r"content/topics/x\.md:2 +" + re.escape(what), checked.output)
+    assert "Traceback" not in checked.output
+    built = CliRunner().invoke(cli, ["build", "--project", str(root), "--out", str(tmp_path / "out")])
+    assert built.exit_code == 1, built.output
+    assert f"Error: {expected}" in built.output
+    assert "please report" not in built.output
+    assert "documents.toml" not in built.output
+
+
+def test_white_text_on_the_brand_band_needs_a_dark_enough_primary(make_project):
+    # 3.86:1 is enough for headings on white, not for the band's small white text.
+    brand = MINIMAL_BRAND + '\n[colors]\nprimary = "#5f86a6"\n'
+    report = run_check(make_project, {"content/topics/a.md": good(), "content/brand.toml": brand})
+    assert findings(report, "contrast") == [
+        "error: content/brand.toml:10: colors.primary #5f86a6 on white text has contrast 3.86:1; white text "
+        "on the brand band need at least 4.5:1 (WCAG AA) (choose a darker 'primary' colour)"
+    ]

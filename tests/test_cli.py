@@ -145,7 +145,7 @@ def test_every_command_has_help_with_an_example(command):
 def test_template_typo_is_an_error_not_an_empty_string(make_project):
     root = make_project(
         {
-            "content/topics/a.md": topic("A"),
+            "content/topics/a.md": topic("A", lang="en"),
             "templates/handout.html": '{% extends "builtin/handout.html" %}{% block after_topic %}{{ brand.clinc_name }}{% endblock %}',
         }
     )

@@ -146,3 +146,67 @@ def test_toml_key_lines():
         "d.1": 6,
         "d.1.name": 7,
     }
+
+
+def test_toml_has_no_aliases_but_deep_nesting_and_size_are_refused(make_project):
+    deep = MINIMAL_BRAND + "tags = " + "[" * 5000 + "]" * 5000 + "\n"
+    assert _brand_error(make_project, deep) == [
+        "content/brand.toml: not valid TOML: lists or tables are nested too deeply (use plain 'key = value' lines)"
+    ]
+    huge = MINIMAL_BRAND + "# " + "x" * 300_000 + "\n"
+    assert _brand_error(make_project, huge) == [
+        "content/brand.toml: is too large for a settings file (300,162 bytes; at most 256 KB) "
+        "(keep only the settings in it; see README.md)"
+    ]
+
+
+def test_config_text_that_cannot_be_printed_is_refused(make_project):
+    brand = MINIMAL_BRAND.replace('"General information only."', '"General \\u0007 information."')
+    assert _brand_error(make_project, brand) == [
+        "content/brand.toml:3: key 'disclaimer' holds a character that cannot be printed (U+0007) "
+        "(delete it and retype the text around it; escapes like \\uD800 or \\u0007 are not allowed)"
+    ]
+
+
+def test_page_budgets_above_the_cap_are_errors_in_the_documents_file(make_project):
+    root = make_project(
+        {
+            "content/documents.toml": (
+                '[[document]]\nname = "brochure"\nkind = "brochure"\nmax_pages = 101\n\n'
+                '[[document]]\nname = "book"\nkind = "brochure"\npages = 500\n'
+            )
+        }
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_documents(root)
+    assert [str(p) for p in caught.value.problems] == [
+        "content/documents.toml:4: key 'max_pages' must be at most 100 (brochure makes no longer PDF), not 101 "
+        "(write it like 'max_pages = 16')",
+        "content/documents.toml:9: key 'pages' must be at most 100 (brochure makes no longer PDF), not 500 "
+        "(write it like 'pages = 1')",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            "2",
+            "content/brand.toml:10: key 'print.safe_margin_in' must be between 0 and 1 (inches), not 2 "
+            "(write it like 'safe_margin_in = 0.25')",
+        ),
+        (
+            '"wide"',
+            "content/brand.toml:10: key 'print.safe_margin_in' must be a number, not text 'wide' "
+            "(write it like 'safe_margin_in = 0.25')",
+        ),
+    ],
+)
+def test_safe_margin_is_checked(make_project, value, expected):
+    assert _brand_error(make_project, MINIMAL_BRAND + f"\n[print]\nsafe_margin_in = {value}\n") == [expected]
+
+
+def test_safe_margin_defaults_to_a_quarter_inch(make_project):
+    assert load_brand(make_project())[0].safe_margin_in == 0.25
+    brand = MINIMAL_BRAND + "\n[print]\nsafe_margin_in = 0.5\n"
+    assert load_brand(make_project({"content/brand.toml": brand}))[0].safe_margin_in == 0.5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import topic
+from conftest import REPO, topic
 
 from brochure.content import load_topics
 from brochure.errors import ContentError
@@ -82,12 +82,13 @@ def test_every_bad_topic_is_reported_at_once(make_project):
 
 
 def test_unknown_front_matter_key_warns(make_project):
-    root = make_project({"content/topics/a.md": topic("A", colour="blue")})
+    root = make_project({"content/topics/a.md": topic("A", colour="blue", lang="en")})
     topics, warnings = load_topics(root)
     assert [t.title for t in topics] == ["A"]
     assert [str(w) for w in warnings] == [
         "content/topics/a.md:3: unknown front matter 'colour' is ignored "
-        "(known keys here: follow_up_days, keywords, lang, order, review_due, reviewed_by, reviewed_on, summary, title, treatments)"
+        "(known keys here: follow_up_days, keywords, lang, online_url, order, review_due, reviewed_by, reviewed_on, "
+        "source_version, summary, title, treatments)"
     ]
 
 
@@ -123,5 +124,132 @@ def test_badly_named_topic_file(make_project):
         load_topics(root)
     assert str(caught.value) == (
         "content/topics/Side Effects.md: topic file name 'Side Effects.md' is not a usable name "
-        "(rename it with lower-case letters, digits and '-', like side-effects.md)"
+        "(rename it with lower-case letters, digits and '-', like side-effects.md, "
+        "or side-effects.es.md for a translation)"
     )
+
+
+def _alias_bomb(levels: int = 8) -> str:
+    """Front matter whose aliases stand for 9**levels values (the "billion laughs")."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]")
+    lines.append(f"title: *a{levels - 1}")
+    return "---\n" + "\n".join(lines) + "\n---\nBody\n"
+
+
+def test_yaml_aliases_are_refused_before_they_expand(make_project):
+    # 9**8 = 43 million strings if expanded: the check must stop it at the first alias.
+    assert _error(make_project, _alias_bomb()) == (
+        "content/topics/side-effects.md:3: front matter repeats a value with a YAML anchor (&) and alias (*), "
+        "which is not allowed (write the value out in full; put text that starts with '&' or '*' in double quotes)"
+    )
+    merge = "---\nbase: &base {title: A}\n<<: *base\n---\nBody\n"
+    assert _error(make_project, merge).startswith("content/topics/side-effects.md:3: front matter repeats")
+    # Text that merely starts with & or * in quotes is text.
+    root = make_project(
+        {"content/topics/side-effects.md": '---\ntitle: "*Starred* & co"\nlang: en\n---\nBody\n'}
+    )
+    (t,), _ = load_topics(root)
+    assert t.title == "*Starred* & co"
+
+
+def test_front_matter_size_and_nesting_are_capped(make_project):
+    long = "---\ntitle: A\nsummary: " + "word " * 2000 + "\n---\nBody\n"
+    assert _error(make_project, long) == (
+        "content/topics/side-effects.md:2: front matter is too long (10,018 bytes; at most 8 KB) "
+        "(keep only the known keys in front matter and put the text in the body, below the second '---')"
+    )
+    deep = "---\ntitle: A\nkeywords: " + "[" * 2000 + "]" * 2000 + "\n---\nBody\n"
+    assert _error(make_project, deep) == (
+        "content/topics/side-effects.md:3: front matter is nested more than 10 levels deep "
+        "(use plain 'key: value' lines and simple lists)"
+    )
+
+
+def test_front_matter_is_parsed_once_with_the_c_parser(make_project, monkeypatch):
+    import yaml
+
+    from brochure import content
+
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML without libyaml")
+    assert content._LOADER is yaml.CSafeLoader
+    made = []
+    real = content._LOADER
+
+    class Counting(real):
+        def __init__(self, stream: str) -> None:
+            made.append(stream)
+            super().__init__(stream)
+
+    monkeypatch.setattr(content, "_LOADER", Counting)
+    monkeypatch.setattr(yaml, "compose", lambda *a, **k: pytest.fail("parsed a second time"))
+    root = make_project({"content/topics/a.md": topic("A", colour="blue", lang="en")})
+    (t,), warnings = load_topics(root)
+    assert len(made) == 1
+    # The key's line still comes through.
+    assert str(warnings[0]).startswith("content/topics/a.md:3: unknown front matter 'colour'")
+
+
+@pytest.mark.parametrize(
+    ("front", "expected"),
+    [
+        (
+            'title: "Bad \\uD800 title"',
+            "content/topics/side-effects.md:2: front matter is not valid YAML: found invalid Unicode character "
+            "escape code (type the character itself; a control character or an escape like \\uD800 cannot be printed)",
+        ),
+        (
+            'title: Fine\nsummary: "Ring \\a bell"',
+            "content/topics/side-effects.md:3: front matter 'summary' holds a character that cannot be printed "
+            "(U+0007) (delete it and retype the text around it; escapes like \\uD800 or \\u0007 are not allowed)",
+        ),
+        (
+            "title: Fine\nsummary: Pasted \x01 text",
+            "content/topics/side-effects.md:3: front matter is not valid YAML: special characters are not allowed "
+            "(U+0001) (type the character itself; a control character or an escape like \\uD800 cannot be printed)",
+        ),
+        (
+            'title: Fine\nkeywords: [ok, "bad \\x1b"]',
+            "content/topics/side-effects.md:3: front matter 'keywords' holds a character that cannot be printed "
+            "(U+001B) (delete it and retype the text around it; escapes like \\uD800 or \\u0007 are not allowed)",
+        ),
+    ],
+)
+def test_text_that_cannot_be_printed_is_refused(make_project, front, expected):
+    assert _error(make_project, f"---\n{front}\nlang: en\n---\nBody\n") == expected
+
+
+def test_lone_surrogate_through_the_python_parser_is_refused(make_project, monkeypatch):
+    # Without libyaml, PyYAML reads '\uD800' into a lone surrogate: the schema refuses it.
+    import yaml
+
+    from brochure import content
+
+    monkeypatch.setattr(content, "_LOADER", yaml.SafeLoader)
+    assert _error(make_project, '---\ntitle: "Bad \\uD800 title"\nlang: en\n---\nBody\n') == (
+        "content/topics/side-effects.md:2: front matter 'title' holds a character that cannot be printed "
+        "(U+D800) (delete it and retype the text around it; escapes like \\uD800 or \\u0007 are not allowed)"
+    )
+
+
+def test_topic_without_lang_or_body_warns(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": "---\ntitle: No language\n---\nText.\n",
+            "content/topics/b.md": "---\ntitle: No text\nlang: en\n---\n\n  \n",
+        }
+    )
+    topics, warnings = load_topics(root)
+    assert [t.lang for t in topics] == ["en", "en"]
+    assert [str(w) for w in warnings] == [
+        "content/topics/a.md:1: has no 'lang' in its front matter, so 'en' (English) was assumed "
+        "(add 'lang: en', or the topic's language, like 'lang: es')",
+        "content/topics/b.md:4: has no text below its front matter, so its pages are empty "
+        "(write the topic below the second '---' line)",
+    ]
+
+
+def test_sample_topics_load_without_warnings():
+    assert load_topics(REPO)[1] == []

@@ -88,7 +88,7 @@ def test_a_packet_of_three_handouts_prints_as_one_job_of_three_pages(cups_env, s
     printed = desk.wait_job()
     pages = text_of(printed.pdf)
     assert len(pages) == 3
-    assert pages[0].startswith("Example Aesthetics Clinic")
+    assert "Example Aesthetics Clinic" in pages[0]
     assert "Aftercare" in pages[0]
     assert "Your results" in pages[1]
     assert "Side effects" in pages[2]
@@ -259,3 +259,35 @@ def test_no_patient_detail_in_out_cache_logs_job_title_or_process_list(cups_serv
             [sys.executable, "-m", "brochure", "server", "stop"], env=env, capture_output=True, timeout=60
         )
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_many_packets_through_the_render_server_come_back_in_order(sample, monkeypatch):
+    from brochure import server
+    from brochure.deliver import personalise_many
+
+    runtime = Path(tempfile.mkdtemp(prefix="br-"))
+    monkeypatch.setenv("BROCHURE_SERVER", "on")
+    monkeypatch.setenv("BROCHURE_SERVER_IDLE", "120")
+    monkeypatch.setenv("BROCHURE_RUNTIME_DIR", str(runtime))
+    names = [f"Patient Number{i}" for i in range(6)]
+    patients = [check_patient(sample, {"name": n, "injector": "Dana Smith"}) for n in names]
+    requests = [(["aftercare"], p) for p in patients] + [(["brochure"], patients[0])]
+    try:
+        results = list(personalise_many(sample, requests))
+        assert [s for s in server.status() if s["current"]], "the render server did not run"
+    finally:
+        server.stop()
+        shutil.rmtree(runtime, ignore_errors=True)
+    *packets, refused = results
+    assert [text_of(p.pdf)[0].count(n) for p, n in zip(packets, names, strict=True)] == [1] * 6
+    assert str(refused) == (
+        "'brochure' is not a handout (print it from out/ instead; only handouts have a 'Your treatment' box)"
+    )
+
+
+@pytest.mark.parametrize("command", ["print", "email", "printers", "history", "settings"])
+def test_every_front_desk_command_has_help_with_an_example(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.output

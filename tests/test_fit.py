@@ -319,7 +319,7 @@ def test_documents_over_the_page_cap_fail(make_project, monkeypatch):
     root = make_project({f"content/topics/t{i}.md": topic(f"T{i}") for i in range(3)})
     (outcome,) = build(load_project(root), root / "out", names=["brochure"])
     assert str(outcome.error) == (
-        "content/documents.toml: document 'brochure' has 6 pages, more than brochure makes (2) "
+        "content/documents.toml: document 'brochure' has 4 pages, more than brochure makes (2) "
         "(split it into several documents)"
     )
 
@@ -338,3 +338,100 @@ def test_a_footer_too_long_for_its_margin_is_reported_with_the_right_fix(make_pr
         r"\(shorten the disclaimer or contact details in content/brand.toml, or give the footer more room",
         str(outcome.error),
     )
+
+
+def test_a_page_size_that_is_not_the_brand_paper_fails(make_project):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("A", lang="en"),
+            "styles/handout.css": '@import url("builtin:handout.css");\n@page { size: 2000in; }\n',
+        }
+    )
+    (outcome,) = build(load_project(root), root / "out", names=["a"])
+    assert str(outcome.error) == (
+        "styles/handout.css: document 'a': page 1 is 2000 x 2000 in, not letter paper (8.5 x 11 in) "
+        "(remove 'size' from the @page rules in your stylesheets; the paper is set by 'paper' in content/brand.toml)"
+    )
+    assert not (root / "out/a.pdf").exists()
+    from brochure.check import check_project
+
+    report = check_project(root, ["a"])
+    assert report.errors == 1
+    assert "page 1 is 2000 x 2000 in" in str(report.findings[-1].problem)
+
+
+@pytest.mark.parametrize(
+    ("css", "body", "what"),
+    [
+        (
+            "main img { height: 20in; width: auto; max-width: none; }",
+            "Text.\n\n![A tall chart](../images/logo.svg)\n",
+            "picture 'A tall chart' is 20 in tall, more than the page's 9.2 in of room",
+        ),
+        (
+            "h1 { font-size: 150pt; }",
+            "Text.\n",
+            "text 'Giant title, what to expect and what...' is set at 150 pt",
+        ),
+    ],
+)
+def test_what_overflows_is_named_when_it_is_not_a_matter_of_lines(make_project, css, body, what):
+    root = make_project(
+        {
+            "content/topics/a.md": topic("Giant title, what to expect and what to do", body, lang="en"),
+            "styles/handout.css": f'@import url("builtin:handout.css");\n{css}\n',
+        }
+    )
+    (outcome,) = build(load_project(root), root / "out", names=["a"])
+    assert str(outcome.error) == (
+        f"content/topics/a.md: document 'a' does not fit on 1 page: {what} "
+        "(make it smaller: resize the picture, or lower the size the stylesheet gives it)"
+    )
+
+
+def test_the_sample_stays_inside_the_printable_area_with_a_longer_clinic_name(tmp_path):
+    root = copy_sample(tmp_path / "clinic")
+    as_is = {name: o.fit.body_pt for name, o in build_ok(root).items()}
+    brand = root / "content/brand.toml"
+    longer = 'clinic_name = "Example Aesthetics and Laser Skin Clinic of Anytown"'
+    brand.write_text(re.sub(r"(?m)^clinic_name = .*$", longer, brand.read_text()))
+    # The longer name costs no text size anywhere.
+    assert {name: o.fit.body_pt for name, o in build_ok(root).items()} == as_is
+    safe = 0.25 * 72
+    for pdf in sorted((root / "out").glob("*.pdf")):
+        for number, page in enumerate(PdfReader(pdf).pages):
+            width, height = float(page.mediabox.width), float(page.mediabox.height)
+            for x, baseline, size in _text_marks(page):
+                # Descenders reach about a quarter of the size below the baseline.
+                assert baseline - 0.25 * size >= safe, (pdf.name, number, baseline)
+                assert height - baseline - size >= safe, (pdf.name, number, baseline)
+                assert safe <= x <= width - safe, (pdf.name, number, x)
+
+
+def _text_marks(page: object) -> list[tuple[float, float, float]]:
+    """Where each run of text on a PDF page starts: x, baseline and size, in points."""
+    marks: list[tuple[float, float, float]] = []
+
+    def visit(text: str, cm: list, tm: list, font: dict, size: float) -> None:
+        if text.strip():
+            marks.append((tm[4] * cm[0] + cm[4], tm[5] * cm[3] + cm[5], size * abs(tm[3] * cm[3])))
+
+    page.extract_text(visitor_text=visit)
+    return marks
+
+
+def test_marks_in_the_unprintable_strip_are_reported_unless_the_brand_allows_them(make_project):
+    squeezed = '@import url("builtin:handout.css");\n@page { margin-bottom: 0.45in; }\n'
+    files = {"content/topics/a.md": topic("A", lang="en"), "styles/handout.css": squeezed}
+    root = make_project(files)
+    (outcome,) = build(load_project(root), root / "out", names=["a"])
+    assert re.search(
+        r"document 'a': page 1: text '.*' in the page's header or footer comes within 0.25 in of the bottom edge "
+        r"of the paper, where printers cannot print \(shorten the disclaimer",
+        str(outcome.error),
+    ), outcome.error
+    # A printer that prints to the edge: the clinic says so.
+    root = make_project(
+        {**files, "content/brand.toml": MINIMAL_BRAND + "\n[print]\nsafe_margin_in = 0\n"}, name="edge"
+    )
+    build_ok(root, names=["a"])

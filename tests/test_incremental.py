@@ -218,3 +218,62 @@ def test_the_command_line_notices_every_change_after_a_no_op(clinic):
     edit("content/topics/results.md", new="\nOne more line.\n")(clinic)
     assert build() == "2 rebuilt, 6 up to date, 0 failed"
     assert build() == "0 rebuilt, 8 up to date, 0 failed"
+
+
+class CountingRenderer:
+    """Real workers, counting the documents handed to them as it reads them."""
+
+    def __init__(self) -> None:
+        from brochure.workers import Renderer
+
+        self.inner = Renderer()
+        self.handed: list[str] = []
+
+    def render(self, project, docs, paper, strict):  # noqa: ANN001, ANN201
+        def counted():  # noqa: ANN202
+            for doc in docs:
+                self.handed.append(doc.name)
+                yield doc
+
+        return self.inner.render(project, counted(), paper, strict)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.slow
+def test_one_edit_among_300_topics_hashes_each_file_once_and_renders_one_document(make_project, monkeypatch):
+    from conftest import topic
+
+    from brochure import inputs
+    from brochure.inputs import Hasher, fingerprint_options, readable_roots
+    from brochure.output import nothing_to_do
+
+    topics = {
+        f"content/topics/t{i:03}.md": topic(f"Topic {i}", f"## Part {i}\n\nSome text.\n") for i in range(300)
+    }
+    root = make_project({**topics, "content/documents.toml": '[[document]]\nname = "{topic}"\n'})
+    first = build_summary(load_project(root), root / "out")
+    assert first.count(BUILT) == 300, [str(o.error) for o in first.failed][:3]
+
+    edited = root / "content/topics/t150.md"
+    edited.write_text(edited.read_text() + "\nOne more line.\n")
+    scans = []
+    monkeypatch.setattr(inputs, "headings", lambda body: scans.append(1) or inputs._HEADING.findall(body))
+    hasher, renderer = Hasher(root), CountingRenderer()
+    # As the command does: the quick check that nothing changed, then the build, sharing one hasher.
+    assert nothing_to_do(root, root / "out", fingerprint_options(None, False), hasher) is None
+    try:
+        summary = build_summary(load_project(root), root / "out", hasher=hasher, renderer=renderer)
+    finally:
+        renderer.close()
+    assert renderer.handed == ["t150"]
+    assert summary.count(BUILT) == 1
+    assert summary.count(UP_TO_DATE) == 299
+    # Each file read once: the keys and the project's fingerprint share what they read.
+    assert len(hasher.reads) == len(set(hasher.reads))
+    assert {p for p in hasher.reads if p.suffix == ".md"} == set((root / "content/topics").glob("*.md"))
+    readable = {p for folder in readable_roots(root) for p in folder.rglob("*") if p.is_file()}
+    assert set(hasher.reads) <= readable
+    # The topic index: each topic's headings scanned once, not once per document.
+    assert len(scans) == 300

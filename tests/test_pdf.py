@@ -194,3 +194,31 @@ def test_missing_stylesheet_fails_with_its_path(tmp_path):
         render_pdf(
             html, base_url=tmp_path.as_uri() + "/", roots=[tmp_path], document="doc", allowed_fonts=None
         )
+
+
+def test_a_picture_the_engine_cannot_decode_is_reported_with_a_reason(make_project):
+    # The header looks like SVG, so only the engine finds out: it logs an empty reason.
+    root = make_project(
+        {
+            "content/images/broken.svg": '<svg xmlns="http://www.w3.org/2000/svg"><g>\n',
+            "content/topics/a.md": topic("A", "Text.\n\n![a chart](../images/broken.svg)\n", lang="en"),
+        }
+    )
+    (outcome,) = build(load_project(root), root / "out", names=["a"])
+    assert str(outcome.error).endswith(
+        "broken.svg': the file is empty or damaged, or is not what its name says "
+        "(fix the content or template it names)"
+    ), outcome.error
+
+
+def test_a_logo_that_is_not_a_picture_is_refused_in_the_brand(make_project):
+    from brochure.config import load_brand
+    from brochure.errors import ConfigError
+
+    root = make_project({"content/images/logo.svg": "just some words\n"})
+    with pytest.raises(ConfigError) as caught:
+        load_brand(root)
+    assert str(caught.value) == (
+        "content/brand.toml:2: 'logo' is not an SVG picture that can be read (the file is damaged, "
+        "or its name has the wrong ending) (export the logo again as SVG)"
+    )

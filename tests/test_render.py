@@ -70,7 +70,11 @@ def test_images_need_alt_text_unless_marked_decorative(make_project):
         "content/topics/a.md:5: image '../images/logo.svg' has no alt text (describe it for people who cannot see it: "
         "![what it shows](../images/logo.svg), or mark a purely decorative picture ![decorative](../images/logo.svg))"
     ]
-    assert 'alt="" class="decorative"' in converted.html
+    assert (
+        '<span aria-hidden="true" class="decorative" style="width: 64.00px; height: 64.00px;'
+        in converted.html
+    )
+    assert "<img" not in converted.html.split("</p>")[-2]
 
 
 def test_heading_levels_that_skip_are_warned(make_project):
@@ -156,3 +160,50 @@ def test_missing_template_lists_the_search_path(make_project):
     (doc,) = select(project, ["a"])
     with pytest.raises(RenderError, match=r"template 'poster.html' not found \(looked in .*templates\)"):
         document_html(project, doc, "letter")
+
+
+def test_control_characters_in_the_body_are_refused_on_their_line(make_project):
+    with pytest.raises(ContentError) as caught:
+        _html(make_project, "First line.\n\nA form \x0c feed.\n")
+    assert str(caught.value) == (
+        "content/topics/a.md:7: holds a character that cannot be printed (U+000C) "
+        "(delete it; it may have come in with text pasted from another program)"
+    )
+
+
+def test_lists_nested_by_two_spaces_nest(make_project):
+    html = _html(
+        make_project,
+        "- Swelling\n  - around the eyes\n    - in the morning\n- Bruising\n\n1. One\n   1. One a\n2. Two\n",
+    )
+    flat = html.replace("\n", "")
+    assert (
+        "<li>Swelling<ul><li>around the eyes<ul><li>in the morning</li></ul></li></ul></li><li>Bruising</li>"
+        in flat
+    )
+    assert "<li>One<ol><li>One a</li></ol></li><li>Two</li>" in flat
+
+
+def test_lists_nested_by_two_spaces_count_toward_the_nesting_cap(make_project):
+    body = "".join("  " * level + "- item\n" for level in range(12))
+    with pytest.raises(ContentError, match="nested 9 levels deep"):
+        _html(make_project, body)
+
+
+def test_every_image_error_has_a_reason(make_project):
+    files = {
+        "content/images/empty.png": b"",
+        "content/images/text.gif": b"not a picture at all\n",
+        "content/images/cut.webp": b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+    }
+    body = "![one](../images/empty.png)\n\n![two](../images/text.gif)\n\n![three](../images/cut.webp)\n"
+    with pytest.raises(ContentError) as caught:
+        _html(make_project, body, **files)
+    fix = "(open it in a picture editor and save it again as PNG, JPEG or SVG)"
+    assert [str(p) for p in caught.value.problems] == [
+        f"content/topics/a.md:5: image '../images/empty.png' is an empty file {fix}",
+        "content/topics/a.md:7: image '../images/text.gif' is not a GIF picture that can be read "
+        f"(the file is damaged, or its name has the wrong ending) {fix}",
+        "content/topics/a.md:9: image '../images/cut.webp' is not a WebP picture that can be read "
+        f"(the file is damaged, or its name has the wrong ending) {fix}",
+    ]

@@ -69,8 +69,20 @@ class Summary:
         return f"{self.delivered} delivered, {len(self.failed)} failed"
 
 
-def read_rows(project, path: Path, *, today=None) -> list[Row]:  # noqa: ANN001
-    """Read and check every row of the CSV file at ``path``; the error lists all problems (row, column)."""
+def read_rows(
+    project,  # noqa: ANN001
+    path: Path,
+    *,
+    today=None,  # noqa: ANN001
+    email: bool = False,
+    encrypt: bool = False,
+    consented: bool = False,
+) -> list[Row]:
+    """Read and check every row of the CSV file at ``path``; the error lists all problems (row, column).
+
+    With ``email`` (a batch to email), every row needs an address, and,
+    unless ``encrypt`` or ``consented`` (for all rows), the patient's consent.
+    """
     from ..project import documents
 
     shown = str(path)
@@ -112,6 +124,18 @@ def read_rows(project, path: Path, *, today=None) -> list[Row]:  # noqa: ANN001
                 problems.append(Problem(shown, number, f"more than {MAX_ROWS} rows", "split the file"))
                 break
             row, row_problems = _row(project, shown, number, header, values, handout_names, today)
+            if email and row is not None and not row.email:
+                fix = "give the patient's address on each row"
+                row_problems.append(Problem(shown, number, "column 'email': is empty", fix))
+            if email and row is not None and not (encrypt or consented or row.consented):
+                row_problems.append(
+                    Problem(
+                        shown,
+                        number,
+                        "column 'consent': an unencrypted PDF may only be emailed with the patient's consent",
+                        "write yes once the patient agreed, or send the batch with --encrypt",
+                    )
+                )
             problems += row_problems
             if row is not None:
                 rows.append(row)

@@ -106,9 +106,20 @@ def _settings_warnings(settings) -> None:  # noqa: ANN001
 
 
 def _load(project_dir: Path):  # noqa: ANN202
-    from ..cli import _load as load_project
+    """The project, its warnings shown (as `brochure build` shows them)."""
+    from ..project import load_project
 
-    return load_project(project_dir)
+    project = load_project(project_dir)
+    for problem in project.warnings:
+        click.echo(f"Warning: {problem}", err=True)
+    return project
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]))
 
 
 def _patient_fields(name, treated_on, injector, treatment, note) -> dict[str, str | None]:  # noqa: ANN001
@@ -125,9 +136,13 @@ def _pages(count: int) -> str:
     return f"{count} page{'s' * (count != 1)}"
 
 
-def register(cli: click.Group) -> None:
-    """Add the front desk's commands to the brochure command."""
-    from ..cli import PROJECT, user_errors
+def register(cli: click.Group, project_option: Callable, user_errors: Callable) -> None:
+    """Add the front desk's commands to the brochure command.
+
+    brochure/cli.py passes its --project option and its error handler, so
+    that this module, below the command line, does not import it.
+    """
+    PROJECT = project_option  # noqa: N806 - used as the decorator cli.py calls PROJECT
 
     @cli.command(name="print")
     @click.argument("names", nargs=-1)
@@ -332,8 +347,6 @@ def register(cli: click.Group) -> None:
         if not found:
             click.echo("No deliveries recorded.")
             return
-        from ..cli import _table
-
         rows = []
         for d in found:
             docs = ", ".join(f"{n}{' (changed)' if n in d.changed else ''}" for n, *_ in d.documents)
@@ -389,13 +402,18 @@ def _batch(project, csv_file: Path, settings, paper, no_record: bool, **how: Any
     from .mail import email_packet
     from .printing import print_packet
 
-    rows = read_rows(project, csv_file)
+    emailing = "encrypt" in how
+    rows = read_rows(
+        project,
+        csv_file,
+        email=emailing,
+        encrypt=how.get("encrypt", False),
+        consented=how.get("consented", False),
+    )
     record = _open_record(settings, project, no_record)
 
     def deliver(row, packet) -> Outcome:  # noqa: ANN001
-        if "encrypt" in how:  # brochure email --csv
-            if not row.email:
-                return Outcome(row.number, False, "no address in the 'email' column")
+        if emailing:  # brochure email --csv
             encrypt = how["encrypt"]
             consented = row.consented or how.get("consented", False)
             result = email_packet(

@@ -30,7 +30,7 @@ FIELDS = {
     "note": "note",
 }
 #: Longest value each field takes: the "Your treatment" box has room for this much.
-MAX_LENGTH = {"name": 80, "treated_on": 10, "injector": 80, "treatment": 80, "note": 160}
+MAX_LENGTH = {"name": 60, "treated_on": 10, "injector": 60, "treatment": 60, "note": 100}
 #: How far from today a treatment date may be.
 MAX_DAYS_AWAY = 366
 
@@ -154,7 +154,7 @@ def _text_problem(value: str, field: str, project) -> str | None:  # noqa: ANN00
     """What is wrong with a text value, without repeating it; None when it is good."""
     for char in value:
         if unicodedata.category(char) in _REFUSED_CATEGORIES:
-            return f"holds an invisible or control character (U+{ord(char):04X}), which cannot be printed"
+            return f"holds an invisible or control character (U+{ord(char):04X})"
     if len(value) > MAX_LENGTH[field]:
         return f"is {len(value)} characters long, more than the {MAX_LENGTH[field]} that fit"
     missing = missing_glyphs(project, value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -224,8 +225,33 @@ def _run(renderer: Any, function: Any, *args: Any) -> Any:  # noqa: ANN401
 # -- rendering (in a render server's worker, or here) ---------------------------
 
 _fitted: dict[str, str] = {}
-_envs: dict[tuple, Any] = {}
+_hashes: dict[tuple, str] = {}
 _lock = threading.Lock()
+
+
+def _stat_hasher(root: Path):  # noqa: ANN202 - an inputs.Hasher
+    """A Hasher that keeps each file's hash for this process, by its size and modification time.
+
+    A personalised copy needs the same keys as the build's, but hashing the
+    font files again for every copy of a batch would cost more than the
+    keys are worth. Only the hashes are kept, never content.
+    """
+    from ..inputs import Hasher
+
+    class StatHasher(Hasher):
+        def file(self, path: Path | str) -> str:
+            try:
+                info = os.stat(path)
+            except OSError:
+                return "missing"
+            key = (str(path), info.st_size, info.st_mtime_ns)
+            if key not in _hashes:
+                if len(_hashes) > 4096:
+                    _hashes.clear()
+                _hashes[key] = super().file(path)
+            return _hashes[key]
+
+    return StatHasher(root)
 
 
 def render_packet(project, names: list[str], context: dict | None, paper: str) -> tuple[bytes, int]:  # noqa: ANN001
@@ -242,51 +268,22 @@ def render_packet(project, names: list[str], context: dict | None, paper: str) -
     return rendered.pdf, rendered.pages
 
 
-def _environment(root: Path) -> Any:  # noqa: ANN401
-    from .. import render
-
-    own = root / "templates"
-    try:
-        files = tuple(sorted(str(p) for p in own.rglob("*") if p.is_file()))
-    except OSError:
-        files = ()
-    key = (root, files)
-    if key not in _envs:
-        if len(_envs) > 16:
-            _envs.clear()
-        _envs[key] = render.environment(root)
-    return _envs[key]
-
-
 def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, ANN202 - pdf.Layout
+    from markupsafe import escape
+
     from .. import pdf
-    from ..compose import allowed_roots, document_html, document_styles
+    from ..compose import document_html, layout_engine
     from ..errors import RenderError
     from ..fit import fit
-    from ..inputs import Hasher, document_key, style_chain
-    from ..render import brand_css
+    from ..inputs import document_key
+    from ..workers import environment
 
-    hasher = Hasher()
-    chains = {path: style_chain(project.root, [path.name]) for path in document_styles(project, doc)}
-    # The same keys as compose.render_document: a worker's parsed stylesheets serve both.
-    styles = [(path, "|".join(f"{p}={hasher.file(p)}" for p in chain)) for path, chain in chains.items()]
-    font_files = [face.path for face in project.brand.fonts]
-    font_files += [p for chain in chains.values() for p in chain if p.suffix.lower() in pdf.FONT_SUFFIXES]
-    fonts = "\n".join([str(project.root), *sorted({f"{f}={hasher.file(f)}" for f in font_files})])
-    brand = brand_css(project.brand, paper)
-    env = _environment(project.root)
+    hasher = _stat_hasher(project.root)
+    engine = layout_engine(project, doc, paper, hasher)
+    env = environment(project.root)
 
     def lay_out(html: str, extra_css: str) -> pdf.Layout:
-        return pdf.lay_out(
-            html,
-            base_url=(project.root / "content").as_uri() + "/",
-            roots=allowed_roots(project),
-            document=doc.name,
-            brand_css=brand,
-            stylesheets=styles,
-            extra_css=extra_css,
-            fonts=fonts,
-        )
+        return engine(extra_css, html)
 
     def fitted(html: str) -> tuple[pdf.Layout, str]:
         layout, _measured, result = fit(
@@ -308,6 +305,13 @@ def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, A
         if context is None:
             return layout
     html = document_html(project, doc, paper, env, link_styles=False, extra={"patient": context})
+    if context is not None and str(escape(context["name"])) not in html:
+        raise RenderError.at(
+            f"templates/{doc.spec.template}",
+            None,
+            f"the template of {doc.name!r} shows no patient details",
+            'keep {% block treatment %}{% include "_treatment.html" %}{% endblock %} in it',
+        )
     layout = lay_out(html, css)
     if not doc.budget.allows(layout.pages):
         # The patient's details took more room than the blank lines: fit this copy on its own.
