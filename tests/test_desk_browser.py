@@ -299,7 +299,7 @@ def test_form_errors_and_a_missing_page_pass_axe(page, desk):
     page.goto(desk.url + "/personalise?d=aftercare")
     page.get_by_role("button", name="Preview").click()
     page.locator("#errors").wait_for()
-    assert page.evaluate("() => document.activeElement.id") == "errors"  # the error summary takes the focus
+    page.wait_for_function("() => document.activeElement.id === 'errors'")  # the summary takes the focus
     assert "Patient name is required." in page.locator("#errors").inner_text()
     audit(page)
     page.goto(desk.url + "/nothing-here")

@@ -113,16 +113,16 @@ def test_thumbnails_are_cached_by_the_pdf_content(sample):
     from brochure.web import pages
 
     out = sample / "out"
-    first = pages.thumbnail(out, "results")
+    first = pages.thumbnail(out, sample, "results")
     cached = list((out / pages.CACHE).glob("*.png"))
     assert cached
     # The picture comes from the cache while the PDF is unchanged ...
     marker = next(p for p in cached if p.read_bytes() == first)
     marker.write_bytes(b"cached")
-    assert pages.thumbnail(out, "results") == b"cached"
+    assert pages.thumbnail(out, sample, "results") == b"cached"
     marker.write_bytes(first)
     # ... and unknown documents have none.
-    assert pages.thumbnail(out, "no-such-handout") is None
+    assert pages.thumbnail(out, sample, "no-such-handout") is None
 
 
 def test_a_thumbnail_for_an_unknown_document_is_404_and_not_a_path(client):

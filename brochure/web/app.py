@@ -64,7 +64,7 @@ def create_app(
     if watch:
         from . import pages
 
-        live.after_build = lambda names: pages.refresh(live.out, names)
+        live.after_build = lambda names: pages.refresh(live.out, live.root, names)
         live.start(jobs=jobs)
 
     app.before_request(_guard)

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..output import Manifest, write_atomic
+from ..output import Entry, Manifest, write_atomic
 
 THUMB_WIDTH = 240
 PREVIEW_WIDTH = 612  # shown 408 px wide: sharp on a high-density screen too
@@ -70,15 +70,20 @@ def preview(pdf: bytes, width: int = PREVIEW_WIDTH) -> list[Page]:
     return draw(pdf, width, text=True)
 
 
-def pdf_version(out: Path, name: str) -> str | None:
-    """A short hash of out/NAME.pdf as the build wrote it (from its manifest); None when there is none."""
-    entry = Manifest(out).entries.get(name)
+def built(out: Path, root: Path) -> dict[str, Entry]:
+    """The PDFs the project at ``root`` built into ``out``, by document name (from the build's manifest)."""
+    return Manifest(out, root).ours()
+
+
+def pdf_version(out: Path, root: Path, name: str) -> str | None:
+    """A short hash of out/NAME.pdf as the build wrote it; None when there is none."""
+    entry = built(out, root).get(name)
     return entry.sha256[:16] if entry else None
 
 
-def thumbnail(out: Path, name: str) -> bytes | None:
+def thumbnail(out: Path, root: Path, name: str) -> bytes | None:
     """The first page of out/NAME.pdf as a small PNG, from the cache when its PDF has not changed."""
-    entry = Manifest(out).entries.get(name)
+    entry = built(out, root).get(name)
     if entry is None:
         return None
     try:
@@ -95,13 +100,12 @@ def thumbnail(out: Path, name: str) -> bytes | None:
     return png
 
 
-def refresh(out: Path, names: list[str]) -> None:
+def refresh(out: Path, root: Path, names: list[str]) -> None:
     """Make the thumbnails of freshly built documents now, and drop those no PDF has any more."""
     for name in names:
-        thumbnail(out, name)
+        thumbnail(out, root, name)
     folder = out / CACHE
-    manifest = Manifest(out)
-    keep = {e.sha256 for e in manifest.entries.values()}
+    keep = {e.sha256 for e in Manifest(out, root).entries.values()}
     with contextlib.suppress(OSError):
         for path in folder.glob("*.png"):
             if path.stem not in keep:

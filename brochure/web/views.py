@@ -16,7 +16,6 @@ from flask import (
 )
 
 from ..errors import BrochureError
-from ..output import Manifest
 from . import catalog, pages
 from .live import Live
 
@@ -58,7 +57,7 @@ def index() -> str:
         found = catalog.entries(project)
         total = len(found)
         groups = catalog.grouped(found, query)
-    versions = {name: entry.sha256[:16] for name, entry in Manifest(desk.out).entries.items()}
+    versions = {name: entry.sha256[:16] for name, entry in pages.built(desk.out, desk.root).items()}
     picked = list(dict.fromkeys(request.args.getlist("d")))
     shown = [e.name for _group, found in groups for e in found]
     return render_template(
@@ -78,11 +77,11 @@ def index() -> str:
 def thumbnail(name: str) -> Response:
     """The first page of out/NAME.pdf, small; cached by the browser while its PDF stays the same."""
     desk = live()
-    png = pages.thumbnail(desk.out, name)
+    png = pages.thumbnail(desk.out, desk.root, name)
     if png is None:
         abort(404, "This handout has not been built yet.")
     response = Response(png, mimetype="image/png")
-    if request.args.get("v") and request.args.get("v") == pages.pdf_version(desk.out, name):
+    if request.args.get("v") and request.args.get("v") == pages.pdf_version(desk.out, desk.root, name):
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     else:
         response.headers["Cache-Control"] = "no-cache"
@@ -93,7 +92,7 @@ def thumbnail(name: str) -> Response:
 def pdf(name: str) -> Response:
     """A document's PDF from out/, as the build made it (never a personalised copy)."""
     desk = live()
-    entry = Manifest(desk.out).entries.get(name)
+    entry = pages.built(desk.out, desk.root).get(name)
     try:
         data = (desk.out / entry.file).read_bytes() if entry else None
     except OSError:
