@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import sys
 import threading
@@ -52,7 +53,14 @@ def desk(project: Path, port: int, no_browser: bool, jobs: int | None) -> None:
             click.echo(f"Error: {problem}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        click.echo("Stopped.")
+        pass
+    click.echo("Stopped.")
+    # The watcher's thread cannot be asked to stop (brochure.watch has no stop signal yet), and a
+    # rebuild it has under way must not be torn apart by the interpreter's shutdown: end here.
+    # Its worker processes end with this one.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def run(project: Path, port: int, *, browser: bool, jobs: int | None = None) -> None:
@@ -91,4 +99,3 @@ def run(project: Path, port: int, *, browser: bool, jobs: int | None = None) -> 
         server.serve_forever()  # Werkzeug's ends quietly on Ctrl-C
     finally:
         server.server_close()
-    click.echo("Stopped.")
