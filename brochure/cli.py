@@ -564,3 +564,7 @@ def html(name: str, project: Path, output: Path | None, paper: str | None) -> No
 from .deliver.commands import register  # noqa: E402
 
 register(cli, PROJECT, user_errors)
+
+from .web.commands import desk  # noqa: E402 - the front-desk page, kept in its own package
+
+cli.add_command(desk)

@@ -1,0 +1,148 @@
+"""The desk's Flask app: its factory and the safeguards every request passes through.
+
+- Loopback only: a caller that is not 127.0.0.1/::1 gets 403, and a Host
+  header other than 127.0.0.1 or localhost gets 400 (DNS rebinding).
+- Every POST carries the page's CSRF token (kept in a SameSite=Strict
+  session cookie), and a cross-site Origin is refused.
+- Patient details only ever travel in POST bodies, and no response is kept
+  by the browser (Cache-Control: no-store), except the static files and the
+  thumbnails of unpersonalised handouts.
+- A strict content-security policy; no error shows a stack trace, and no
+  log line carries a request's form data.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import secrets
+import traceback
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, render_template, request, session
+from flask.globals import request_ctx
+from werkzeug.exceptions import HTTPException
+
+from ..errors import BrochureError
+from .live import Live
+
+log = logging.getLogger(__name__)
+
+HOSTS = ["127.0.0.1", "localhost"]
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+#: Responses the browser may keep: nothing in them is about a patient.
+CACHEABLE = ("static", "handouts.thumbnail", "handouts.pdf")
+
+
+def create_app(
+    project: Path | str,
+    *,
+    out: Path | None = None,
+    watch: bool = True,
+    live: Live | None = None,
+    jobs: int | None = None,
+) -> Flask:
+    """The desk for the project at ``project``; with ``watch``, a background thread keeps it built."""
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secrets.token_bytes(32),
+        TRUSTED_HOSTS=HOSTS,
+        SESSION_COOKIE_NAME="brochure_desk",
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_HTTPONLY=True,
+        MAX_CONTENT_LENGTH=256 * 1024,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    live = live or Live(Path(project), out)
+    app.extensions["desk"] = live
+    if watch:
+        from . import pages
+
+        live.after_build = lambda names: pages.refresh(live.out, live.root, names)
+        live.start(jobs=jobs)
+
+    app.before_request(_guard)
+    app.after_request(_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(BrochureError, _user_error)
+    app.register_error_handler(Exception, _internal_error)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    from . import views
+
+    views.register(app)
+    return app
+
+
+def csrf_token() -> str:
+    """This browser session's token, for every form that posts."""
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _guard() -> None:
+    """Refuse what does not come from this machine's own browser, on this page."""
+    # Flask has already refused a Host header not in TRUSTED_HOSTS with 400.
+    if not _loopback(request.remote_addr):
+        abort(403)
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        origin = request.headers.get("Origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+            abort(403, "This form came from another site.")
+        sent = request.form.get("csrf_token", "")
+        token = session.get("csrf", "")
+        if not token or not hmac.compare_digest(sent.encode(), token.encode()):
+            abort(400, "This form has expired. Go back, reload the page and send it again.")
+
+
+def _headers(response):  # noqa: ANN001, ANN202 - flask.Response
+    headers = response.headers
+    headers["Content-Security-Policy"] = CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    if request.endpoint not in CACHEABLE or response.status_code != 200:
+        headers["Cache-Control"] = "no-store"
+        headers.pop("Expires", None)
+        headers.pop("ETag", None)
+        headers.pop("Last-Modified", None)
+    return response
+
+
+def _http_error(exc: HTTPException):  # noqa: ANN202
+    message = exc.description if exc.code in (400, 403, 404, 405, 413) else ""
+    if request_ctx.url_adapter is None:
+        # A foreign Host header: no page of ours is built for it, just the refusal.
+        return Response(f"{exc.code} {exc.name}\n", exc.code, mimetype="text/plain")
+    return render_template("error.html", code=exc.code, title=exc.name, message=message), exc.code
+
+
+def _user_error(exc: BrochureError):  # noqa: ANN202
+    """A problem with the project or the machine (the library's messages hold no patient details)."""
+    message = " ".join(str(p) for p in exc.problems)
+    return render_template("error.html", code=422, title="The desk cannot do this yet", message=message), 422
+
+
+def _internal_error(exc: Exception):  # noqa: ANN202
+    # The message of an unexpected error may hold what was typed: log where it happened, not what it says.
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
+    log.error("desk: internal error %s at %s", type(exc).__name__, where)
+    return render_template("error.html", code=500, title="Something went wrong", message=""), 500

@@ -1,0 +1,101 @@
+"""`brochure desk`: the command that starts the front-desk page."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from ..errors import BrochureError
+
+DEFAULT_PORT = 8765  # as the README says
+
+
+@click.command()
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default="the current folder",
+    help="The project folder (the one holding content/).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="The port on 127.0.0.1 to listen on.",
+)
+@click.option("--no-browser", is_flag=True, help="Do not open the page in a browser.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes for builds.")
+def desk(project: Path, port: int, no_browser: bool, jobs: int | None) -> None:
+    """Open the front-desk page: pick, personalise, print or email handouts.
+
+    The page is for this computer only: it listens on 127.0.0.1 and answers
+    no other machine. It keeps the project built while it runs, like
+    `brochure watch`, and its Content status page shows each document's
+    state and the problems `brochure check` finds. Stop it with Ctrl-C.
+
+    \b
+    Example:
+        brochure desk
+        brochure desk --project ../lakeside --port 8800 --no-browser
+    """
+    try:
+        run(project, port, browser=not no_browser, jobs=jobs)
+    except BrochureError as exc:
+        for problem in exc.problems:
+            click.echo(f"Error: {problem}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+    click.echo("Stopped.")
+    # The watcher's thread cannot be asked to stop (brochure.watch has no stop signal yet), and a
+    # rebuild it has under way must not be torn apart by the interpreter's shutdown: end here.
+    # Its worker processes end with this one.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def run(project: Path, port: int, *, browser: bool, jobs: int | None = None) -> None:
+    """Serve the desk on 127.0.0.1:``port`` until Ctrl-C."""
+    from werkzeug.serving import make_server
+
+    from ..project import load_project
+    from .app import create_app
+
+    load_project(project)  # a folder that is not a project stops here, with its message
+    try:
+        # Werkzeug would print its own message and exit on a port in use: try the port first.
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+        server = make_server("127.0.0.1", port, None, threaded=True)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise BrochureError.at(
+                None,
+                None,
+                f"port {port} is in use (is the desk already open at http://127.0.0.1:{port}/ ?)",
+                "open that address, or choose another port with --port",
+            ) from None
+        raise BrochureError.at(
+            None, None, f"cannot listen on port {port}: {exc.strerror}", "choose another port with --port"
+        ) from None
+    server.app = create_app(project, watch=True, jobs=jobs)
+    url = f"http://127.0.0.1:{server.port}/"
+    click.echo(f"Front desk at {url} (Ctrl-C to stop)")
+    if browser:
+        import webbrowser
+
+        threading.Timer(0.3, webbrowser.open, args=(url,)).start()
+    try:
+        server.serve_forever()  # Werkzeug's ends quietly on Ctrl-C
+    finally:
+        server.server_close()

@@ -1,0 +1,287 @@
+"""The front-desk pages: personalise a packet, preview it, print, email or download it; today's deliveries.
+
+Patient details arrive only in POST bodies and leave only in responses the
+browser may not keep. Every check and every delivery is brochure.deliver's:
+a view gathers the form, calls it, and shows what it said.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+
+from ..errors import BrochureError
+from . import catalog, pages
+
+bp = Blueprint("desk", __name__)
+
+PATIENT_FIELDS = ("name", "treated_on", "injector", "treatment", "note")
+ACTIONS = ("preview", "print", "email", "download")
+MAX_COPIES = 20  # as brochure.deliver.printing allows
+
+
+@dataclass
+class Form:
+    """What the personalise page shows: the packet, the fields as typed, and what is wrong with them."""
+
+    names: list[str]
+    entries: list[catalog.Entry]
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    preview: list[pages.Page] = field(default_factory=list)
+    follow_up: dt.date | None = None
+    done: str = ""
+    passphrase: str = ""
+    warnings: list[str] = field(default_factory=list)
+    again: str = ""  # when the same handouts went to the same patient a few minutes ago
+
+
+def _live():  # noqa: ANN202
+    return current_app.extensions["desk"]
+
+
+def _packet(project, names: list[str]) -> list[catalog.Entry]:  # noqa: ANN001
+    """The chosen documents, in the order picked; 404 for a name that is not a document."""
+    by_name = {e.name: e for e in catalog.entries(project) if e.kind == "handout"}
+    names = list(dict.fromkeys(names))
+    if not names:
+        abort(404, "Pick at least one handout on the Handouts page.")
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        abort(404, "One of the handouts picked no longer exists. Pick again on the Handouts page.")
+    return [by_name[n] for n in names]
+
+
+def _blank(project, entries: list[catalog.Entry]) -> dict[str, str]:  # noqa: ANN001
+    treatments = dict.fromkeys(t for e in entries for t in e.treatments)
+    return {
+        "name": "",
+        "treated_on": dt.date.today().isoformat(),
+        "injector": "",
+        "treatment": ", ".join(treatments),
+        "note": "",
+        "printer": "",
+        "copies": "1",
+        "to": "",
+        "to_again": "",
+    }
+
+
+def _page(project, form: Form, status: int = 200):  # noqa: ANN001, ANN202
+    """Render the personalise page, with what the machine can deliver to."""
+    from ..deliver import printers, staff
+
+    queues: list[str] = []
+    default_queue = None
+    print_problem = ""
+    try:
+        queues, default_queue = printers()
+    except BrochureError as exc:
+        print_problem = _plain(exc)
+    if not form.values.get("printer"):
+        form.values["printer"] = default_queue or (queues[0] if queues else "")
+    return (
+        render_template(
+            "personalise.html",
+            form=form,
+            injectors=staff(project),
+            queues=queues,
+            print_problem=print_problem,
+            max_copies=MAX_COPIES,
+        ),
+        status,
+    )
+
+
+@bp.get("/personalise")
+def personalise_form():  # noqa: ANN201
+    """The patient form for the handouts picked (their names, not a patient's, are in the URL)."""
+    from ..deliver import follow_up_date
+
+    project = _live().project()
+    entries = _packet(project, request.args.getlist("d"))
+    names = [e.name for e in entries]
+    form = Form(names, entries, _blank(project, entries))
+    form.follow_up = follow_up_date(project, names, dt.date.today())
+    return _page(project, form)
+
+
+@bp.post("/personalise")
+def personalise_post():  # noqa: ANN201
+    """Preview, print, email or download the packet for the patient in the form."""
+    from ..deliver import PatientError, check_patient, follow_up_date, personalise
+
+    project = _live().project()
+    entries = _packet(project, request.form.getlist("d"))
+    names = [e.name for e in entries]
+    values = {**_blank(project, entries), **{k: v for k, v in request.form.items() if k in _KEPT}}
+    form = Form(names, entries, values)
+    action = request.form.get("action", "preview")
+    if action not in ACTIONS:
+        abort(400, "Unknown action.")
+    try:
+        patient = check_patient(project, {k: values[k] for k in PATIENT_FIELDS})
+    except PatientError as exc:
+        form.errors = {name: _sentence(name, message) for name, message in exc.fields.items()}
+        return _page(project, form, 422)
+    form.follow_up = follow_up_date(project, names, patient.treated_on)
+    try:
+        packet = personalise(project, names, patient)
+    except BrochureError as exc:
+        form.errors["packet"] = _plain(exc)
+        return _page(project, form, 422)
+    if action == "preview":
+        form.preview = pages.preview(packet.pdf)
+        return _page(project, form)
+    if action == "download":
+        return _download(packet)
+    try:
+        done = _deliver(action, packet, patient, project, values, form)
+    except BrochureError as exc:
+        form.errors[action] = _plain(exc)
+        done = ""
+    if not done:
+        form.preview = pages.preview(packet.pdf)
+        return _page(project, form, 422 if form.errors else 200)
+    # Delivered: a clear confirmation, and the form empty for the next patient.
+    cleared = Form(names, entries, _blank(project, entries), done=done, passphrase=form.passphrase)
+    cleared.warnings = form.warnings
+    cleared.follow_up = follow_up_date(project, names, dt.date.today())
+    return _page(project, cleared)
+
+
+#: Form fields the page sends back as typed (patient fields and delivery choices).
+_KEPT = (*PATIENT_FIELDS, "printer", "copies", "to", "to_again", "consent", "encrypt", "again")
+
+
+def _sentence(name: str, message: str) -> str:
+    """'is required' for the field 'name' -> 'Patient name is required.'"""
+    from ..deliver import FIELDS
+
+    label = FIELDS.get(name, name)
+    return f"{label[:1].upper()}{label[1:]} {message.rstrip('.')}."
+
+
+def _plain(exc: BrochureError) -> str:
+    """A library error as one or more sentences for staff (its messages never hold patient details)."""
+    return " ".join(
+        f"{p.message[:1].upper()}{p.message[1:]}" + (f" ({p.fix})." if p.fix else ".") for p in exc.problems
+    )
+
+
+def _deliver(action, packet, patient, project, values, form: Form) -> str:  # noqa: ANN001
+    """Print or email the packet and record it; the sentence that confirms it ('' when it did not go)."""
+    from ..deliver import MailError, Record, check_address, email_packet, load_settings, print_packet
+
+    settings = load_settings()
+    count, sheets = len(packet.documents), packet.pages
+    what = f"{count} handout{'s' * (count != 1)} ({sheets} page{'s' * (sheets != 1)})"
+    errors = form.errors
+    if action == "print":
+        try:
+            copies = int(values.get("copies") or 1)
+        except ValueError:
+            copies = 0
+        if not 1 <= copies <= MAX_COPIES:
+            errors["copies"] = f"Copies must be a whole number from 1 to {MAX_COPIES}."
+            return ""
+    else:
+        to, again = values.get("to", "").strip(), values.get("to_again", "").strip()
+        try:
+            to = check_address(to)
+        except MailError:
+            errors["to"] = "Type the patient's email address, such as name@example.com."
+        else:
+            if to != again:
+                errors["to_again"] = "The two addresses differ. Type the same address in both boxes."
+        encrypt, consented = bool(values.get("encrypt")), bool(values.get("consent"))
+        if encrypt and consented:
+            errors["consent"] = "Choose one: encrypt the PDF, or send it unencrypted with consent."
+        elif not (encrypt or consented):
+            errors["consent"] = "Tick that the patient agreed to unencrypted email, or choose Encrypt."
+        if errors:
+            return ""
+    with Record.open(settings, project) as record:
+        earlier = record.recent(patient, [n for n, _v in packet.documents])
+        if earlier is not None and not values.get("again"):
+            form.again = earlier.when.strftime("%H:%M")
+            return ""
+        if action == "print":
+            job = print_packet(
+                packet, printer=values.get("printer") or None, copies=copies, settings=settings
+            )
+            record.add(packet, patient, method="print", target=job.printer)
+            form.warnings = [f"{w[:1].upper()}{w[1:]}." for w in job.warnings]
+            return f"Sent {what} to the printer {job.printer} (job {job.job_id})."
+        result = email_packet(
+            packet, patient, to=to, encrypt=encrypt, consented=consented, settings=settings, project=project
+        )
+        record.add(
+            packet, patient, method="email", target=result.to, consent="encrypted" if encrypt else "consented"
+        )
+    form.passphrase = result.passphrase or ""
+    return f"Emailed {what}" + (", encrypted." if encrypt else ".")
+
+
+def _download(packet) -> Response:  # noqa: ANN001
+    response = Response(packet.pdf, mimetype="application/pdf")
+    # A generic name: the file name must not carry the patient's.
+    response.headers["Content-Disposition"] = 'attachment; filename="handouts.pdf"'
+    return response
+
+
+@bp.get("/today")
+def today() -> str:
+    """The day's deliveries from the record: what, to whom, how and by whom."""
+    return _today()
+
+
+@bp.post("/reprint")
+def reprint():  # noqa: ANN201
+    """Print a delivery of today again, for the same patient, with the handouts as they are now."""
+    from ..deliver import PatientError, Record, check_patient, load_settings, personalise, print_packet
+
+    project = _live().project()
+    try:
+        wanted = int(request.form.get("id", ""))
+    except ValueError:
+        abort(400, "Unknown delivery.")
+    try:
+        settings = load_settings()
+        with Record.open(settings, project) as record:
+            found = [d for d in record.today() if d.id == wanted]
+            if not found:
+                abort(404, "That delivery is not in today's record.")
+            delivery = found[0]
+            names = [name for name, *_rest in delivery.documents]
+            patient = check_patient(project, delivery.patient)
+            packet = personalise(project, names, patient)
+            # Again on the printer it went to, or (when it was emailed) on the usual one.
+            printer = delivery.target if delivery.method == "print" else None
+            job = print_packet(packet, printer=printer, settings=settings)
+            record.add(packet, patient, method="print", target=job.printer)
+    except PatientError:
+        return _today(problem="The recorded details no longer pass the checks; use the Handouts page."), 422
+    except BrochureError as exc:
+        return _today(problem=_plain(exc)), 422
+    count = len(packet.documents)
+    return _today(
+        done=f"Printed {count} handout{'s' * (count != 1)} again on {job.printer} (job {job.job_id})."
+    )
+
+
+def _today(done: str = "", problem: str = "") -> str:
+    from ..deliver import Record, load_settings
+
+    deliveries = []
+    titles: dict[str, str] = {}
+    try:
+        project = _live().project()
+        titles = {e.name: e.title for e in catalog.entries(project)}
+        with Record.open(load_settings(), project) as record:
+            deliveries = record.today()
+    except BrochureError as exc:
+        problem = problem or _plain(exc)
+    return render_template("today.html", deliveries=deliveries, problem=problem, titles=titles, done=done)

@@ -1,0 +1,112 @@
+"""PDF pages as PNG pictures (pypdfium2): handout thumbnails, cached on disk, and previews, kept in memory.
+
+A thumbnail shows an unpersonalised handout from out/, which holds no
+patient detail, so it is cached in out/.cache/desk/ under the hash of the
+PDF's bytes. A preview of a personalised packet is made from bytes in
+memory and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..output import Entry, Manifest, write_atomic
+
+THUMB_WIDTH = 240
+PREVIEW_WIDTH = 612  # shown 408 px wide: sharp on a high-density screen too
+CACHE = Path(".cache") / "desk"
+#: pdfium is not thread-safe: one render at a time in this process.
+_pdfium = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page drawn: the picture, and its text for people who cannot see the picture."""
+
+    png: bytes
+    text: str
+
+    @property
+    def data_url(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+def draw(pdf: bytes, width: int, *, first: int | None = None, text: bool = False) -> list[Page]:
+    """Each page (or the ``first`` N) of a PDF as a PNG ``width`` pixels wide, with its text if asked."""
+    import pypdfium2 as pdfium
+
+    drawn = []
+    with _pdfium:
+        document = pdfium.PdfDocument(pdf)
+        try:
+            count = len(document) if first is None else min(first, len(document))
+            for index in range(count):
+                page = document[index]
+                try:
+                    image = page.render(scale=width / page.get_width()).to_pil()
+                    words = ""
+                    if text:
+                        textpage = page.get_textpage()
+                        words = textpage.get_text_bounded()
+                        textpage.close()
+                finally:
+                    page.close()
+                buffer = io.BytesIO()
+                image.save(buffer, "PNG", compress_level=1)  # fast; the picture stays in memory
+                drawn.append(Page(buffer.getvalue(), " ".join(words.split())))
+        finally:
+            document.close()
+    return drawn
+
+
+def preview(pdf: bytes, width: int = PREVIEW_WIDTH) -> list[Page]:
+    """Every page of a personalised packet, drawn in memory, with its text."""
+    return draw(pdf, width, text=True)
+
+
+def built(out: Path, root: Path) -> dict[str, Entry]:
+    """The PDFs the project at ``root`` built into ``out``, by document name (from the build's manifest)."""
+    return Manifest(out, root).ours()
+
+
+def pdf_version(out: Path, root: Path, name: str) -> str | None:
+    """A short hash of out/NAME.pdf as the build wrote it; None when there is none."""
+    entry = built(out, root).get(name)
+    return entry.sha256[:16] if entry else None
+
+
+def thumbnail(out: Path, root: Path, name: str) -> bytes | None:
+    """The first page of out/NAME.pdf as a small PNG, from the cache when its PDF has not changed."""
+    entry = built(out, root).get(name)
+    if entry is None:
+        return None
+    try:
+        pdf = (out / entry.file).read_bytes()
+    except OSError:
+        return None
+    key = hashlib.sha256(pdf).hexdigest()
+    cached = out / CACHE / f"{key}.png"
+    with contextlib.suppress(OSError):
+        return cached.read_bytes()
+    png = draw(pdf, THUMB_WIDTH, first=1)[0].png
+    with contextlib.suppress(OSError):
+        write_atomic(cached, png)
+    return png
+
+
+def refresh(out: Path, root: Path, names: list[str]) -> None:
+    """Make the thumbnails of freshly built documents now, and drop those no PDF has any more."""
+    for name in names:
+        thumbnail(out, root, name)
+    folder = out / CACHE
+    keep = {e.sha256 for e in Manifest(out, root).entries.values()}
+    with contextlib.suppress(OSError):
+        for path in folder.glob("*.png"):
+            if path.stem not in keep:
+                path.unlink(missing_ok=True)

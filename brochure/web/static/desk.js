@@ -1,0 +1,85 @@
+// brochure desk: search as you type, a basket count, and the content status kept live.
+// Everything also works without this file; it only saves clicks.
+"use strict";
+
+function fold(text) {
+  return text.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+}
+
+function setUpSearch() {
+  const box = document.getElementById("q");
+  const packet = document.getElementById("packet");
+  if (!box || !packet) return;
+  const found = document.getElementById("found");
+  const cards = Array.from(packet.querySelectorAll(".card"));
+  const filter = () => {
+    const words = fold(box.value).split(/\s+/).filter(Boolean);
+    let shown = 0;
+    for (const card of cards) {
+      const text = card.dataset.words || "";
+      const match = words.every((w) => text.includes(w));
+      card.hidden = !match;
+      if (match) shown += 1;
+    }
+    for (const group of packet.querySelectorAll(".group")) {
+      group.hidden = !group.querySelector(".card:not([hidden])");
+    }
+    found.textContent = `${shown} of ${cards.length} documents shown`;
+  };
+  box.addEventListener("input", filter);
+  box.form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    filter();
+  });
+}
+
+function setUpBasket() {
+  const packet = document.getElementById("packet");
+  const basket = document.getElementById("basket");
+  if (!packet || !basket) return;
+  const button = packet.querySelector(".basket button");
+  const update = () => {
+    const picked = Array.from(packet.querySelectorAll("input[name=d]"))
+      .filter((i) => i.type === "hidden" || i.checked)
+      .map((i) => i.dataset.title || i.value);
+    basket.textContent = picked.length
+      ? `${picked.length} picked: ${picked.join("; ")}`
+      : "Tick the handouts to give, then personalise them.";
+    button.disabled = picked.length === 0;
+  };
+  packet.addEventListener("change", update);
+  update();
+}
+
+function setUpStatus() {
+  const live = document.getElementById("status-live");
+  if (!live || !window.EventSource) return;
+  let busy = false;
+  let again = false;
+  const refresh = async () => {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      const response = await fetch(live.dataset.table, { cache: "no-store" });
+      if (response.ok) live.innerHTML = await response.text();
+    } catch (error) {
+      // The desk is restarting: the event stream reconnects by itself.
+    } finally {
+      busy = false;
+      if (again) { again = false; refresh(); }
+    }
+  };
+  const events = new EventSource(live.dataset.events);
+  events.onmessage = (event) => {
+    const shown = document.getElementById("status-summary");
+    if (!shown || shown.dataset.version !== event.data) refresh();
+  };
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpSearch();
+  setUpBasket();
+  setUpStatus();
+  const notice = document.getElementById("errors") || document.getElementById("done");
+  if (notice) notice.focus();
+});

@@ -1,0 +1,202 @@
+"""The desk's personalise form through Flask's test client, delivering to the private CUPS and SMTP servers."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import re
+from pathlib import Path
+
+import pikepdf
+import pytest
+from conftest import build_ok, copy_sample
+from pypdf import PdfReader
+from test_web import HOST, links, settled
+
+from brochure.web.app import create_app
+
+NAME = "José Ñúñez"
+FIELDS = {
+    "name": NAME,
+    "treated_on": "2026-11-20",
+    "injector": "Dana Smith",
+    "treatment": "Botox",
+    "note": "20 units, forehead",
+}
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = copy_sample(tmp_path_factory.mktemp("desk-deliver") / "clinic")
+    build_ok(root)
+    return root
+
+
+@pytest.fixture
+def desk(sample, smtp_settings_file, cups_env):
+    """A desk whose settings name the private mail server, with the record in tmp_path; printing to CUPS."""
+    cups_env.add_queue("frontdesk")
+    return create_app(sample, watch=False, live=settled(sample)).test_client()
+
+
+def token(client, packet: tuple[str, ...] = ("aftercare",)) -> str:
+    html = client.get("/personalise", query_string={"d": list(packet)}, headers=HOST).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def send(client, action: str, packet: tuple[str, ...] = ("aftercare",), **extra: str):
+    data = {"csrf_token": token(client, packet), "d": list(packet), **FIELDS, "action": action, **extra}
+    return client.post("/personalise", data=data, headers=HOST)
+
+
+def text_of(pdf: bytes) -> str:
+    return " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def field_errors(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<p class="error" id="f-([a-z_]+)-error">([^<]+)</p>', html))
+
+
+def test_the_form_offers_the_staff_and_today_and_shows_the_follow_up_date(desk):
+    html = desk.get("/personalise", query_string={"d": ["aftercare", "results"]}, headers=HOST).get_data(
+        as_text=True
+    )
+    assert "<li>Aftercare: what to expect and what to do</li>" in html
+    assert re.findall(r"<option value=\"([^\"]*)\"", html) == ["", "Dana Smith", "Priya Raman", "Luis Ortega"]
+    assert "Dana Smith, RN" in html
+    assert re.search(r'id="f-treated_on" name="treated_on" type="date" value="\d{4}-\d\d-\d\d"', html)
+    assert "Follow-up date: <strong>" in html
+    for name in ("name", "treated_on", "injector", "treatment", "note"):
+        assert f'<label for="f-{name}">' in html
+    assert 'autocomplete="off"' in html
+
+
+def test_preview_shows_the_personalised_pages_from_memory(desk, sample):
+    before = {p for p in sample.rglob("*") if p.is_file()}
+    response = send(desk, "preview", ("aftercare", "results"))
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    html = response.get_data(as_text=True)
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) == 2  # one picture a page, inline, never a file
+    assert base64.b64decode(images[0]).startswith(b"\x89PNG")
+    text = re.search(r'<details class="page-text">(.*?)</details>', html, re.S).group(1)
+    assert "Name José Ñúñez" in text
+    assert "Injector Dana Smith, RN" in text
+    assert "Follow-up December 4, 2026" in text
+    assert "Give it to the patient" in html
+    assert {p for p in sample.rglob("*") if p.is_file()} == before  # nothing written in the project
+
+
+def test_bad_fields_get_messages_next_to_them_that_do_not_repeat_the_value(desk):
+    response = send(desk, "preview", name="Ana \u202ePérez", treated_on="2026-02-30", injector="Nobody")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    errors = field_errors(html)
+    assert set(errors) == {"name", "treated_on", "injector"}
+    assert errors["injector"] == "Injector is not on the clinic&#39;s staff list."
+    assert 'aria-invalid="true"' in html
+    assert "Pérez" not in "".join(errors.values())
+    assert "data:image/png" not in html  # no preview of a packet that failed its checks
+
+
+def test_html_in_a_name_is_shown_literally(desk):
+    html = send(desk, "preview", name="<b>Ana</b>").get_data(as_text=True)
+    assert "<b>Ana</b>" not in html
+    assert 'value="&lt;b&gt;Ana&lt;/b&gt;"' in html
+    assert "Name &lt;b&gt;Ana&lt;/b&gt;" in html  # the preview's text: the PDF shows the tags as typed
+
+
+def test_print_sends_one_job_to_cups_then_clears_the_form_and_records_it(desk, cups_env, caplog):
+    with caplog.at_level(logging.DEBUG):
+        response = send(desk, "print", ("aftercare", "results"), printer="frontdesk", copies="1")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, field_errors(html)
+    assert re.search(r"Sent 2 handouts \(2 pages\) to the printer frontdesk \(job frontdesk-\d+\)\.", html)
+    job = cups_env.queues["frontdesk"].wait_job()
+    assert NAME in text_of(job.pdf)
+    assert len(PdfReader(io.BytesIO(job.pdf)).pages) == 2
+    assert "Ñúñez" not in job.header
+    # The form is empty for the next patient; the name is nowhere in the page, a URL or the log.
+    assert NAME not in html
+    assert 'id="f-name" name="name" type="text" value=""' in html
+    assert "Ñúñez" not in caplog.text
+    # Today's page lists it, with a reprint that prints it again.
+    today = desk.get("/today", headers=HOST)
+    assert today.headers["Cache-Control"] == "no-store"
+    page = today.get_data(as_text=True)
+    assert NAME in page
+    assert "Printed on frontdesk" in page
+    delivery = re.search(r'name="id" value="(\d+)"', page).group(1)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    again = desk.post("/reprint", data={"csrf_token": csrf, "id": delivery}, headers=HOST)
+    assert "Printed 2 handouts again on frontdesk" in again.get_data(as_text=True)
+    assert NAME in text_of(cups_env.queues["frontdesk"].wait_job().pdf)
+    assert again.get_data(as_text=True).count("Printed on frontdesk") == 2
+
+
+def test_the_same_handouts_to_the_same_patient_again_asks_first(desk, cups_env):
+    queue = cups_env.queues["frontdesk"]
+    assert send(desk, "print", ("side-effects",), printer="frontdesk").status_code == 200
+    queue.wait_job()
+    html = send(desk, "print", ("side-effects",), printer="frontdesk").get_data(as_text=True)
+    assert "This patient was given these handouts at" in html
+    assert "Sent " not in html
+    html = send(desk, "print", ("side-effects",), printer="frontdesk", again="yes").get_data(as_text=True)
+    assert "Sent 1 handout (1 page) to the printer frontdesk" in html
+    queue.wait_job()
+
+
+def test_email_needs_the_address_twice_and_consent_or_encryption(desk, smtp_server):
+    smtp_server.reset()
+    html = send(desk, "email", to="ana@example.com", to_again="ana@example.org").get_data(as_text=True)
+    assert field_errors(html)["to_again"] == "The two addresses differ. Type the same address in both boxes."
+    html = send(desk, "email", to="ana@example.com", to_again="ana@example.com").get_data(as_text=True)
+    assert "Tick that the patient agreed to unencrypted email, or choose Encrypt." in html
+    assert smtp_server.messages == []
+
+
+def test_email_with_consent_arrives_with_the_pdf_and_no_name_in_the_subject(desk, smtp_server):
+    smtp_server.reset()
+    response = send(desk, "email", to="ana@example.com", to_again="ana@example.com", consent="yes")
+    html = response.get_data(as_text=True)
+    assert "Emailed 1 handout (1 page)." in html, html[-2000:]
+    (message,) = smtp_server.messages
+    assert "Ñúñez" not in message["Subject"]
+    (part,) = [p for p in message.iter_attachments()]
+    assert NAME in text_of(part.get_content())
+
+
+def test_encrypted_email_shows_its_passphrase_once(desk, smtp_server):
+    smtp_server.reset()
+    response = send(desk, "email", to="ana@example.com", to_again="ana@example.com", encrypt="yes")
+    html = response.get_data(as_text=True)
+    passphrase = re.search(r'<strong class="passphrase" id="passphrase">([^<]+)</strong>', html).group(1)
+    assert response.headers["Cache-Control"] == "no-store"
+    (message,) = smtp_server.messages
+    (part,) = [p for p in message.iter_attachments()]
+    with pytest.raises(pikepdf.PasswordError):
+        pikepdf.open(io.BytesIO(part.get_content()))
+    with pikepdf.open(io.BytesIO(part.get_content()), password=passphrase) as pdf:
+        assert pdf.is_encrypted
+    # Shown once: the page after holds no passphrase.
+    assert passphrase not in desk.get("/today", headers=HOST).get_data(as_text=True)
+
+
+def test_download_gives_the_pdf_under_a_name_with_no_patient_in_it(desk):
+    response = send(desk, "download")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="handouts.pdf"'
+    assert response.headers["Cache-Control"] == "no-store"
+    assert NAME in text_of(response.data)
+
+
+def test_patient_details_are_in_no_url_the_desk_emits(desk, cups_env):
+    for action in ("preview", "print"):
+        response = send(desk, action, printer="frontdesk")
+        html = response.get_data(as_text=True)
+        for url in links(html):
+            assert "Ñúñez" not in url
+            assert "%C3%91" not in url.upper()  # Ñ, percent-encoded
+        assert "Location" not in response.headers
+    cups_env.queues["frontdesk"].wait_job()
