@@ -199,7 +199,8 @@ def style_chain(root: Path, names: Iterable[str], hasher: Hasher | None = None) 
         if path.suffix != ".css":
             continue
         text = hasher.text(path)
-        for ref in {*_CSS_IMPORT.findall(text), *_CSS_URL.findall(text)}:
+        # Sorted: a set's order changes from one process to the next, and the key with it.
+        for ref in sorted({*_CSS_IMPORT.findall(text), *_CSS_URL.findall(text)}):
             if ref.startswith("builtin:"):
                 found = _in_folder(builtin_dir("styles"), unquote(ref.removeprefix("builtin:")))
                 if found is not None:
