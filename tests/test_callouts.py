@@ -36,10 +36,12 @@ def test_a_callout_prints_its_kind_and_is_a_tagged_section(make_project):
     assert "TIP DRINK WATER." in text.upper()
     tags = [e["type"] for e in structure(path)]
     # Each callout is a section (Sect) that opens with its heading, and its list is still a list.
-    assert tags.count("/Sect") == 2
-    first = tags.index("/Sect")
-    assert tags[first + 1] == "/H2"
-    assert "/L" in tags[first:]
+    # The handout's "Your treatment" box comes first: a section with its own heading too.
+    sections = [i for i, tag in enumerate(tags) if tag == "/Sect"]
+    assert len(sections) == 3
+    assert all(tags[i + 1] == "/H2" for i in sections)
+    _box, warning, tip = sections
+    assert "/L" in tags[warning:tip]  # the warning's list, inside its section
     with pikepdf.open(path) as pdf:
         assert pdf.Root.MarkInfo.Marked is True
         with pdf.open_metadata() as xmp:

@@ -152,8 +152,8 @@ def test_a_bad_message_file_names_the_file_line_and_key(make_project):
     problems = [str(p) for p in outcome.error.problems]
     assert problems == [
         "content/messages/es.toml:2: unknown message 'review_du' (use one of: book_online, contact_us, contents, "
-        "disclaimer, logo_alt, note, notes, page_of, phone, read_online, review_due, reviewed, reviewed_by, "
-        "scan_to_book, tip, warning, your_treatment)",
+        "disclaimer, follow_up, injector, logo_alt, note, notes, page_of, patient_name, phone, read_online, "
+        "review_due, reviewed, reviewed_by, scan_to_book, tip, treatment, treatment_date, warning, your_treatment)",
         "content/messages/es.toml:3: message 'page_of' uses {total}, which it cannot fill in "
         "(placeholders it may use: {page}, {pages})",
     ]
