@@ -119,6 +119,7 @@ def build_summary(
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome, float], None] | None = None,
     hasher: Hasher | None = None,
+    quick_first: bool = False,
 ) -> Summary:
     """Render the documents whose inputs changed, in worker processes, and write each good one.
 
@@ -127,6 +128,10 @@ def build_summary(
     one its PDF was made from. A document that fails is reported in its
     Outcome; its old PDF is left untouched and the others still build. With
     nothing to do, WeasyPrint is never imported.
+
+    Stale documents render the longest first, which finishes soonest overall;
+    with ``quick_first`` (as ``brochure watch`` asks), the quickest first, so
+    the handout being edited shows before the brochure that also uses it.
 
     ``on_start(count)`` is called with the number of documents once they are
     known, ``on_done(outcome, seconds)`` once for each as it is settled (up
@@ -148,7 +153,9 @@ def build_summary(
             if on_start:
                 on_start(len(docs))
             keys = Keys(project, f"paper={paper} strict={strict}", hasher)
-            order = sorted(docs, key=lambda d: _expected_seconds(d, manifest), reverse=True)
+            # The longest first finishes soonest overall; ``quick_first`` (watch) shows the
+            # handout being edited before the brochure and large print that use the same topic.
+            order = sorted(docs, key=lambda d: _expected_seconds(d, manifest), reverse=not quick_first)
             stale = _stale(order, keys, manifest, outcomes, writer, force)
             first = next(stale, None)
             if first is not None:

@@ -85,6 +85,7 @@ def watch(
                     renderer=renderer,
                     on_done=on_done,
                     lock_timeout=30,
+                    quick_first=True,
                 )
             except BrochureError as exc:
                 on_build(None, exc)

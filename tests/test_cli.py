@@ -167,7 +167,13 @@ def test_ctrl_c_stops_a_build_without_a_traceback(clinic):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.8)  # importing the engine or rendering
+    # Wait until the build is under way (it holds the output folder's lock), not a
+    # fixed time: on a busy machine that could still be Python's own start-up,
+    # before any program can handle a signal.
+    lock = clinic / "out" / ".brochure.lock"
+    deadline = time.monotonic() + 60
+    while not lock.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     if process.returncode == 0:

@@ -277,3 +277,15 @@ def test_one_edit_among_300_topics_hashes_each_file_once_and_renders_one_documen
     assert set(hasher.reads) <= readable
     # The topic index: each topic's headings scanned once, not once per document.
     assert len(scans) == 300
+
+
+@pytest.mark.parametrize(("quick_first", "first"), [(False, "brochure"), (True, "aftercare")])
+def test_watch_renders_the_edited_handout_before_the_brochure(clinic, quick_first, first):
+    edit("content/topics/aftercare.md", new="\nOne more line.\n")(clinic)
+    renderer = CountingRenderer()
+    try:
+        build_summary(load_project(clinic), clinic / "out", renderer=renderer, quick_first=quick_first)
+    finally:
+        renderer.close()
+    assert sorted(renderer.handed) == ["aftercare", "brochure"]
+    assert renderer.handed[0] == first
