@@ -5,40 +5,49 @@ callers parse and show; everything else is here. Patient details stay in
 memory, except in the delivery record (see record.py).
 """
 
-from .batch import Row, deliver_rows, read_rows
-from .mail import EmailResult, MailError, check_address, email_packet
-from .patient import FIELDS, Injector, Patient, PatientError, check_patient, follow_up_date, staff
-from .personalise import Packet, content_version, personalise, personalise_many
-from .printing import PrintError, PrintJob, print_packet, printers
-from .record import Delivery, Record, RecordError
-from .settings import MachineSettings, load_settings
+import importlib
+from typing import Any
 
-__all__ = [
-    "FIELDS",
-    "Delivery",
-    "EmailResult",
-    "Injector",
-    "MachineSettings",
-    "MailError",
-    "Packet",
-    "Patient",
-    "PatientError",
-    "PrintError",
-    "PrintJob",
-    "Record",
-    "RecordError",
-    "Row",
-    "check_address",
-    "check_patient",
-    "content_version",
-    "deliver_rows",
-    "email_packet",
-    "follow_up_date",
-    "load_settings",
-    "personalise",
-    "personalise_many",
-    "print_packet",
-    "printers",
-    "read_rows",
-    "staff",
-]
+#: What the package offers, and the module each comes from. They load when
+#: first used, so a command that does not deliver (brochure build) does not
+#: pay for mail, TLS and the record.
+_EXPORTS = {
+    "Delivery": "record",
+    "EmailResult": "mail",
+    "FIELDS": "patient",
+    "Injector": "patient",
+    "MachineSettings": "settings",
+    "MailError": "mail",
+    "Packet": "personalise",
+    "Patient": "patient",
+    "PatientError": "patient",
+    "PrintError": "printing",
+    "PrintJob": "printing",
+    "Record": "record",
+    "RecordError": "record",
+    "Row": "batch",
+    "check_address": "mail",
+    "check_patient": "patient",
+    "content_version": "personalise",
+    "deliver_rows": "batch",
+    "email_packet": "mail",
+    "follow_up_date": "patient",
+    "load_settings": "settings",
+    "personalise": "personalise",
+    "personalise_many": "personalise",
+    "print_packet": "printing",
+    "printers": "printing",
+    "read_rows": "batch",
+    "staff": "patient",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - whatever the module offers
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
