@@ -147,6 +147,8 @@ def build_summary(
     with locked(out, lock_timeout, on_wait):
         remove_stale_temporaries(out)
         manifest = Manifest(out, project.root)
+        known = manifest.hashes.get(manifest.root, {})
+        hasher.known = hasher.known or known
         outcomes = {doc.name: Outcome(doc.name) for doc in docs}
         writer = _Writer(out, manifest, on_done)
         try:
@@ -189,6 +191,11 @@ def build_summary(
         )
         if fingerprint != manifest.fingerprint:
             manifest.fingerprint = fingerprint
+            changed = True
+        # What was hashed, and how each file was when it was: the next build reads only what changed.
+        hashes = hasher.seen if everything_good else {**known, **hasher.seen}
+        if hashes != known:
+            manifest.hashes[manifest.root] = hashes
             changed = True
         if changed:
             manifest.save()

@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import sys
+import time
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -58,8 +59,14 @@ class Hasher:
     reports it when a document uses it.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, known: dict[str, list] | None = None) -> None:
         self.roots = readable_roots(root)
+        #: Hashes from the last build, by file, with each file's identity (device, inode, size and
+        #: times) when it was read: a file whose identity is unchanged is not read again, as git's
+        #: index does. Keys stay hashes of content.
+        self.known = known or {}
+        #: The identities and hashes of the files this hasher hashed, for the next build.
+        self.seen: dict[str, list] = {}
         self._files: dict[str, str] = {}  # by path as given
         self._kept: dict[str, bytes] = {}  # small files' bytes: a template hashed first may be parsed later
         self._texts: dict[Path, str] = {}
@@ -92,12 +99,16 @@ class Hasher:
     def _read(self, path: Path | str) -> bytes | None:
         text = os.fspath(path)
         try:
-            data = read_regular(self._real(text))
+            real = self._real(text)
+            before = _identity(real)  # taken before reading: a change while reading is seen next time
+            data = read_regular(real)
         except Refused as exc:
             self._files[text] = f"refused: {exc}"
             return None
         self.reads.append(Path(text))
         self._files[text] = hashlib.sha256(data).hexdigest()
+        if before and before[3] < time.time_ns() - 2_000_000_000:  # not one still being written
+            self.seen[text] = [*before, self._files[text]]
         if len(data) <= _KEEP_BYTES:
             self._kept[text] = data
         return data
@@ -105,9 +116,24 @@ class Hasher:
     def file(self, path: Path | str) -> str:
         """The hash of ``path``'s bytes, or why it is not read ('refused: outside the project', say)."""
         text = os.fspath(path)
-        if text not in self._files:
+        if text not in self._files and not self._known(text):
             self._read(text)
         return self._files[text]
+
+    def _known(self, text: str) -> bool:
+        """Take the hash from the last build when the file is still the very one it read."""
+        entry = self.known.get(text)
+        if not entry:
+            return False
+        try:
+            identity = _identity(self._real(text))
+        except Refused:
+            return False
+        if identity is None or identity != entry[:-1]:
+            return False
+        self._files[text] = entry[-1]
+        self.seen[text] = entry
+        return True
 
     def text(self, path: Path) -> str:
         """A template's or stylesheet's text (to find what it loads), hashed as it is read; "" if refused."""
@@ -115,6 +141,17 @@ class Hasher:
             data = self._kept.get(os.fspath(path)) or self._read(path)
             self._texts[path] = data.decode("utf-8", errors="replace") if data is not None else ""
         return self._texts[path]
+
+
+def _identity(real: str) -> list[int] | None:
+    """A regular file's device, inode, size, modification and change times; None for anything else."""
+    try:
+        info = os.stat(real)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
 
 @cache

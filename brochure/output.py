@@ -99,13 +99,16 @@ class Manifest:
         self.entries: dict[str, Entry] = {}
         #: Each project's fingerprint after its last fully successful build (see inputs.project_fingerprint).
         self.fingerprints: dict[str, str] = {}
+        #: Each project's input files as last hashed, with their identities (see inputs.Hasher.known).
+        self.hashes: dict[str, dict[str, list]] = {}
         try:
             data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
             self.entries = {name: Entry(**entry) for name, entry in data.get("documents", {}).items()}
             self.fingerprints = {str(k): str(v) for k, v in data.get("projects", {}).items()}
+            self.hashes = {str(k): dict(v) for k, v in data.get("hashes", {}).items()}
         except (OSError, ValueError, TypeError, AttributeError):
             # No manifest, or a damaged one: everything is rebuilt.
-            self.entries, self.fingerprints = {}, {}
+            self.entries, self.fingerprints, self.hashes = {}, {}, {}
         #: Whether the journal held entries not yet in the manifest (a build was killed).
         self.dirty = self._merge_journal()
         self._journal = None
@@ -223,6 +226,7 @@ class Manifest:
         data = {
             "projects": dict(sorted(self.fingerprints.items())),
             "documents": {name: asdict(entry) for name, entry in sorted(self.entries.items())},
+            "hashes": {where: dict(sorted(files.items())) for where, files in sorted(self.hashes.items())},
         }
         try:
             write_atomic(self.out / MANIFEST, json.dumps(data, indent=1).encode())
@@ -266,9 +270,11 @@ def nothing_to_do(root: Path, out: Path, options: str, hasher=None) -> int | Non
     to do answers in a few hundredths of a second. Give it the build's
     ``hasher`` (inputs.Hasher), and what it read is not read again.
     """
-    from .inputs import project_fingerprint
+    from .inputs import Hasher, project_fingerprint
 
     manifest = Manifest(out, root)
+    hasher = hasher or Hasher(root)
+    hasher.known = manifest.hashes.get(manifest.root, {})
     if not manifest.fingerprint or not manifest.all_unchanged():
         return None
     if project_fingerprint(root, options, hasher) != manifest.fingerprint:

@@ -198,3 +198,21 @@ def test_loading_a_project_never_opens_linked_files_outside_it_nor_a_fifo(make_p
     opened = _files_opened(run)
     assert opened, "the audit hook saw no file opened"
     assert [p for p in opened if p.is_relative_to(outside)] == []
+
+
+def test_a_file_changed_behind_the_cache_is_still_seen(make_project):
+    import time
+
+    root = make_project({"content/topics/a.md": topic("A", "Text one.\n", lang="en")})
+    an_hour_ago = time.time() - 3600
+    for path in root.rglob("*"):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    build_summary(load_project(root), root / "out")
+    # Same size, same modification time: only the change time (which no program can set) tells.
+    path = root / "content/topics/a.md"
+    info = path.stat()
+    path.write_text(path.read_text().replace("Text one.", "Text two."))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert path.stat().st_size == info.st_size
+    summary = build_summary(load_project(root), root / "out")
+    assert [o.name for o in summary.outcomes if o.status == "built"] == ["a", "brochure"]
