@@ -125,6 +125,24 @@ def test_thumbnails_are_cached_by_the_pdf_content(sample):
     assert pages.thumbnail(out, sample, "no-such-handout") is None
 
 
+def test_a_thumbnail_follows_its_pdf_when_the_pdf_is_written_again(sample):
+    from brochure.web import pages
+
+    out = sample / "out"
+    pdf = out / pages.built(out, sample)["results"].file
+    original = pdf.read_bytes()
+    first = pages.thumbnail(out, sample, "results")
+    other = pages.thumbnail(out, sample, "aftercare")
+    assert first != other
+    try:
+        # Written in place, as an editor's tool might: the thumbnail must not come from memory.
+        pdf.write_bytes((out / pages.built(out, sample)["aftercare"].file).read_bytes())
+        assert pages.thumbnail(out, sample, "results") == other
+    finally:
+        pdf.write_bytes(original)
+    assert pages.thumbnail(out, sample, "results") == first
+
+
 def test_a_thumbnail_for_an_unknown_document_is_404_and_not_a_path(client):
     assert client.get("/thumbs/nothing.png", headers=HOST).status_code == 404
     assert client.get("/thumbs/..%2f..%2fetc%2fpasswd.png", headers=HOST).status_code == 404
