@@ -109,6 +109,28 @@ def test_a_search_ignores_accents(sample):
     assert not matches(entry, "aftercare")
 
 
+def test_each_version_of_a_topic_says_its_language_and_large_print(tmp_path):
+    # The sample with its translations and large print, not built: the page lists what the project makes.
+    root = copy_sample(tmp_path / "clinic", variants=True)
+    client = create_app(root, watch=False).test_client()
+    html = client.get("/", headers=HOST).get_data(as_text=True)
+    cards = {m[0]: m[1] for m in re.findall(r'<li class="card" data-name="([^"]+)"(.*?)</li>', html, re.S)}
+    assert 'class="variant"' not in cards["aftercare"]
+    assert '<span class="variant">Large print</span>' in cards["aftercare.large"]
+    assert '<span class="variant">Español</span>' in cards["aftercare.es"]
+    assert '<span class="variant">Español, large print</span>' in cards["aftercare.es.large"]
+    assert 'data-title="Aftercare: what to expect and what to do (Large print)"' in cards["aftercare.large"]
+    # Staff can search for the large-print or the Spanish ones.
+    found = client.get("/?q=large+print", headers=HOST).get_data(as_text=True)
+    shown = re.findall(r'<li class="card" data-name="([^"]+)"', found)
+    assert shown
+    assert all(name.endswith(".large") for name in shown)
+    found = client.get("/?q=espanol", headers=HOST).get_data(as_text=True)
+    shown = re.findall(r'<li class="card" data-name="([^"]+)"', found)
+    assert "aftercare.es" in shown
+    assert "aftercare" not in shown
+
+
 def test_thumbnails_are_cached_by_the_pdf_content(sample):
     from brochure.web import pages
 
@@ -123,6 +145,24 @@ def test_thumbnails_are_cached_by_the_pdf_content(sample):
     marker.write_bytes(first)
     # ... and unknown documents have none.
     assert pages.thumbnail(out, sample, "no-such-handout") is None
+
+
+def test_a_thumbnail_follows_its_pdf_when_the_pdf_is_written_again(sample):
+    from brochure.web import pages
+
+    out = sample / "out"
+    pdf = out / pages.built(out, sample)["results"].file
+    original = pdf.read_bytes()
+    first = pages.thumbnail(out, sample, "results")
+    other = pages.thumbnail(out, sample, "aftercare")
+    assert first != other
+    try:
+        # Written in place, as an editor's tool might: the thumbnail must not come from memory.
+        pdf.write_bytes((out / pages.built(out, sample)["aftercare"].file).read_bytes())
+        assert pages.thumbnail(out, sample, "results") == other
+    finally:
+        pdf.write_bytes(original)
+    assert pages.thumbnail(out, sample, "results") == first
 
 
 def test_a_thumbnail_for_an_unknown_document_is_404_and_not_a_path(client):

@@ -9,6 +9,16 @@ from ..project import Project, documents
 
 GENERAL = "General"
 OTHER = "Brochures"
+#: Language names as staff read them on a card; any other language shows its code.
+LANGUAGES = {
+    "en": "English",
+    "es": "Español",
+    "fr": "Français",
+    "de": "Deutsch",
+    "it": "Italiano",
+    "pt": "Português",
+    "nl": "Nederlands",
+}
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,17 @@ class Entry:
     kind: str
     treatments: tuple[str, ...]
     keywords: tuple[str, ...]
+    #: The language, when it is not the project's own ("" when it is), and whether it is large print.
+    lang: str = ""
+    large: bool = False
+
+    @property
+    def variant(self) -> str:
+        """What tells this one from the other versions of its topic: "Español, large print", say."""
+        parts = [LANGUAGES.get(self.lang, self.lang.upper())] if self.lang else []
+        if self.large:
+            parts.append("large print" if parts else "Large print")
+        return ", ".join(parts)
 
     @property
     def group(self) -> str:
@@ -31,7 +52,7 @@ class Entry:
     @property
     def words(self) -> str:
         """Everything a search looks in, folded (lower case, no accents)."""
-        return fold(" ".join([self.title, self.summary, *self.treatments, *self.keywords]))
+        return fold(" ".join([self.title, self.summary, self.variant, *self.treatments, *self.keywords]))
 
 
 def fold(text: str) -> str:
@@ -43,13 +64,23 @@ def fold(text: str) -> str:
 def entries(project: Project) -> list[Entry]:
     """Every document of the project, in its config order."""
     found = []
+    source = project.settings.source_lang
     for doc in documents(project):
         topics = doc.topics
         treatments = tuple(dict.fromkeys(t for topic in topics for t in topic.treatments))
         keywords = tuple(dict.fromkeys(k for topic in topics for k in topic.keywords))
         summary = topics[0].summary if doc.spec.kind == "handout" and topics else doc.spec.subtitle
         found.append(
-            Entry(doc.name, doc.title or doc.name, summary or "", doc.spec.kind, treatments, keywords)
+            Entry(
+                doc.name,
+                doc.title or doc.name,
+                summary or "",
+                doc.spec.kind,
+                treatments,
+                keywords,
+                "" if doc.lang == source else doc.lang,
+                doc.large,
+            )
         )
     return found
 

@@ -2,8 +2,12 @@
 
 A thumbnail shows an unpersonalised handout from out/, which holds no
 patient detail, so it is cached in out/.cache/desk/ under the hash of the
-PDF's bytes. A preview of a personalised packet is made from bytes in
-memory and never written anywhere.
+PDF's bytes. The handouts page asks for every thumbnail at once, so the
+build's manifest and each PDF's hash are kept in memory while their files
+stay the same (same inode, size and modification time).
+
+A preview of a personalised packet is made from bytes in memory and
+never written anywhere.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..output import Entry, Manifest, write_atomic
+from ..output import JOURNAL, MANIFEST, Entry, Manifest, write_atomic
 
 THUMB_WIDTH = 240
 PREVIEW_WIDTH = 612  # shown 408 px wide: sharp on a high-density screen too
 CACHE = Path(".cache") / "desk"
 #: pdfium is not thread-safe: one render at a time in this process.
 _pdfium = threading.Lock()
+#: What was last read, with the state of the files it came from: manifests by (out, root), hashes by path.
+_known: dict[object, tuple[tuple, object]] = {}
+_known_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,12 @@ def preview(pdf: bytes, width: int = PREVIEW_WIDTH) -> list[Page]:
 
 def built(out: Path, root: Path) -> dict[str, Entry]:
     """The PDFs the project at ``root`` built into ``out``, by document name (from the build's manifest)."""
-    return Manifest(out, root).ours()
+    stamp = _stamp(out / MANIFEST, out / JOURNAL)
+    ours = _recall((out, root), stamp)
+    if ours is None:
+        ours = Manifest(out, root).ours()
+        _remember((out, root), stamp, ours)
+    return dict(ours)
 
 
 def pdf_version(out: Path, root: Path, name: str) -> str | None:
@@ -86,11 +98,19 @@ def thumbnail(out: Path, root: Path, name: str) -> bytes | None:
     entry = built(out, root).get(name)
     if entry is None:
         return None
+    path = out / entry.file
+    stamp = _stamp(path)
+    key = _recall(path, stamp)
+    if key is not None:
+        with contextlib.suppress(OSError):
+            return (out / CACHE / f"{key}.png").read_bytes()
     try:
-        pdf = (out / entry.file).read_bytes()
+        pdf = path.read_bytes()
     except OSError:
         return None
     key = hashlib.sha256(pdf).hexdigest()
+    if None not in stamp:
+        _remember(path, stamp, key)
     cached = out / CACHE / f"{key}.png"
     with contextlib.suppress(OSError):
         return cached.read_bytes()
@@ -98,6 +118,32 @@ def thumbnail(out: Path, root: Path, name: str) -> bytes | None:
     with contextlib.suppress(OSError):
         write_atomic(cached, png)
     return png
+
+
+def _stamp(*paths: Path) -> tuple:
+    """Each file's inode, size and modification time (None for a missing one): a write changes it."""
+    stamps = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((info.st_ino, info.st_size, info.st_mtime_ns))
+    return tuple(stamps)
+
+
+def _recall(key: object, stamp: tuple):  # noqa: ANN202 - whatever _remember kept
+    """What was kept for ``key``, if its files still have the ``stamp`` they had; else None."""
+    with _known_lock:
+        kept = _known.get(key)
+    return kept[1] if kept is not None and kept[0] == stamp else None
+
+
+def _remember(key: object, stamp: tuple, value: object) -> None:
+    """Keep ``value``, read from files that had ``stamp`` just before they were read."""
+    with _known_lock:
+        _known[key] = (stamp, value)
 
 
 def refresh(out: Path, root: Path, names: list[str]) -> None:
