@@ -204,7 +204,7 @@ def deliver_rows(
 
     A row whose rendering or delivery fails yields a failed Outcome; the rest go on.
     """
-    from .personalise import personalise_many
+    from .personalised import personalise_many
 
     requests = [(row.handouts, row.patient) for row in rows]
     for row, packet in zip(

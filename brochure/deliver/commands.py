@@ -168,7 +168,7 @@ def register(cli: click.Group, project_option: Callable, user_errors: Callable) 
             brochure print aftercare --no-personalise --copies 10
             brochure print --csv today.csv --printer front-desk
         """
-        from .personalise import personalise
+        from .personalised import personalise
         from .printing import print_packet
         from .settings import load_settings
 
@@ -231,7 +231,7 @@ def register(cli: click.Group, project_option: Callable, user_errors: Callable) 
             brochure email --csv today.csv --encrypt
         """
         from .mail import check_address, email_packet
-        from .personalise import personalise
+        from .personalised import personalise
         from .settings import load_settings
 
         if encrypt and consented:

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import BrochureError
 from .patient import Patient
-from .personalise import Packet
+from .personalised import Packet
 from .settings import MachineSettings, load_settings, smtp_password
 
 ATTACHMENT_NAME = "handout.pdf"

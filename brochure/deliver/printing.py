@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from ..errors import BrochureError
-from .personalise import Packet
+from .personalised import Packet
 from .settings import MachineSettings, load_settings
 
 #: The title every job gets: never a patient's name or a handout's.

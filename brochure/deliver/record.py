@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import BrochureError
 from .patient import Patient
-from .personalise import Packet
+from .personalised import Packet
 from .settings import MachineSettings
 
 #: A second delivery of the same handouts to the same patient within this time asks first.
@@ -209,7 +209,7 @@ class Record:
 
     def _changed(self, docs: list[tuple]) -> list[str]:
         from ..project import documents
-        from .personalise import content_version
+        from .personalised import content_version
 
         if not hasattr(self, "_versions"):
             self._versions = {doc.name: content_version(self.project, doc) for doc in documents(self.project)}
