@@ -207,3 +207,21 @@ def test_a_handout_template_without_the_box_is_an_error_not_a_copy_without_the_n
         '(keep {% block treatment %}{% include "_treatment.html" %}{% endblock %} in it)'
     )
     assert personalise(project, ["aftercare"], None).pages == 1  # a blank copy needs no box
+
+
+def test_spanish_and_large_print_copies_are_personalised_in_their_own_language_and_size(sample, tmp_path):
+    from conftest import pdf_text_sizes
+
+    patient = check_patient(sample, {"name": "Ana Núñez", "injector": "Priya Raman"}, today=TODAY)
+    spanish = personalise(sample, ["aftercare.es"], patient)
+    text = " ".join(PdfReader(io.BytesIO(spanish.pdf)).pages[0].extract_text().split())
+    assert spanish.pages == 1
+    assert "Ana Núñez" in text
+    assert "Su tratamiento" in text
+    large = personalise(sample, ["aftercare.es.large"], patient)
+    assert 1 <= large.pages <= 2
+    path = tmp_path / "copy.pdf"  # pdf_text_sizes reads a file
+    path.write_bytes(large.pdf)
+    sizes = [size for page in range(large.pages) for size, _ in pdf_text_sizes(path, page)]
+    assert min(sizes) >= 16
+    assert "Ana Núñez" in " ".join(PdfReader(path).pages[0].extract_text().split())
