@@ -190,31 +190,19 @@ def ready_server(timeout: float = 120) -> int:
 
 def warm_server(project: Path) -> int:
     """Make sure the server runs and has rendered (one handout of ``project``); its pid."""
-    run(
-        [
-            *BROCHURE,
-            "build",
-            "--force",
-            "aftercare",
-            "--project",
-            str(project),
-            "--out",
-            str(project / "warm"),
-        ]
-    )
+    build = [
+        *BROCHURE,
+        "build",
+        "--force",
+        "aftercare",
+        "--project",
+        str(project),
+        "--out",
+        str(project / "warm"),
+    ]
+    run(build)  # the first build renders by itself and starts the server
     ready_server()
-    run(
-        [
-            *BROCHURE,
-            "build",
-            "--force",
-            "aftercare",
-            "--project",
-            str(project),
-            "--out",
-            str(project / "warm"),
-        ]
-    )
+    run(build)  # the server renders this one
     return ready_server()
 
 
