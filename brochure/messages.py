@@ -99,6 +99,10 @@ class Messages:
         """A date as month and year in this language: 'March 2027', 'marzo de 2027'."""
         return month_year(date, self.lang)
 
+    def long_date(self, date: dt.date | None) -> str:
+        """A whole date in this language: 'November 21, 2026', '21 de noviembre de 2026'."""
+        return long_date(date, self.lang)
+
     def css_page_of(self) -> str:
         """The 'Page N of M' label as a CSS content value, with the page counters."""
         parts = re.split(r"(\{page\}|\{pages\})", self.page_of)
@@ -134,6 +138,19 @@ def month_year(date: dt.date | None, lang: str) -> str:
         return format_skeleton("yMMMM", date, locale=lang.replace("-", "_"))
     except (UnknownLocaleError, ValueError):
         return format_skeleton("yMMMM", date, locale="en")
+
+
+def long_date(date: dt.date | None, lang: str) -> str:
+    """A whole date in ``lang`` (Babel's CLDR data), English when Babel does not know it."""
+    if date is None:
+        return ""
+    from babel.core import UnknownLocaleError
+    from babel.dates import format_date
+
+    try:
+        return format_date(date, "long", locale=lang.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return format_date(date, "long", locale="en")
 
 
 def project_file(root: Path, lang: str) -> Path:

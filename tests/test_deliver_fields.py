@@ -218,6 +218,8 @@ def test_spanish_and_large_print_copies_are_personalised_in_their_own_language_a
     assert spanish.pages == 1
     assert "Ana Núñez" in text
     assert "Su tratamiento" in text
+    assert "21 de noviembre de 2026" in text  # the treatment date, in Spanish
+    assert "5 de diciembre de 2026" in text  # and the follow-up, 14 days later
     large = personalise(sample, ["aftercare.es.large"], patient)
     assert 1 <= large.pages <= 2
     path = tmp_path / "copy.pdf"  # pdf_text_sizes reads a file

@@ -64,7 +64,7 @@ def long_date(day: dt.date) -> str:
     return f"{day:%B} {day.day}, {day.year}"
 
 
-def template_context(project, names: Sequence[str], patient: Patient) -> dict[str, str]:  # noqa: ANN001
+def template_context(project, names: Sequence[str], patient: Patient) -> dict[str, object]:  # noqa: ANN001
     """What the "Your treatment" box shows, as text: the template escapes it."""
     follow_up = follow_up_date(project, names, patient.treated_on)
     return {
@@ -75,6 +75,9 @@ def template_context(project, names: Sequence[str], patient: Patient) -> dict[st
         "treatment": patient.treatment,
         "note": patient.note,
         "follow_up": long_date(follow_up) if follow_up else "",
+        # The dates themselves, for the box to write in the handout's own language.
+        "treated_on_day": patient.treated_on,
+        "follow_up_day": follow_up,
     }
 
 
@@ -175,7 +178,7 @@ def _packet(project, docs: list, pdf: bytes, pages: int, paper: str, personalise
 
 def _scrubbed(error: BrochureError, context: dict | None) -> BrochureError:
     """``error`` without a problem that repeats a patient detail (a message may quote unset text)."""
-    values = [v for v in (context or {}).values() if v and len(v) > 1]
+    values = [str(v) for v in (context or {}).values() if v and len(str(v)) > 1]
     if not any(v in str(error) for v in values):
         return error
     problems = [
