@@ -522,7 +522,7 @@ def _on_call(conn: socket.socket, message: tuple, state: State) -> None:
     except BrochureError as exc:
         reply = "error", exc
     except BrokenProcessPool:
-        state.renderer.close()
+        state.renderer._stop_pool()
         raise ConnectionError("a worker stopped") from None
     except Exception as exc:  # a bug of ours: the caller runs it itself and sees it
         raise ConnectionError(type(exc).__name__) from None
@@ -547,7 +547,7 @@ def _on_call_many(conn: socket.socket, message: tuple, state: State) -> None:
                 reply = "error", exc
             send(conn, reply)
     except BrokenProcessPool:
-        state.renderer.close()
+        state.renderer._stop_pool()
         raise ConnectionError("a worker stopped") from None
     except _LOST:
         raise

@@ -113,11 +113,30 @@ def environment(root: Path):  # noqa: ANN201 - a Jinja environment
     return env
 
 
-def _render(project, doc, paper: str, strict: bool, memory_mb: int) -> Result:  # noqa: ANN001
-    """Render one document in a worker (``project`` and ``doc`` are build.Project and build.Document)."""
+#: The projects this worker was sent, by token (see Renderer._share): a few, the newest last.
+_projects: dict[str, object] = {}
+
+
+def _project(shared: tuple[str, str]):  # noqa: ANN202 - a project.Project
+    """The project a build shared with the workers: read once by each worker, then kept."""
+    import pickle
+
+    token, path = shared
+    project = _projects.pop(token, None)
+    if project is None:
+        project = pickle.loads(Path(path).read_bytes())  # noqa: S301 - written by this user's build
+        while len(_projects) >= 3:
+            _projects.pop(next(iter(_projects)))
+    _projects[token] = project
+    return project
+
+
+def _render(shared: tuple[str, str], doc, paper: str, strict: bool, memory_mb: int) -> Result:  # noqa: ANN001
+    """Render one document in a worker (``doc`` is a project.Document of the shared project)."""
     from .compose import render_document
 
     started = time.perf_counter()
+    project = _project(shared)
     try:
         rendered = render_document(project, doc, paper, environment(project.root), strict=strict)
     except BrochureError as exc:
@@ -140,6 +159,8 @@ class Renderer:
         self.jobs = jobs or default_jobs()
         self.memory_mb = MAX_RENDER_MEMORY_MB
         self._pool: Any = None  # a ProcessPoolExecutor, made when there is something to render
+        self._folder: Path | None = None  # where projects are shared with the workers
+        self._shared: dict[int, tuple[object, tuple[str, str]]] = {}
 
     def _executor(self):  # noqa: ANN202 - concurrent.futures.ProcessPoolExecutor
         import multiprocessing
@@ -158,11 +179,45 @@ class Renderer:
             )
         return self._pool
 
+    @property
+    def started(self) -> bool:
+        """Whether the workers are running (a build or start() forked them)."""
+        return self._pool is not None
+
     def start(self) -> None:
         """Fork the workers now rather than at the first document."""
         pool = self._executor()
         for future in [pool.submit(os.getpid) for _ in range(self.jobs)]:
             future.result()
+
+    def _share(self, project) -> tuple[str, str]:  # noqa: ANN001
+        """(token, file) for ``project``, written once, so a task carries a name, not the project.
+
+        A project of 1,000 topics pickles to about 2 MB: sent with every
+        document, it cost more than rendering the small ones. Each worker
+        reads the file once and keeps the project. The folder is private to
+        this user; a project holds only what is in the project's files.
+        """
+        import hashlib
+        import pickle
+        import tempfile
+
+        known = self._shared.get(id(project))
+        if known is not None and known[0] is project:
+            return known[1]
+        blob = pickle.dumps(project, protocol=pickle.HIGHEST_PROTOCOL)
+        token = hashlib.blake2b(blob, digest_size=16).hexdigest()
+        if self._folder is None or not self._folder.is_dir():
+            self._folder = Path(tempfile.mkdtemp(prefix="brochure-projects-"))
+        path = self._folder / f"{token}.pickle"
+        if not path.exists():
+            for old in sorted(self._folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime)[:-3]:
+                old.unlink(missing_ok=True)  # workers keep the newest three
+            partial = path.with_suffix(".partial")
+            partial.write_bytes(blob)
+            partial.replace(path)
+        self._shared = {id(project): (project, (token, str(path)))}
+        return token, str(path)
 
     def render(  # noqa: ANN001
         self, project, docs: Iterable, paper: str, strict: bool, jobs: int | None = None
@@ -179,13 +234,14 @@ class Renderer:
 
         waiting = iter(docs)
         running: dict[Any, Any] = {}
+        shared = self._share(project)
         limit = max(1, min(jobs or self.jobs, self.jobs))
         try:
             while True:
                 while len(running) < limit and (doc := next(waiting, None)) is not None:
                     # A pool broken by an earlier document is replaced, so the rest still build.
                     pool = self._executor()
-                    running[pool.submit(_render, project, doc, paper, strict, self.memory_mb)] = doc
+                    running[pool.submit(_render, shared, doc, paper, strict, self.memory_mb)] = doc
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -201,7 +257,7 @@ class Renderer:
         try:
             return future.result()
         except BrokenProcessPool:
-            self.close()  # the next build starts new workers
+            self._stop_pool()  # the next document starts new workers
             message = "the renderer stopped while making this document (it ran out of memory or crashed)"
             problem = Problem(doc.source, None, message, "shorten the document or make its pictures smaller")
             return Result(doc.name, 0.0, error=RenderError(problem))
@@ -213,10 +269,18 @@ class Renderer:
             problem = Problem(doc.source, None, message, "run with -v for details, and please report it")
             return Result(doc.name, 0.0, error=RenderError(problem))
 
-    def close(self) -> None:
+    def _stop_pool(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def close(self) -> None:
+        self._stop_pool()
+        if self._folder is not None:
+            import shutil
+
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder, self._shared = None, {}
 
     def __enter__(self) -> Renderer:
         return self

@@ -423,3 +423,30 @@ def test_on_a_terminal_the_build_shows_one_progress_line(make_project):
     assert text.count("\n") == 1
     assert "\r[########################] 12/12" in text
     assert text.split("\r")[-1].startswith("12 rebuilt, 0 up to date, 0 failed in ")
+
+
+def test_workers_are_sent_the_project_once_not_with_every_document(make_project):
+    """A project of many topics pickles to megabytes: a task carries a name for it, and each worker reads
+    it once from a private file that goes with the renderer."""
+    import pickle
+
+    from brochure.workers import Renderer
+
+    root = make_project({f"content/topics/t{n}.md": topic(f"Topic {n}", "Text. " * 200) for n in range(40)})
+    project = load_project(root)
+    docs = [d for d in documents(project) if d.spec.kind == "handout"][:4]
+    with Renderer(jobs=2) as renderer:
+        results = list(renderer.render(project, docs, "letter", False))
+        folder = renderer._folder
+        (shared,) = folder.iterdir()
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert pickle.loads(shared.read_bytes()) == project
+        # What goes to a worker for one document: the document, and the project's name and file.
+        token_and_path = renderer._share(project)
+        task = pickle.dumps((token_and_path, docs[0]))
+        assert len(task) * 10 < len(pickle.dumps(project))
+        # Another build of the same project shares the same file.
+        assert renderer._share(load_project(root)) == token_and_path
+    assert sorted(r.name for r in results) == sorted(d.name for d in docs)
+    assert all(r.error is None and r.pdf.startswith(b"%PDF") for r in results)
+    assert not folder.exists()
