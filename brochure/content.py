@@ -323,7 +323,11 @@ def source_version(topic: Topic) -> str:
 
 
 def load_topics(root: Path) -> tuple[list[Topic], list[Problem]]:
-    """Every topic of the project, ordered by 'order' then file name."""
+    """Every topic of the project, ordered by 'order' then file name.
+
+    A topic file that has not changed since the last load (the same inode,
+    size, modification and change time) is not parsed again: see TopicCache.
+    """
     folder = root / TOPICS_DIR
     if not folder.is_dir():
         raise ContentError.at(
@@ -332,14 +336,19 @@ def load_topics(root: Path) -> tuple[list[Topic], list[Problem]]:
     topics: list[Topic] = []
     errors: list[Problem] = []
     warnings: list[Problem] = []
+    cache = TopicCache.open(root, folder)
     for path in sorted(folder.glob("*.md")):
-        try:
-            topic, found = parse_topic(path, root)
-        except ContentError as exc:
-            errors += exc.problems
-            continue
-        topics.append(topic)
-        warnings += found
+        found = cache.get(path)
+        if found is None:
+            try:
+                found = parse_topic(path, root)
+            except ContentError as exc:
+                errors += exc.problems
+                continue
+            cache.put(path, found)
+        topics.append(found[0])
+        warnings += found[1]
+    cache.save()
     if errors:
         raise ContentError(errors)
     if not topics:
@@ -351,3 +360,122 @@ def load_topics(root: Path) -> tuple[list[Topic], list[Problem]]:
         )
     topics.sort(key=lambda t: (t.order, t.slug, t.translation, t.lang))
     return topics, warnings
+
+
+class TopicCache:
+    """Parsed topics kept between runs, by each file's identity, as git's index keeps hashes.
+
+    At 1,000 topics, parsing every front matter again costs about half a
+    second, most of an edit's build. Kept in memory for a long-running
+    process (watch, the desk) and in a private file in the user's cache
+    folder for the next command. A topic is the project's own text, never a
+    patient's. Only a plain file directly in content/topics/, with the
+    folder inside the project, is taken from the cache; anything else is
+    parsed, and refused, as before. A new version of brochure starts afresh.
+    """
+
+    _memory: dict[str, dict] = {}
+
+    def __init__(self, path: Path | None, entries: dict) -> None:
+        self.path, self.entries = path, entries
+        self.seen: dict[str, tuple] = {}
+        self.changed = False
+
+    @classmethod
+    def open(cls, root: Path, folder: Path) -> TopicCache:
+        try:
+            usable = folder.resolve().is_relative_to(root.resolve())
+        except OSError:
+            usable = False
+        if not usable:
+            return cls(None, {})
+        name = hashlib.blake2b(f"{_CACHE_VERSION}|{root}".encode(), digest_size=16).hexdigest()
+        entries = cls._memory.get(name)
+        path = _cache_folder() / f"topics-{name}.pickle"
+        if entries is None:
+            entries = _read_cache(path)
+        cache = cls(path, entries)
+        cls._memory[name] = cache.seen
+        return cache
+
+    @staticmethod
+    def _identity(path: Path) -> tuple | None:
+        import os
+        import stat
+
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+    def get(self, path: Path) -> tuple[Topic, list[Problem]] | None:
+        if self.path is None:
+            return None
+        entry = self.entries.get(path.name)
+        identity = self._identity(path)
+        if entry is None or identity is None or entry[0] != identity:
+            return None
+        self.seen[path.name] = entry
+        return entry[1], list(entry[2])
+
+    def put(self, path: Path, found: tuple[Topic, list[Problem]]) -> None:
+        identity = self._identity(path)
+        if self.path is not None and identity is not None:
+            self.seen[path.name] = (identity, found[0], tuple(found[1]))
+            self.changed = True
+
+    def save(self) -> None:
+        """Write the cache when a topic was parsed or went away; a cache that cannot be written is skipped."""
+        if self.path is None or not (self.changed or self.seen.keys() != self.entries.keys()):
+            return
+        import os
+        import pickle
+        import tempfile
+
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, partial = tempfile.mkstemp(dir=self.path.parent, prefix=".topics-")  # 0600
+            with os.fdopen(fd, "wb") as file:
+                pickle.dump(self.seen, file, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, self.path)
+        except OSError:
+            return
+
+
+def _cache_folder() -> Path:
+    import os
+
+    if custom := os.environ.get("BROCHURE_CACHE_DIR"):
+        return Path(custom)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("brochure", appauthor=False))
+
+
+def _read_cache(path: Path) -> dict:
+    import pickle
+
+    try:
+        with path.open("rb") as file:
+            entries = pickle.load(file)  # noqa: S301 - this user's own private cache
+    except Exception:  # noqa: BLE001 - a missing, old or damaged cache is simply rebuilt
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def _source_stamp() -> str:
+    """What a parsed topic depends on besides its file: this code, the schema, Python's version."""
+    import sys
+
+    from . import __version__
+
+    h = hashlib.blake2b(f"{__version__} {sys.version_info[:3]}".encode(), digest_size=16)
+    for module in ("content.py", "schema.py", "errors.py"):
+        h.update((Path(__file__).parent / module).read_bytes())
+    return h.hexdigest()
+
+
+_CACHE_VERSION = _source_stamp()

@@ -22,6 +22,12 @@ pytest_plugins = ["servers"]
 # Builds in tests render in their own workers; test_server.py turns the
 # render server on, in a folder of its own, and stops it again.
 os.environ["BROCHURE_SERVER"] = "off"
+# Parsed topics are cached between runs (content.TopicCache): in a folder of the test run's own,
+# not the user's cache folder.
+if "BROCHURE_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["BROCHURE_CACHE_DIR"] = tempfile.mkdtemp(prefix="brochure-test-cache-")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_LOGO = (REPO / "content" / "images" / "logo.svg").read_text()

@@ -253,3 +253,69 @@ def test_topic_without_lang_or_body_warns(make_project):
 
 def test_sample_topics_load_without_warnings():
     assert load_topics(REPO)[1] == []
+
+
+def _parsed_while(monkeypatch, root):  # noqa: ANN001, ANN202
+    """Load the topics as a new process would (nothing in memory); return the files parsed."""
+    from brochure import content
+
+    parsed = []
+    real = content.parse_topic
+
+    def counting(path, project_root):  # noqa: ANN001, ANN202
+        parsed.append(path.name)
+        return real(path, project_root)
+
+    monkeypatch.setattr(content.TopicCache, "_memory", {})
+    monkeypatch.setattr(content, "parse_topic", counting)
+    topics, warnings = load_topics(root)
+    monkeypatch.setattr(content, "parse_topic", real)
+    return parsed, topics, warnings
+
+
+def test_unchanged_topics_are_not_parsed_again_by_the_next_command(make_project, monkeypatch, tmp_path):
+    import os
+
+    monkeypatch.setenv("BROCHURE_CACHE_DIR", str(tmp_path / "cache"))
+    files = {f"content/topics/t{n}.md": topic(f"Topic {n}", lang="en") for n in range(5)}
+    files["content/topics/t0.md"] = topic("Topic 0", colour="blue", lang="en")  # with a warning
+    root = make_project(files)
+    first, topics, warnings = _parsed_while(monkeypatch, root)
+    assert sorted(first) == [f"t{n}.md" for n in range(5)]
+    again, cached, cached_warnings = _parsed_while(monkeypatch, root)
+    assert again == []
+    assert cached == topics
+    assert [str(w) for w in cached_warnings] == [str(w) for w in warnings]  # warnings come back too
+    (cache,) = (tmp_path / "cache").iterdir()
+    assert cache.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+
+    # An edit, even one keeping the size and modification time, is parsed again; a new topic too.
+    edited = root / "content/topics/t3.md"
+    info = edited.stat()
+    edited.write_text(topic("Topic X", lang="en").replace("Some text.", "Some tex!."))
+    os.utime(edited, ns=(info.st_atime_ns, info.st_mtime_ns))
+    (root / "content/topics/t9.md").write_text(topic("Topic 9", lang="en"))
+    (root / "content/topics/t4.md").unlink()
+    changed, topics, _ = _parsed_while(monkeypatch, root)
+    assert sorted(changed) == ["t3.md", "t9.md"]
+    assert {t.title for t in topics} == {"Topic 0", "Topic 1", "Topic 2", "Topic X", "Topic 9"}
+
+
+def test_a_damaged_topic_cache_is_ignored(make_project, monkeypatch, tmp_path):
+    monkeypatch.setenv("BROCHURE_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_project({"content/topics/a.md": topic("A", lang="en")})
+    _parsed_while(monkeypatch, root)
+    for cache in (tmp_path / "cache").iterdir():
+        cache.write_bytes(b"not a pickle")
+    parsed, topics, _ = _parsed_while(monkeypatch, root)
+    assert parsed == ["a.md"]
+    assert [t.title for t in topics] == ["A"]
+
+
+def test_a_bad_topic_is_never_cached(make_project, monkeypatch, tmp_path):
+    monkeypatch.setenv("BROCHURE_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_project({"content/topics/a.md": "no front matter\n"})
+    for _ in range(2):
+        with pytest.raises(ContentError, match="has no front matter"):
+            _parsed_while(monkeypatch, root)
