@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .config import MAX_PAGES
 from .errors import Problem, RenderError
-from .inputs import Hasher, style_chain
+from .inputs import Hasher, process_hasher, style_chain
 from .paths import builtin_dir, default_font_dir
 from .project import Document, Project
 
@@ -104,7 +104,7 @@ def layout_engine(project: Project, doc: Document, paper: str, hasher: Hasher | 
     roots = allowed_roots(project)
     # Stylesheets go to the engine parsed, and each worker keeps them parsed
     # between documents: keyed by the content of each and all it imports.
-    hasher = hasher or Hasher(project.root)
+    hasher = hasher or process_hasher(project.root)
     chains = {path: style_chain(project.root, [path.name]) for path in document_styles(project, doc)}
     styles = [(path, "|".join(f"{p}={hasher.file(p)}" for p in chain)) for path, chain in chains.items()]
     # Workers start a new font configuration when the project or a font file changes.

@@ -182,6 +182,24 @@ def _version(library: str) -> str:
     return found[-1] if found else f"{library} ?"
 
 
+#: The hashes a long-lived process (a render worker, the desk) has taken, by each file's identity.
+_process_known: dict[str, list] = {}
+
+
+def process_hasher(root: Path) -> Hasher:
+    """A Hasher that keeps, for this process, each file's hash while the file keeps its identity.
+
+    A worker renders document after document with the same stylesheets and
+    fonts: hashing them again for each (a megabyte of fonts) costs more
+    than the keys are worth. Only hashes are kept, never content.
+    """
+    if len(_process_known) > 4096:
+        _process_known.clear()
+    hasher = Hasher(root, _process_known)
+    hasher.seen = _process_known  # what it reads is known to the next one
+    return hasher
+
+
 def _in_folder(folder: Path, name: str) -> Path | None:
     """``name`` inside ``folder`` as Jinja's file loader reads it: '/' separated, no '..', no leading '/'."""
     pieces = [piece for piece in name.split("/") if piece not in ("", ".")]

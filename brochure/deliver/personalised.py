@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import BrochureError, Problem
@@ -228,33 +226,7 @@ def _run(renderer: Any, function: Any, *args: Any) -> Any:  # noqa: ANN401
 # -- rendering (in a render server's worker, or here) ---------------------------
 
 _fitted: dict[str, str] = {}
-_hashes: dict[tuple, str] = {}
 _lock = threading.Lock()
-
-
-def _stat_hasher(root: Path):  # noqa: ANN202 - an inputs.Hasher
-    """A Hasher that keeps each file's hash for this process, by its size and modification time.
-
-    A personalised copy needs the same keys as the build's, but hashing the
-    font files again for every copy of a batch would cost more than the
-    keys are worth. Only the hashes are kept, never content.
-    """
-    from ..inputs import Hasher
-
-    class StatHasher(Hasher):
-        def file(self, path: Path | str) -> str:
-            try:
-                info = os.stat(path)
-            except OSError:
-                return "missing"
-            key = (str(path), info.st_size, info.st_mtime_ns)
-            if key not in _hashes:
-                if len(_hashes) > 4096:
-                    _hashes.clear()
-                _hashes[key] = super().file(path)
-            return _hashes[key]
-
-    return StatHasher(root)
 
 
 def render_packet(project, names: list[str], context: dict | None, paper: str) -> tuple[bytes, int]:  # noqa: ANN001
@@ -278,10 +250,10 @@ def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, A
     from ..compose import document_html, layout_engine
     from ..errors import RenderError
     from ..fit import fit
-    from ..inputs import document_key
+    from ..inputs import document_key, process_hasher
     from ..workers import environment
 
-    hasher = _stat_hasher(project.root)
+    hasher = process_hasher(project.root)
     engine = layout_engine(project, doc, paper, hasher)
     env = environment(project.root)
 
