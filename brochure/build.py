@@ -96,7 +96,13 @@ def _expected_seconds(doc: Document, manifest: Manifest) -> float:
     entry = manifest.entries.get(doc.name)
     if entry and entry.seconds:
         return entry.seconds
-    return 0.05 * len(doc.topics) + sum(len(t.body) for t in doc.topics) / 100_000
+    return _size(doc)
+
+
+def _size(doc: Document) -> float:
+    """A guess at a document's render time from its text alone (large print sets fewer words a page)."""
+    guess = 0.05 * len(doc.topics) + sum(len(t.body) for t in doc.topics) / 100_000
+    return guess * 2 if doc.large else guess
 
 
 def build(project: Project, out: Path, **options: object) -> list[Outcome]:
@@ -130,8 +136,9 @@ def build_summary(
     nothing to do, WeasyPrint is never imported.
 
     Stale documents render the longest first, which finishes soonest overall;
-    with ``quick_first`` (as ``brochure watch`` asks), the quickest first, so
-    the handout being edited shows before the brochure that also uses it.
+    with ``quick_first`` (as ``brochure watch`` asks), the quickest one goes
+    first, so the handout being edited shows before the brochure that also
+    uses it, and the rest the longest first.
 
     ``on_start(count)`` is called with the number of documents once they are
     known, ``on_done(outcome, seconds)`` once for each as it is settled (up
@@ -155,10 +162,15 @@ def build_summary(
             if on_start:
                 on_start(len(docs))
             keys = Keys(project, f"paper={paper} strict={strict}", hasher)
-            # The longest first finishes soonest overall; ``quick_first`` (watch) shows the
-            # handout being edited before the brochure and large print that use the same topic.
-            order = sorted(docs, key=lambda d: _expected_seconds(d, manifest), reverse=not quick_first)
+            order = sorted(docs, key=lambda d: _expected_seconds(d, manifest), reverse=True)
             stale = _stale(order, keys, manifest, outcomes, writer, force)
+            if quick_first:
+                # The quickest stale one first (the handout being edited shows at once), then the
+                # rest the longest first, so the brochure starts on the other core, not last.
+                todo_first = sorted(stale, key=_size, reverse=True)
+                if todo_first:
+                    todo_first.insert(0, todo_first.pop())
+                stale = iter(todo_first)
             first = next(stale, None)
             if first is not None:
                 check_writable(out)  # a read-only folder fails once, before anything is rendered

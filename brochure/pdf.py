@@ -6,6 +6,7 @@ importing it costs a noticeable part of a second.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import mimetypes
 import os
@@ -267,7 +268,21 @@ def _fonts():  # noqa: ANN202 - WeasyPrint type
         from weasyprint.text.fonts import FontConfiguration
 
         _font_config = FontConfiguration()
+        atexit.register(_drop_fonts, os.getpid())
     return _font_config
+
+
+def _drop_fonts(pid: int) -> None:
+    """At exit, let the font configuration remove its folder of fonts while Python still can.
+
+    Left to the end of the interpreter, its finalizer fails (its modules are
+    already gone) and prints a traceback. Only the process that made it does
+    this: a forked worker must not remove its parent's fonts.
+    """
+    global _font_config
+    if os.getpid() == pid:
+        _stylesheets.clear()
+        _font_config = None
 
 
 class _TimeUp(BaseException):

@@ -8,12 +8,12 @@ from pathlib import Path
 from .build import Outcome, Summary, build_summary
 from .errors import BrochureError
 from .paths import builtin_dir, is_inside
-from .project import load_project
+from .project import documents, load_project
 from .workers import Renderer
 
 #: How long to wait for more changes after the first one (an editor may
 #: write a file in several steps), in milliseconds.
-DEBOUNCE_MS = 40
+DEBOUNCE_MS = 20
 IDLE_TICK_MS = 200
 _KNOWN = {
     ".md",
@@ -98,7 +98,7 @@ def watch(
         # filter already skips editors' swap and backup files.
         for changes in watch_files(
             *watched_folders(root),
-            debounce=DEBOUNCE_MS * 5,
+            debounce=DEBOUNCE_MS * 10,
             step=DEBOUNCE_MS,
             yield_on_timeout=True,
             rust_timeout=IDLE_TICK_MS,
@@ -106,12 +106,33 @@ def watch(
             if not started:
                 started = True
                 run()
+                _warm(renderer, root, paper)
             paths = sorted({Path(path) for _change, path in changes})
             # Drop an editor's short-lived temporary files (sed's, say): gone already, no known type.
             paths = [p for p in paths if p.exists() or p.suffix.lower() in _KNOWN]
             if paths:
                 on_change([_shown(p, root) for p in paths])
                 run()
+
+
+def _warm(renderer: Renderer, root: Path, paper: str | None) -> None:
+    """Start the workers and render the smallest handout once in each, unwritten, when the
+    first build had nothing to render: the first saved change then costs a render, not a
+    start of WeasyPrint, fonts and stylesheets (about a second)."""
+    if renderer.started:
+        return
+    try:
+        project = load_project(root)
+        docs = sorted(
+            (d for d in documents(project) if d.spec.kind == "handout"), key=lambda d: len(d.topics[0].body)
+        )
+        if docs:
+            for _result in renderer.render(
+                project, [docs[0]] * renderer.jobs, paper or project.brand.paper, False
+            ):
+                pass
+    except BrochureError:
+        pass  # the first change shows the problem
 
 
 def _shown(path: Path, root: Path) -> str:
