@@ -127,8 +127,11 @@ def page(browser, desk):  # noqa: ANN001, ANN201 - playwright.sync_api.Page
     page = context.new_page()
     page.set_default_timeout(30_000)  # a hang guard, not a timing check
     page.on("request", lambda request: desk.requested.append(request.url))
+    refused: list[str] = []  # the browser refused something the page asked for: the policy is wrong
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     yield page
     context.close()
+    assert not refused, refused
 
 
 def audit(page) -> None:  # noqa: ANN001

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import logging
 import re
@@ -13,6 +15,7 @@ from click.testing import CliRunner
 from conftest import build_ok, copy_sample
 from PIL import Image
 
+import brochure.web
 from brochure.build import build_summary
 from brochure.cli import cli
 from brochure.project import load_project
@@ -218,15 +221,23 @@ def test_every_page_has_a_strict_policy_and_is_not_kept_by_the_browser(client):
     assert style.headers["Cache-Control"] != "no-store"
 
 
-def test_pages_hold_no_inline_script_or_style(client):
-    """The policy forbids them, so they would silently not work."""
+def test_pages_hold_no_inline_script_and_only_the_hashed_stylesheet(client):
+    """The policy forbids inline script, and allows one inline stylesheet by its hash: the page's own,
+    written in so the first paint waits for no second request. Anything else would silently not work."""
     for url in ("/", "/status"):
-        html = client.get(url, headers=HOST).get_data(as_text=True)
+        response = client.get(url, headers=HOST)
+        html = response.get_data(as_text=True)
         assert "<script>" not in html
         assert re.search(r"<script(?![^>]*\bsrc=)", html) is None
         assert " style=" not in html
-        assert "<style" not in html
         assert re.search(r"\son[a-z]+=", html) is None
+        styles = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
+        assert len(styles) == 1
+        assert styles[0] == (Path(brochure.web.__file__).parent / "static/desk.css").read_text()
+        digest = base64.b64encode(hashlib.sha256(styles[0].encode()).digest()).decode()
+        policy = response.headers["Content-Security-Policy"]
+        assert f"style-src 'self' 'sha256-{digest}';" in policy
+        assert "unsafe-inline" not in policy
 
 
 def test_an_unexpected_error_shows_no_stack_trace_and_logs_no_detail(sample, caplog):
