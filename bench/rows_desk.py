@@ -204,38 +204,59 @@ def _settled(live, page) -> str:  # noqa: ANN001
 
 
 def _saved_topic(browser, url: str, root: Path, live, runs: int) -> dict:  # noqa: ANN001
-    """From saving a topic to the status page showing its handout rebuilt (in the browser, if any)."""
+    """From saving a topic to the status page showing its handout rebuilt (in the browser, if any).
+
+    The issue's measure is the handout: its row on the page says "rebuilt".
+    The rest of the build (its large print and the brochure, which take longer)
+    goes on after that; the time until the page says the whole build is done
+    is shown beside it, for comparison.
+    """
     what = "saved topic to the status page showing it rebuilt"
     topic = root / "content/topics/aftercare.md"
     original = topic.read_text()
     page = browser.new_page() if browser is not None else None
     if page is not None:
         page.goto(url + "/status")
-    times = []
+    times, settled = [], []
     try:
         for index in range(runs):
             version = _settled(live, page)
             before = live.snapshot().last_build
-            started = time.perf_counter()
+            started, wall = time.perf_counter(), time.time()
             topic.write_text(original.replace("We may ask you", f"We may ask you ({index})"))
             if page is not None:
                 page.wait_for_function(
                     "(v) => { const s = document.querySelector('#status-summary');"
                     " const row = document.querySelector('#doc-aftercare');"
-                    " return s.dataset.version !== v && !s.textContent.includes('Building')"
-                    " && row.dataset.state === 'rebuilt'; }",
+                    " return s.dataset.version !== v && row.dataset.state === 'rebuilt'; }",
                     arg=version,
+                    timeout=60_000,
+                )
+                times.append(time.perf_counter() - started)
+                page.wait_for_function(
+                    "() => !document.querySelector('#status-summary').textContent.includes('Building')",
                     timeout=60_000,
                 )
             else:
                 with live.changes:
+                    live.changes.wait_for(
+                        lambda w=wall: (
+                            (d := live.snapshot().docs.get("aftercare")) is not None
+                            and d.state == "rebuilt"
+                            and (d.when or 0) >= w
+                        ),
+                        60,
+                    )
+                times.append(time.perf_counter() - started)
+                with live.changes:
                     live.changes.wait_for(lambda b=before: (live.snapshot().last_build or 0) > (b or 0), 60)
-            times.append(time.perf_counter() - started)
+            settled.append(time.perf_counter() - started)
     finally:
         topic.write_text(original)
         _settled(live, None)  # the rebuild this causes ends before the benchmark goes on
         if page is not None:
             page.close()
     row = _row(what, times, 1.0, "<= 1 s")
+    row["measured"] += f"; whole build shown done: p50 {ms(statistics.median(settled))}"
     row["measured"] += "" if page else " (no browser: the desk's own status)"
     return row
