@@ -220,16 +220,15 @@ def _saved_topic(browser, url: str, root: Path, live, runs: int) -> dict:  # noq
     times, settled = [], []
     try:
         for index in range(runs):
-            version = _settled(live, page)
+            _settled(live, page)
             before = live.snapshot().last_build
             started, wall = time.perf_counter(), time.time()
             topic.write_text(original.replace("We may ask you", f"We may ask you ({index})"))
             if page is not None:
                 page.wait_for_function(
-                    "(v) => { const s = document.querySelector('#status-summary');"
-                    " const row = document.querySelector('#doc-aftercare');"
-                    " return s.dataset.version !== v && row.dataset.state === 'rebuilt'; }",
-                    arg=version,
+                    "(w) => { const row = document.querySelector('#doc-aftercare');"
+                    " return row.dataset.state === 'rebuilt' && Number(row.dataset.when) >= w; }",
+                    arg=wall,
                     timeout=60_000,
                 )
                 times.append(time.perf_counter() - started)

@@ -177,7 +177,20 @@ def build_summary(
                 # Keys are worked out as the renderer asks for more, and PDFs written by the
                 # writer's thread while the next ones render: rendering sets the pace.
                 todo = itertools.chain([first], stale)
-                handed = _render(project, todo, paper, strict, renderer, jobs, outcomes, writer)
+                if quick_first:
+                    # The handout being edited renders alone, with no other document sharing the
+                    # cores: it shows sooner; the rest follow at once.
+                    from .workers import Renderer
+
+                    pool = renderer or Renderer(jobs)
+                    try:
+                        handed = _render(project, iter([first]), paper, strict, pool, jobs, outcomes, writer)
+                        handed += _render(project, stale, paper, strict, pool, jobs, outcomes, writer)
+                    finally:
+                        if renderer is None:
+                            pool.close()
+                else:
+                    handed = _render(project, todo, paper, strict, renderer, jobs, outcomes, writer)
                 writer.close()
                 for doc in handed:  # every document handed out is settled, or it is a bug of ours
                     outcome = outcomes[doc.name]

@@ -73,7 +73,7 @@ def watch(
     names = list(names)
     with Renderer(jobs) as renderer:
 
-        def run() -> None:
+        def run(first: bool = False) -> None:
             try:
                 project = load_project(root)
                 target = out if out is not None else project.root / "out"
@@ -90,6 +90,8 @@ def watch(
             except BrochureError as exc:
                 on_build(None, exc)
             else:
+                if first:  # warm before saying it watches: the first change then finds it ready
+                    _warm(renderer, root, paper)
                 on_build(summary, None)
 
         started = False
@@ -105,8 +107,7 @@ def watch(
         ):
             if not started:
                 started = True
-                run()
-                _warm(renderer, root, paper)
+                run(first=True)
             paths = sorted({Path(path) for _change, path in changes})
             # Drop an editor's short-lived temporary files (sed's, say): gone already, no known type.
             paths = [p for p in paths if p.exists() or p.suffix.lower() in _KNOWN]
