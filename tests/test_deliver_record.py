@@ -185,13 +185,51 @@ def test_a_failed_row_does_not_stop_the_others(clinic, tmp_path, settings, cups_
     cups_env.run("cupsreject", "batch-desk")
     try:
         result = CliRunner().invoke(
-            cli, ["print", "--csv", str(batch), "--project", str(clinic), "--printer", "batch-desk"]
+            cli, ["print", "--csv", str(batch), "--project", str(clinic), "--printer", "batch-desk", "--yes"]
         )
     finally:
         cups_env.run("cupsaccept", "batch-desk")
     assert result.exit_code == 1
     assert f"{batch}:2: FAILED: printer 'batch-desk' is not accepting jobs" in result.output
     assert "0 delivered, 2 failed." in result.output
+
+
+def test_a_batch_repeating_recent_deliveries_names_the_rows_and_sends_nothing_without_yes(
+    clinic, tmp_path, settings, cups_env
+):
+    desk = cups_env.add_queue("again-desk")
+    batch = tmp_path / "print.csv"
+    batch.write_text("name,injector,handouts\nAna Lima,Dana Smith,aftercare\nBo Chen,Dana Smith,results\n")
+    command = ["print", "--csv", str(batch), "--project", str(clinic), "--printer", "again-desk"]
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 0, result.output
+    desk.wait_job()
+    # Minutes later the same file again, with a new row and a row repeated inside the file.
+    batch.write_text(
+        "name,injector,handouts\nAna Lima,Dana Smith,aftercare\nCruz Díaz,Dana Smith,results\n"
+        "Cruz Díaz,Dana Smith,results\n"
+    )
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"Error: {batch}:2: the same handouts went to this patient ")
+    assert lines[0].endswith(" min ago (print) (remove the row, or run again with --yes)")
+    assert lines[1] == (
+        f"Error: {batch}:4: the same handouts for the same patient as row 3 "
+        "(remove the row, or run again with --yes)"
+    )
+    assert len(lines) == 2
+    # Rows by number, never by name.
+    assert "Ana" not in result.output
+    assert "Cruz" not in result.output
+    with Record.open(load_settings()) as record:
+        assert len(record.search()) == 2  # nothing more was sent
+    result = CliRunner().invoke(cli, [*command, "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "3 delivered, 0 failed." in result.output
+    desk.wait_job()
+    with Record.open(load_settings()) as record:
+        assert len(record.search()) == 5
 
 
 def test_csv_header_problems(clinic, tmp_path):

@@ -184,11 +184,15 @@ def test_encrypted_email_shows_its_passphrase_once(desk, smtp_server):
     assert passphrase not in desk.get("/today", headers=HOST).get_data(as_text=True)
 
 
-def test_download_gives_the_pdf_under_a_name_with_no_patient_in_it(desk):
+def test_download_gives_the_pdf_under_a_name_with_no_patient_in_it_and_records_it(desk):
     response = send(desk, "download")
     assert response.headers["Content-Disposition"] == 'attachment; filename="handouts.pdf"'
     assert response.headers["Cache-Control"] == "no-store"
     assert NAME in text_of(response.data)
+    # What was given is in the record like a print: today's page lists it.
+    page = desk.get("/today", headers=HOST).get_data(as_text=True)
+    assert NAME in page
+    assert "Downloaded" in page
 
 
 def test_patient_details_are_in_no_url_the_desk_emits(desk, cups_env):

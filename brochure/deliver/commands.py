@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..errors import BrochureError
+from ..errors import BrochureError, Problem
 
 PATIENT_OPTIONS = [
     click.option("--patient", "name", default=None, help="The patient's name (asked for when not given)."),
@@ -92,6 +92,34 @@ def _not_again(record, patient, names, yes: bool) -> None:  # noqa: ANN001
         yes,
         f"the same handouts went to this patient {minutes} min ago",
     )
+
+
+def _batch_not_again(record, rows, csv_file: Path, yes: bool) -> None:  # noqa: ANN001
+    """Before a batch sends anything: name the rows that repeat a delivery of the last few minutes
+    (or an earlier row of the same file), and ask once; without a terminal, refuse unless --yes."""
+    seen: dict[tuple, int] = {}
+    repeats: list[Problem] = []
+    now = dt.datetime.now().astimezone()
+    for row in rows:
+        same = (row.patient.name.casefold(), tuple(sorted(row.handouts)))
+        if same in seen:
+            message = f"the same handouts for the same patient as row {seen[same]}"
+        elif record is not None and (earlier := record.recent(row.patient, list(row.handouts))):
+            minutes = max(1, round((now - earlier.when).total_seconds() / 60))
+            message = f"the same handouts went to this patient {minutes} min ago ({earlier.method})"
+        else:
+            seen[same] = row.number
+            continue
+        repeats.append(Problem(str(csv_file), row.number, message, "remove the row, or run again with --yes"))
+    if not repeats or yes:
+        return
+    if not _interactive():
+        raise BrochureError(repeats)
+    for problem in repeats:
+        click.echo(f"Warning: {problem}", err=True)
+    rows_text = f"{len(repeats)} row{'s' * (len(repeats) != 1)}"
+    if not click.confirm(f"Deliver the whole batch, {rows_text} again included?", default=False):
+        raise click.Abort
 
 
 def _open_record(settings, project, no_record: bool):  # noqa: ANN001, ANN202
@@ -177,7 +205,15 @@ def register(cli: click.Group, project_option: Callable, user_errors: Callable) 
         loaded = _load(project)
         if csv_file is not None:
             _batch(
-                loaded, csv_file, settings, paper, no_record, printer=printer, copies=copies, duplex=duplex
+                loaded,
+                csv_file,
+                settings,
+                paper,
+                no_record,
+                yes,
+                printer=printer,
+                copies=copies,
+                duplex=duplex,
             )
             return
         patient = None
@@ -253,6 +289,7 @@ def register(cli: click.Group, project_option: Callable, user_errors: Callable) 
                 settings,
                 paper,
                 no_record,
+                yes,
                 encrypt=encrypt,
                 consented=consented,
                 draft=draft,
@@ -396,7 +433,7 @@ def _address(to: str | None, yes: bool, check: Callable[[str], str]) -> str:
     return to
 
 
-def _batch(project, csv_file: Path, settings, paper, no_record: bool, **how: Any) -> None:  # noqa: ANN001, ANN401
+def _batch(project, csv_file: Path, settings, paper, no_record: bool, yes: bool, **how: Any) -> None:  # noqa: ANN001, ANN401
     """Deliver a CSV batch: check every row first, then one job or email per row, then a summary."""
     from .batch import Outcome, deliver_rows, read_rows
     from .mail import email_packet
@@ -411,6 +448,12 @@ def _batch(project, csv_file: Path, settings, paper, no_record: bool, **how: Any
         consented=how.get("consented", False),
     )
     record = _open_record(settings, project, no_record)
+    try:
+        _batch_not_again(record, rows, csv_file, yes)
+    except BaseException:
+        if record is not None:
+            record.close()
+        raise
 
     def deliver(row, packet) -> Outcome:  # noqa: ANN001
         if emailing:  # brochure email --csv

@@ -136,7 +136,7 @@ def personalise_post():  # noqa: ANN201
         form.preview = pages.preview(packet.pdf)
         return _page(project, form)
     if action == "download":
-        return _download(packet)
+        return _download(packet, patient, project)
     try:
         done = _deliver(action, packet, patient, project, values, form)
     except BrochureError as exc:
@@ -225,7 +225,12 @@ def _deliver(action, packet, patient, project, values, form: Form) -> str:  # no
     return f"Emailed {what}" + (", encrypted." if encrypt else ".")
 
 
-def _download(packet) -> Response:  # noqa: ANN001
+def _download(packet, patient, project) -> Response:  # noqa: ANN001
+    """The packet as a file to save, recorded as given (method 'download'), like a print or an email."""
+    from ..deliver import Record, load_settings
+
+    with Record.open(load_settings(), project) as record:
+        record.add(packet, patient, method="download", target="this computer")
     response = Response(packet.pdf, mimetype="application/pdf")
     # A generic name: the file name must not carry the patient's.
     response.headers["Content-Disposition"] = 'attachment; filename="handouts.pdf"'
