@@ -37,14 +37,16 @@ def document_html(
     *,
     link_styles: bool = True,
     extra: dict | None = None,
+    sections: list | None = None,
 ) -> str:
-    """The HTML of ``doc``; with ``link_styles``, linking its stylesheets, as a browser needs."""
+    """The HTML of ``doc``; with ``link_styles``, linking its stylesheets, as a browser needs.
+
+    ``sections`` are its topics made HTML (document_sections), when the caller kept them.
+    """
     from . import render
 
     env = env or render.environment(project.root)
-    topics = project.link_targets(doc.lang)
-    here = frozenset(t.slug for t in doc.topics)
-    sections = [render.section(t, project.root, topics, here) for t in doc.topics]
+    sections = sections if sections is not None else document_sections(project, doc)
     styles = document_styles(project, doc) if link_styles else []
     reviewed = [t.reviewed_on for t in doc.topics if t.reviewed_on]
     due = [t.review_due for t in doc.topics if t.review_due]
@@ -89,6 +91,15 @@ def document_html(
         link_styles=link_styles,
         extra=extra,
     )
+
+
+def document_sections(project: Project, doc: Document) -> list:
+    """``doc``'s topics, each made HTML from its Markdown (render.Section)."""
+    from . import render
+
+    topics = project.link_targets(doc.lang)
+    here = frozenset(t.slug for t in doc.topics)
+    return [render.section(t, project.root, topics, here) for t in doc.topics]
 
 
 def layout_engine(project: Project, doc: Document, paper: str, hasher: Hasher | None = None):  # noqa: ANN201

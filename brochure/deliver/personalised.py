@@ -225,7 +225,7 @@ def _run(renderer: Any, function: Any, *args: Any) -> Any:  # noqa: ANN401
 
 # -- rendering (in a render server's worker, or here) ---------------------------
 
-_fitted: dict[str, str] = {}
+_fitted: dict[str, tuple] = {}  # key: (fitted css, sections, engine)
 _lock = threading.Lock()
 
 
@@ -247,14 +247,19 @@ def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, A
     from markupsafe import escape
 
     from .. import pdf
-    from ..compose import document_html, layout_engine
+    from ..compose import document_html, document_sections, layout_engine
     from ..errors import RenderError
     from ..fit import fit
     from ..inputs import document_key, process_hasher
     from ..workers import environment
 
     hasher = process_hasher(project.root)
-    engine = layout_engine(project, doc, paper, hasher)
+    # Kept by the key of every input (as the build's): the fitted settings, so a copy costs one
+    # layout; the topics made HTML and the layout engine, which every copy of the handout shares.
+    # The key is of content only: the same handout in another folder has its own pictures' addresses.
+    key = f"{project.root}\n{document_key(project, doc, f'personalise paper={paper}', hasher)}"
+    kept = _fitted.get(key)
+    engine = kept[2] if kept else layout_engine(project, doc, paper, hasher)
     env = environment(project.root)
 
     def lay_out(html: str, extra_css: str) -> pdf.Layout:
@@ -264,22 +269,26 @@ def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, A
         layout, _measured, result = fit(
             lambda css: lay_out(html, css),
             doc.budget,
-            floor_pt=project.settings.body_floor_pt,
+            floor_pt=doc.floor_pt(project.settings),
             source=doc.source,
             name=doc.name,
+            safe_px=project.brand.safe_margin_in * 96,
         )
         return layout, result.css
 
-    key = document_key(project, doc, f"personalise paper={paper}", hasher)
-    css = _fitted.get(key)
-    if css is None:
-        layout, css = fitted(document_html(project, doc, paper, env, link_styles=False))
-        if len(_fitted) > 1000:
+    if kept is None:
+        sections = document_sections(project, doc)
+        layout, css = fitted(document_html(project, doc, paper, env, link_styles=False, sections=sections))
+        if len(_fitted) > 200:
             _fitted.clear()
-        _fitted[key] = css
+        _fitted[key] = css, sections, engine
         if context is None:
             return layout
-    html = document_html(project, doc, paper, env, link_styles=False, extra={"patient": context})
+    else:
+        css, sections, _engine = kept
+    html = document_html(
+        project, doc, paper, env, link_styles=False, extra={"patient": context}, sections=sections
+    )
     if context is not None and str(escape(context["name"])) not in html:
         raise RenderError.at(
             f"templates/{doc.spec.template}",
