@@ -205,6 +205,7 @@ def test_no_patient_detail_in_out_cache_logs_job_title_or_process_list(cups_serv
         "BROCHURE_SERVER_IDLE": "120",
         "BROCHURE_RUNTIME_DIR": str(runtime),
         "BROCHURE_SETTINGS": str(tmp_path / "settings.toml"),
+        "BROCHURE_CACHE_DIR": str(tmp_path / "cache"),
     }
     import pty
 
@@ -247,7 +248,10 @@ def test_no_patient_detail_in_out_cache_logs_job_title_or_process_list(cups_serv
         assert not [s for s in secret if s in out or s in err], "a patient detail in the output or log"
         assert not [s for s in secret if s in printed.header.encode()]
         assert not [s for s in secret if s in cups_server.logs()]
-        for path in [*clinic.rglob("*"), *runtime.rglob("*")]:
+        # The topic cache, and the projects the render workers were given, hold none either.
+        shared = [f for d in Path(tempfile.gettempdir()).glob("brochure-projects-*") for f in d.rglob("*")]
+        assert list((tmp_path / "cache").iterdir())
+        for path in [*clinic.rglob("*"), *runtime.rglob("*"), *(tmp_path / "cache").rglob("*"), *shared]:
             if path.is_file():
                 data = path.read_bytes()
                 assert not [s for s in secret if s in data], f"a patient detail in {path}"
