@@ -89,12 +89,18 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def _yaml_error(exc: yaml.YAMLError, header: str, shown: str) -> ContentError:
     """The message for front matter that is not valid YAML, placed on its line."""
+    if "nesting depth" in str(getattr(exc, "problem", "")):
+        # libyaml (0.2.5 and later) stops at 1,000 levels; the Python parser would recurse instead.
+        mark = getattr(exc, "problem_mark", None)
+        raise _too_deep(shown, mark.line + 2 if mark is not None else 2)
     if _LOADER is not yaml.SafeLoader:
         # libyaml words its messages tersely: ask the Python parser (this file only, on error only).
         try:
             yaml.compose(header, Loader=yaml.SafeLoader)
         except yaml.YAMLError as slow:
             exc = slow
+        except RecursionError:
+            raise _too_deep(shown, 2) from None
     if isinstance(exc, yaml.reader.ReaderError):
         # A control character typed (or pasted) into the file; the Python parser counts characters.
         line = header[: exc.position].count("\n") + 2
@@ -107,6 +113,15 @@ def _yaml_error(exc: yaml.YAMLError, header: str, shown: str) -> ContentError:
     if "escape" in problem or "special characters are not allowed" in problem:
         fix = "type the character itself; a control character or an escape like \\uD800 cannot be printed"
     return ContentError.at(shown, line, f"front matter is not valid YAML: {problem}", fix)
+
+
+def _too_deep(shown: str, line: int) -> ContentError:
+    return ContentError.at(
+        shown,
+        line,
+        f"front matter is nested more than {MAX_FRONT_MATTER_DEPTH} levels deep",
+        "use plain 'key: value' lines and simple lists",
+    )
 
 
 def _refuse_aliases(node: yaml.Node, shown: str) -> None:
@@ -130,12 +145,7 @@ def _refuse_aliases(node: yaml.Node, shown: str) -> None:
             )
         seen.add(id(current))
         if depth > MAX_FRONT_MATTER_DEPTH:
-            raise ContentError.at(
-                shown,
-                line,
-                f"front matter is nested more than {MAX_FRONT_MATTER_DEPTH} levels deep",
-                "use plain 'key: value' lines and simple lists",
-            )
+            raise _too_deep(shown, line)
         if isinstance(current, yaml.MappingNode):
             children = [
                 (child, key.start_mark.line + 2, depth + 1)
@@ -173,6 +183,8 @@ def _front_matter(header: str, shown: str) -> tuple[Any, dict[str, int]]:
         data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, header, shown) from None
+    except RecursionError:  # the Python parser, without libyaml's depth limit
+        raise _too_deep(shown, 2) from None
     finally:
         loader.dispose()
     lines = {}
