@@ -167,6 +167,23 @@ def test_front_matter_size_and_nesting_are_capped(make_project):
     )
 
 
+@pytest.mark.parametrize("parser", ["SafeLoader", "CSafeLoader"])
+def test_front_matter_nested_past_the_parsers_limits_gets_the_nesting_message(
+    make_project, monkeypatch, parser
+):
+    import yaml
+
+    from brochure import content
+
+    if not hasattr(yaml, parser):
+        pytest.skip("PyYAML without libyaml")
+    monkeypatch.setattr(content, "_LOADER", getattr(yaml, parser))
+    deep = "---\ntitle: A\nkeywords: " + "[" * 1500 + "]" * 1500 + "\n---\nBody\n"
+    assert _error(make_project, deep).endswith(
+        "front matter is nested more than 10 levels deep (use plain 'key: value' lines and simple lists)"
+    )
+
+
 def test_front_matter_is_parsed_once_with_the_c_parser(make_project, monkeypatch):
     import yaml
 
