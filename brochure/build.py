@@ -7,12 +7,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import BrochureError, Problem
-from .fit import FitResult
+from .fit import FitHint, FitResult
 from .inputs import Hasher, Keys, fingerprint_options, project_fingerprint
 from .output import Manifest, check_writable, locked, remove_stale_temporaries, unwritable, write_atomic
 from .paths import is_inside
@@ -40,6 +40,8 @@ class Outcome:
     fit: FitResult | None = None
     #: The hash of its inputs (see inputs.Keys).
     key: str = ""
+    #: The hash of the inputs that set its look, not its words (see inputs.Keys.look).
+    look: str = ""
 
 
 def check_out_dir(project: Project, out: Path) -> Path:
@@ -247,7 +249,22 @@ def _stale(
             outcome.error = _taken(manifest.out / f"{doc.name}.pdf", owner)
             writer.report(outcome, 0.0)
         else:
-            yield doc
+            yield _with_hint(doc, keys, manifest.entries.get(doc.name), outcome)
+
+
+def _with_hint(doc: Document, keys: Keys, entry, outcome: Outcome) -> Document:  # noqa: ANN001 - output.Entry
+    """``doc`` with how it fitted last time, when its look (template, styles, brand, tool) is unchanged."""
+    outcome.look = keys.look(doc)
+    fitted = entry.fit if entry is not None else None
+    if not (isinstance(fitted, list) and len(fitted) == 3 and fitted[2] == outcome.look):
+        return doc
+    size, base, _look = fitted
+    try:
+        size = None if size is None else float(size)
+        hint = FitHint(size, float(base), same_inputs=entry.key == outcome.key)
+    except (TypeError, ValueError):  # a manifest edited by hand
+        return doc
+    return replace(doc, fit_hint=hint)
 
 
 def _render(
@@ -373,6 +390,7 @@ def _finish(outcome: Outcome, result: Result, out: Path, manifest: Manifest) -> 
     except OSError as exc:
         outcome.status, outcome.error = FAILED, unwritable(path, exc)
         return
-    manifest.record(result.name, outcome.key, result.pdf, result.seconds)
+    fitted = result.fit.hint(outcome.look) if result.fit is not None else None
+    manifest.record(result.name, outcome.key, result.pdf, result.seconds, fitted)
     outcome.status, outcome.path, outcome.pages = BUILT, path, result.pages
     outcome.warnings, outcome.fit = list(result.warnings), result.fit

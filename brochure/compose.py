@@ -163,6 +163,7 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
         source=doc.source,
         name=doc.name,
         safe_px=project.brand.safe_margin_in * 96,
+        hint=doc.fit_hint,
     )
     problems = [
         Problem(

@@ -3,6 +3,12 @@
 First tighten the spacing, then lower the body size in small steps down to a
 floor. The body size is found by bisection, so a one-pager needs at most a
 handful of extra layouts; each is counted and reported.
+
+A build remembers how each document fitted (in its manifest) and starts
+there next time: made from the very same inputs (a forced build), the
+search would end at the same size, so one layout does; after an edit of the
+words alone, the remembered size is checked against the next size up, two
+layouts instead of up to five. Anything else searches afresh.
 """
 
 from __future__ import annotations
@@ -65,13 +71,35 @@ class FitResult:
     body_pt: float
     tightened: bool
     css: str = ""  # the extra CSS of the layout that fitted
+    #: The body size the fit set; None: the stylesheet's own (``base_pt``), with tighter spacing.
+    size_pt: float | None = None
+    #: The body size the stylesheet gave, before fitting.
+    base_pt: float = 0.0
+    #: Whether a remembered fit was used (see FitHint).
+    remembered: bool = False
 
     def describe(self) -> str:
         if not self.tightened:
             return ""
         size = f"{self.body_pt:g} pt body"
+        if self.remembered and not self.extra_layouts:
+            return f"auto-fit: tighter spacing, {size}, as fitted last time"
         layouts = f"{self.extra_layouts} extra layout{'s' * (self.extra_layouts != 1)}"
         return f"auto-fit: tighter spacing, {size}, {layouts}"
+
+    def hint(self, look: str) -> list | None:
+        """What a manifest keeps of this fit for the next build (see FitHint); None if nothing was fitted."""
+        return [self.size_pt, self.base_pt, look] if self.tightened else None
+
+
+@dataclass(frozen=True)
+class FitHint:
+    """How a document fitted in the last build, where auto-fit starts this time."""
+
+    size_pt: float | None  # as FitResult.size_pt
+    base_pt: float
+    #: Made from the very same inputs: the search would end here again, so no check is needed.
+    same_inputs: bool
 
 
 LayOut = Callable[[str], "Layout"]
@@ -84,15 +112,27 @@ def fit_css(body_pt: float | None) -> str:
 
 
 def fit(
-    lay_out: LayOut, budget: Budget, *, floor_pt: float, source: str, name: str, safe_px: float = 0.0
+    lay_out: LayOut,
+    budget: Budget,
+    *,
+    floor_pt: float,
+    source: str,
+    name: str,
+    safe_px: float = 0.0,
+    hint: FitHint | None = None,
 ) -> tuple[Layout, Measure, FitResult]:
     """Lay out with ``lay_out(extra_css)`` until the document fits ``budget``.
 
+    With a ``hint``, start from the size that fitted last time (see FitHint).
     Raises BudgetError naming the last heading that fits, how much overflows,
     and the ways out, when even the tightest readable layout does not fit.
     """
     from .measure import MIN_TEXT_PT, measure
 
+    if hint is not None:
+        remembered = _remembered(lay_out, budget, hint, max(floor_pt, MIN_TEXT_PT), safe_px)
+        if remembered is not None:
+            return remembered
     first = lay_out("")
     first_measure = measure(first, safe_px)
     if budget.allows(first.pages):
@@ -117,7 +157,7 @@ def fit(
 
     best = attempt(None)  # tighter spacing at the normal size
     if budget.allows(best[0].pages):
-        return best[0], best[1], FitResult(extra, base, True, best[2])
+        return best[0], best[1], FitResult(extra, base, True, best[2], None, base)
     floor = max(floor_pt, MIN_TEXT_PT)
     if floor >= base:
         _overflowing(best[1], budget, floor, source, name)
@@ -135,7 +175,39 @@ def fit(
             low, best = middle, tried
         else:
             high = middle
-    return best[0], best[1], FitResult(extra, low, True, best[2])
+    return best[0], best[1], FitResult(extra, low, True, best[2], low, base)
+
+
+def _remembered(
+    lay_out: LayOut, budget: Budget, hint: FitHint, floor: float, safe_px: float
+) -> tuple[Layout, Measure, FitResult] | None:
+    """The layout at the remembered fit, if it is still the one the search would find; else None.
+
+    Under the same inputs it is. Otherwise it is when it still fits and the
+    next size up (on the search's grid, or the normal spacing) does not.
+    """
+    from .measure import measure
+
+    size, base = hint.size_pt, hint.base_pt
+    if size is not None and not floor <= size < base:
+        return None  # the floor moved: search afresh
+    css = fit_css(size)
+    layout = lay_out(css)
+    if not budget.allows(layout.pages):
+        return None
+    extra = 0
+    if not hint.same_inputs:
+        if size is None:
+            up = ""  # the normal spacing
+        elif size + STEP_PT < base - 1e-9:
+            up = fit_css(size + STEP_PT)
+        else:
+            up = fit_css(None)
+        extra = 1
+        if budget.allows(lay_out(up).pages):
+            return None  # there is room for more now: search afresh
+    result = FitResult(extra, base if size is None else size, True, css, size, base, remembered=True)
+    return layout, measure(layout, safe_px), result
 
 
 def _overflowing(m: Measure, budget: Budget, floor: float, source: str, name: str) -> None:

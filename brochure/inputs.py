@@ -301,11 +301,14 @@ class Keys:
         config += [face.path for face in project.brand.fonts]
         # The brochure's cover picture.
         config += [p for p in (project.brand.cover_image,) if p]
+        config_lines = [self._line(path) for path in config]
+        # What sets every document's look, for Keys.look.
+        self._look = [tool_fingerprint(), options, *config_lines]
         shared = [tool_fingerprint(), options]
         # Links are checked against every topic's (and translation's) headings; the brochure's order
         # and contents come from all of them.
         shared.append(topic_index([*project.topics, *project.translations]))
-        shared += [self._line(path) for path in config]
+        shared += config_lines
         # Hashed now, so that each key hashes a digest, not the whole index again.
         self._shared = hashlib.sha256("\n".join(shared).encode()).hexdigest()
         self._chains: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -331,6 +334,17 @@ class Keys:
             files = [topic.path, *topic_images(topic.path, topic.body, self.project.root)]
             self._topics[topic.path] = "\n".join(self._line(path) for path in files)
         return self._topics[topic.path]
+
+    def look(self, doc) -> str:  # noqa: ANN001 - project.Document
+        """The hash of what sets ``doc``'s look but not its words: tool, options, config, template, styles.
+
+        Auto-fit's last result stays a good start while it holds (see fit.FitHint).
+        """
+        spec = self._specs.get(id(doc.spec))
+        if spec is None:
+            spec = self._specs[id(doc.spec)] = repr(doc.spec)
+        parts = [*self._look, doc.name, spec, self._chain(doc.spec)]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
     def key(self, doc) -> str:  # noqa: ANN001 - project.Document
         """The hash of everything ``doc``'s PDF is made from, with the build's options."""

@@ -39,6 +39,8 @@ class Entry:
     project: str = ""
     #: The file's size, modification time and inode as written: while they hold, its bytes need no hashing.
     stamp: str = ""
+    #: How auto-fit made it fit: [body size or None, stylesheet's size, look key] (fit.FitResult.hint).
+    fit: list | None = None
 
 
 def _stamp(path: Path) -> str:
@@ -192,13 +194,13 @@ class Manifest:
         except OSError:
             return False
 
-    def record(self, name: str, key: str, data: bytes, seconds: float) -> None:
+    def record(self, name: str, key: str, data: bytes, seconds: float, fit: list | None = None) -> None:
         """Note a PDF just written, in the journal at once: a build killed later does not forget it."""
         path = self.out / f"{name}.pdf"
         stamp = ""
         with contextlib.suppress(OSError):
             stamp = _stamp(path)
-        entry = Entry(key, path.name, digest(data), round(seconds, 3), self.root, stamp)
+        entry = Entry(key, path.name, digest(data), round(seconds, 3), self.root, stamp, fit)
         self.entries[name] = entry
         line = json.dumps({"name": name, **asdict(entry)}) + "\n"
         try:

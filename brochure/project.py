@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .config import LARGE_PRINT_FLOOR_PT, Brand, DocumentSpec, Settings, load_brand, load_documents
 from .content import Topic, load_topics
 from .errors import BrochureError, ConfigError, Problem
-from .fit import Budget
+from .fit import Budget, FitHint
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class Document:
     topics: tuple[Topic, ...]
     #: The language it is printed in: labels, dates, hyphenation, the PDF's /Lang.
     lang: str = "en"
+    #: How it fitted in the last build, where auto-fit starts (set by the build; no part of its key).
+    fit_hint: FitHint | None = field(default=None, compare=False, repr=False)
 
     @property
     def large(self) -> bool:

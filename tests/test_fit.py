@@ -435,3 +435,82 @@ def test_marks_in_the_unprintable_strip_are_reported_unless_the_brand_allows_the
         {**files, "content/brand.toml": MINIMAL_BRAND + "\n[print]\nsafe_margin_in = 0\n"}, name="edge"
     )
     build_ok(root, names=["a"])
+
+
+def test_a_build_starts_auto_fit_where_the_last_one_ended(tmp_path, monkeypatch):
+    """Counted, not timed: a forced build lays out a fitted document once; an edit of its words, twice."""
+    from dataclasses import replace
+
+    from brochure.fit import FitHint
+
+    root = copy_sample(tmp_path / "clinic")
+    first = build_ok(root)
+    fitted = {name: o.fit for name, o in first.items() if o.fit.tightened}
+    assert "side-effects" in fitted, sorted(fitted)  # the sample's longest handout needs auto-fit
+    assert not any(f.remembered for f in fitted.values())
+
+    # Nothing changed, everything rebuilt: each fitted document takes the size it took, in one layout.
+    forced = build_ok(root, force=True)
+    for name, before in fitted.items():
+        again = forced[name].fit
+        assert (again.remembered, again.extra_layouts) == (True, 0), name
+        assert (again.body_pt, again.css, forced[name].pages) == (
+            before.body_pt,
+            before.css,
+            first[name].pages,
+        )
+    assert "as fitted last time" in forced["side-effects"].fit.describe()
+
+    # The same, in this process, counting the layouts themselves.
+    project = load_project(root)
+    (doc,) = select(project, ["side-effects"])
+    before = fitted["side-effects"]
+    counter = LayoutCounter(monkeypatch)
+    hint = FitHint(before.size_pt, before.base_pt, same_inputs=True)
+    assert render_document(project, replace(doc, fit_hint=hint), "letter").fit.css == before.css
+    assert counter.calls == 1
+    counter.calls = 0
+    assert render_document(project, doc, "letter").fit.css == before.css  # without it: a search
+    assert counter.calls == 2
+
+    # A sentence more: the remembered size is checked against the next size up, two layouts,
+    # and ends where a fresh search ends.
+    topic = root / "content/topics/side-effects.md"
+    topic.write_text(topic.read_text() + "\nCall us.\n")
+    edited = build_ok(root)["side-effects"].fit
+    fresh = render_document(load_project(root), doc, "letter").fit
+    assert (edited.body_pt, edited.css) == (fresh.body_pt, fresh.css)
+    assert (edited.remembered, edited.extra_layouts) == (True, 1)
+
+    # A stylesheet changed: what fitted before says nothing; the search starts afresh.
+    (root / "styles").mkdir(exist_ok=True)
+    (root / "styles/handout.css").write_text(
+        '@import url("builtin:handout.css");\nh2 { letter-spacing: 0.01em; }\n'
+    )
+    restyled = build_ok(root)
+    assert not any(o.fit.remembered for o in restyled.values() if o.fit)
+
+
+def test_a_remembered_body_size_is_checked_against_the_next_size_up(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from brochure.fit import STEP_PT, FitHint
+
+    root = copy_sample(tmp_path / "clinic")
+    _grow(root / "content/topics/unwanted-results.md", 0.30)
+    project = load_project(root)
+    (doc,) = select(project, ["unwanted-results"])
+    searched = render_document(project, doc, "letter").fit
+    assert searched.size_pt is not None
+    assert searched.size_pt < searched.base_pt
+    counter = LayoutCounter(monkeypatch)
+
+    def start_at(size: float) -> object:
+        counter.calls = 0
+        hint = FitHint(size, searched.base_pt, same_inputs=False)
+        return render_document(project, replace(doc, fit_hint=hint), "letter").fit
+
+    kept = start_at(searched.size_pt)  # still the largest that fits: that layout and the next size up
+    assert (kept.css, kept.remembered, counter.calls) == (searched.css, True, 2)
+    smaller = start_at(searched.size_pt - STEP_PT)  # the next size up fits too: searched afresh
+    assert (smaller.css, smaller.remembered) == (searched.css, False)
