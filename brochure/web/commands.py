@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import sys
-import threading
 from pathlib import Path
 
 import click
@@ -65,6 +63,8 @@ def desk(project: Path, port: int, no_browser: bool, jobs: int | None) -> None:
 
 def run(project: Path, port: int, *, browser: bool, jobs: int | None = None) -> None:
     """Serve the desk on 127.0.0.1:``port`` until Ctrl-C."""
+    import socket  # here, not at the top: every brochure command loads this module
+
     from werkzeug.serving import make_server
 
     from ..project import load_project
@@ -92,6 +92,7 @@ def run(project: Path, port: int, *, browser: bool, jobs: int | None = None) -> 
     url = f"http://127.0.0.1:{server.port}/"
     click.echo(f"Front desk at {url} (Ctrl-C to stop)")
     if browser:
+        import threading
         import webbrowser
 
         threading.Timer(0.3, webbrowser.open, args=(url,)).start()
