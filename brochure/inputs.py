@@ -301,18 +301,18 @@ class Keys:
         config += [face.path for face in project.brand.fonts]
         # The brochure's cover picture.
         config += [p for p in (project.brand.cover_image,) if p]
+        head = [tool_fingerprint(), options]
         config_lines = [self._line(path) for path in config]
         # What sets every document's look, for Keys.look.
-        self._look = [tool_fingerprint(), options, *config_lines]
-        shared = [tool_fingerprint(), options]
+        self._look = [*head, *config_lines]
         # Links are checked against every topic's (and translation's) headings; the brochure's order
         # and contents come from all of them.
-        shared.append(topic_index([*project.topics, *project.translations]))
-        shared += config_lines
+        shared = [*head, topic_index([*project.topics, *project.translations]), *config_lines]
         # Hashed now, so that each key hashes a digest, not the whole index again.
         self._shared = hashlib.sha256("\n".join(shared).encode()).hexdigest()
         self._chains: dict[tuple[str, tuple[str, ...]], str] = {}
         self._specs: dict[int, str] = {}
+        self._looks: dict[int, str] = {}
         self._topics: dict[Path, str] = {}
 
     def _line(self, path: Path) -> str:
@@ -340,18 +340,21 @@ class Keys:
 
         Auto-fit's last result stays a good start while it holds (see fit.FitHint).
         """
+        look = self._looks.get(id(doc.spec))
+        if look is None:
+            parts = [*self._look, self._spec(doc), self._chain(doc.spec)]
+            look = self._looks[id(doc.spec)] = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+        return look
+
+    def _spec(self, doc) -> str:  # noqa: ANN001 - project.Document
         spec = self._specs.get(id(doc.spec))
         if spec is None:
             spec = self._specs[id(doc.spec)] = repr(doc.spec)
-        parts = [*self._look, doc.name, spec, self._chain(doc.spec)]
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+        return spec
 
     def key(self, doc) -> str:  # noqa: ANN001 - project.Document
         """The hash of everything ``doc``'s PDF is made from, with the build's options."""
-        spec = self._specs.get(id(doc.spec))
-        if spec is None:
-            spec = self._specs[id(doc.spec)] = repr(doc.spec)
-        parts = [self._shared, doc.name, spec, self._chain(doc.spec)]
+        parts = [self._shared, doc.name, self._spec(doc), self._chain(doc.spec)]
         # The project's labels in the document's language.
         parts.append(self._line(self.project.root / "content/messages" / f"{doc.lang}.toml"))
         parts += [self._topic(topic) for topic in doc.topics]
