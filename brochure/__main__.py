@@ -6,6 +6,10 @@ import sys
 def main() -> None:
     """Run the command line; a Ctrl-C while it is still loading stops it cleanly too."""
     try:
+        from . import noop
+
+        if noop.answer(sys.argv[1:]):
+            return
         from .cli import cli
 
         cli(prog_name="brochure")

@@ -7,7 +7,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -145,11 +144,17 @@ def build(
         # Nothing changed since the last build of everything: say so without parsing anything.
         started = time.perf_counter()
         from .inputs import Hasher, fingerprint_options
+        from .noop import checked
         from .output import nothing_to_do
 
         target = out if out is not None else project / "out"
-        hasher = Hasher(project)  # what it reads, the build below need not read again
-        count = nothing_to_do(project, target, fingerprint_options(paper, strict), hasher)
+        options = fingerprint_options(paper, strict)
+        hasher = checked(project, target, options)  # the brochure command checked already
+        if hasher is not None:
+            count = None
+        else:
+            hasher = Hasher(project)  # what it reads, the build below need not read again
+            count = nothing_to_do(project, target, options, hasher)
         if count is not None:
             click.echo(f"0 rebuilt, {count} up to date, 0 failed in {time.perf_counter() - started:.2f} s")
             return
@@ -276,7 +281,7 @@ def _naming(problem, names: list[str]) -> str:  # noqa: ANN001 - errors.Problem
         shown.append(f"{len(names) - 5:,} more")
     listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
     which = f"document {listed}" if len(names) == 1 else f"{len(names):,} documents: {listed}"
-    return str(replace(problem, message=f"{problem.message}; {which} not built"))
+    return str(problem._replace(message=f"{problem.message}; {which} not built"))
 
 
 @cli.command()

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
+# A named tuple rather than a dataclass: errors load with every command, the
+# dataclasses module costs a hundredth of a second, and a no-op build is timed.
+_Problem = namedtuple("_Problem", "file line message fix check", defaults=(None, ""))
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the project: where it is, what it is, how to fix it."""
 
-    file: Path | str | None
-    line: int | None
-    message: str
-    fix: str | None = None
-    check: str = ""  # which check found it, for `brochure check`; not part of the message
+class Problem(_Problem):
+    """One thing wrong with the project: where it is, what it is, how to fix it.
+
+    Fields: ``file`` (Path, text or None), ``line`` (or None), ``message``,
+    ``fix`` (or None), and ``check``: which check found it, for `brochure
+    check`; not part of the message.
+    """
+
+    __slots__ = ()
 
     def __str__(self) -> str:
         where = ""

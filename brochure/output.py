@@ -14,7 +14,6 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import BrochureError
@@ -27,20 +26,40 @@ LOCK = ".brochure.lock"
 _TEMP = re.compile(r"^\..+\.(pdf|json)\.[a-z0-9_]+\.tmp$")
 
 
-@dataclass
 class Entry:
-    """One PDF the build wrote: the key of its inputs, its file and the hash of its bytes."""
+    """One PDF the build wrote: the key of its inputs, its file and the hash of its bytes.
 
-    key: str
-    file: str
-    sha256: str
-    seconds: float = 0.0
-    #: The folder of the project that wrote it (resolved); "" in a manifest from before this was kept.
-    project: str = ""
-    #: The file's size, modification time and inode as written: while they hold, its bytes need no hashing.
-    stamp: str = ""
-    #: How auto-fit made it fit: [body size or None, stylesheet's size, look key] (fit.FitResult.hint).
-    fit: list | None = None
+    A plain class, not a dataclass (a no-op build is timed, and loads this
+    module): ``vars(entry)`` is its record in the manifest.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        file: str,
+        sha256: str,
+        seconds: float = 0.0,
+        project: str = "",
+        stamp: str = "",
+        fit: list | None = None,
+    ) -> None:
+        self.key = key
+        self.file = file
+        self.sha256 = sha256
+        self.seconds = seconds
+        #: The folder of the project that wrote it (resolved); "" in a manifest from before this was kept.
+        self.project = project
+        #: The file's size, modification time and inode as written: while they hold, its bytes need no
+        #: hashing.
+        self.stamp = stamp
+        #: How auto-fit made it fit: [body size or None, stylesheet's size, look key] (fit.FitResult.hint).
+        self.fit = fit
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Entry) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"Entry({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 def _stamp(path: Path) -> str:
@@ -202,7 +221,7 @@ class Manifest:
             stamp = _stamp(path)
         entry = Entry(key, path.name, digest(data), round(seconds, 3), self.root, stamp, fit)
         self.entries[name] = entry
-        line = json.dumps({"name": name, **asdict(entry)}) + "\n"
+        line = json.dumps({"name": name, **vars(entry)}) + "\n"
         try:
             if self._journal is None:
                 self._journal = open(self.out / JOURNAL, "a", encoding="utf-8")  # noqa: SIM115 - see close
@@ -227,7 +246,6 @@ class Manifest:
         """Write the manifest in one piece; a failure (a full disk, say) is reported, the old one kept."""
         data = {
             "projects": dict(sorted(self.fingerprints.items())),
-            # vars(), not asdict(): the fields are plain values, and a library's manifest is 1,000 entries.
             "documents": {name: dict(vars(entry)) for name, entry in sorted(self.entries.items())},
             "hashes": {where: dict(sorted(files.items())) for where, files in sorted(self.hashes.items())},
         }

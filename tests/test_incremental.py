@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -203,6 +204,55 @@ def test_a_build_with_nothing_to_do_imports_no_engine(clinic, names, count):
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"0 rebuilt, {count} up to date, 0 failed in ")
     assert lines[-1] == "imported: none"
+
+
+COMMAND = """
+import sys
+from brochure.__main__ import main
+sys.argv = ["brochure", "build", *sys.argv[1:]]
+try:
+    main()
+finally:
+    loaded = [m for m in ("click", "yaml", "jinja2", "weasyprint") if m in sys.modules]
+    print("loaded:", ",".join(loaded) or "none")
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded"),
+    [
+        pytest.param(["--project", "{p}", "--no-progress"], "none", id="plain"),
+        pytest.param(["--project={p}", "--out", "{p}/out", "--progress"], "none", id="plain, with --out"),
+        pytest.param(["--project", "{p}", "aftercare"], "click,yaml", id="by name"),
+        pytest.param(["--project", "{p}", "--paper", "letter"], "click,yaml", id="another option"),
+    ],
+)
+def test_the_brochure_command_answers_a_plain_no_op_before_loading_click(clinic, args, loaded):
+    args = [arg.replace("{p}", str(clinic)) for arg in args]
+    # The copy's first build records its own fingerprint (the manifest was written for another folder).
+    subprocess.run([sys.executable, "-c", COMMAND, "--project", str(clinic)], capture_output=True, check=True)
+    result = subprocess.run([sys.executable, "-c", COMMAND, *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"0 rebuilt, [18] up to date, 0 failed in \d+\.\d\d s", lines[0])
+    assert lines[-1] == f"loaded: {loaded}"
+
+
+def test_after_its_check_finds_a_change_the_brochure_command_builds_what_changed(clinic):
+    edit("content/topics/results.md", new="\nOne more line.\n")(clinic)
+    command = [sys.executable, "-c", COMMAND, "--project", str(clinic), "--no-progress"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "BROCHURE_SERVER": "off"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2].startswith("2 rebuilt, 6 up to date, 0 failed in ")
+    # A project folder that is not there: the full command says so.
+    missing = subprocess.run(
+        [sys.executable, "-c", COMMAND, "--project", str(clinic / "nowhere")], capture_output=True, text=True
+    )
+    assert missing.returncode != 0
+    assert "nowhere" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def test_the_command_line_notices_every_change_after_a_no_op(clinic):
