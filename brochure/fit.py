@@ -8,7 +8,9 @@ A build remembers how each document fitted (in its manifest) and starts
 there next time: made from the very same inputs (a forced build), the
 search would end at the same size, so one layout does; after an edit of the
 words alone, the remembered size is checked against the next size up, two
-layouts instead of up to five. Anything else searches afresh.
+layouts instead of up to five; when the remembered size overflows now, the
+search looks only below it. Anything else searches afresh. Layouts spent on
+a check count among the extra layouts reported.
 """
 
 from __future__ import annotations
@@ -129,24 +131,16 @@ def fit(
     """
     from .measure import MIN_TEXT_PT, measure
 
+    floor = max(floor_pt, MIN_TEXT_PT)
+    extra = -1  # layouts beyond the first
+    overflowing: float | None | object = _UNKNOWN  # a size known to be too big
     if hint is not None:
-        remembered = _remembered(lay_out, budget, hint, max(floor_pt, MIN_TEXT_PT), safe_px)
-        if remembered is not None:
-            return remembered
-    first = lay_out("")
-    first_measure = measure(first, safe_px)
-    if budget.allows(first.pages):
-        return first, first_measure, FitResult(0, first_measure.body_pt, False, "")
-    if budget.limit is not None and first.pages < budget.limit:
-        # Too short for an exact budget: shrinking would not help.
-        raise BudgetError.at(
-            source,
-            None,
-            f"document {name!r} has {first.pages} page{'s' * (first.pages != 1)}, but its budget is {budget}",
-            f"add content, or set its page budget to {first.pages} in content/documents.toml",
-        )
-    base = first_measure.body_pt
-    extra = 0
+        checked = _remembered(lay_out, budget, hint, floor, safe_px)
+        if isinstance(checked, tuple):
+            return checked
+        # The layouts spent checking count; an overflow seen there bounds the search below.
+        extra += checked.layouts
+        overflowing = checked.overflowing
 
     def attempt(size: float | None) -> tuple[Layout, Measure, str]:
         nonlocal extra
@@ -155,17 +149,39 @@ def fit(
         layout = lay_out(css)
         return layout, measure(layout, safe_px), css
 
-    best = attempt(None)  # tighter spacing at the normal size
-    if budget.allows(best[0].pages):
-        return best[0], best[1], FitResult(extra, base, True, best[2], None, base)
-    floor = max(floor_pt, MIN_TEXT_PT)
-    if floor >= base:
-        _overflowing(best[1], budget, floor, source, name)
+    if overflowing is _UNKNOWN:
+        first = lay_out("")
+        extra += 1
+        first_measure = measure(first, safe_px)
+        if budget.allows(first.pages):
+            return first, first_measure, FitResult(extra, first_measure.body_pt, False, "")
+        if budget.limit is not None and first.pages < budget.limit:
+            # Too short for an exact budget: shrinking would not help.
+            raise BudgetError.at(
+                source,
+                None,
+                f"document {name!r} has {first.pages} page{'s' * (first.pages != 1)}, "
+                f"but its budget is {budget}",
+                f"add content, or set its page budget to {first.pages} in content/documents.toml",
+            )
+        base = first_measure.body_pt
+    else:
+        base = hint.base_pt  # the same look (the hint's key says so): the same stylesheet size
+
+    if overflowing is _UNKNOWN:
+        best = attempt(None)  # tighter spacing at the normal size
+        if budget.allows(best[0].pages):
+            return best[0], best[1], FitResult(extra, base, True, best[2], None, base)
+        if floor >= base:
+            _overflowing(best[1], budget, floor, source, name)
+    elif overflowing is None and floor >= base:
+        _overflowing(attempt(None)[1], budget, floor, source, name)  # for the message's figures
     smallest = attempt(floor)
     if not budget.allows(smallest[0].pages):
         _overflowing(smallest[1], budget, floor, source, name)
     # Bisection over sizes on a STEP_PT grid: `low` fits, `high` does not.
-    low, high, best = floor, base, smallest
+    high = base if overflowing is _UNKNOWN or overflowing is None else overflowing
+    low, best = floor, smallest
     while high - low > STEP_PT + 1e-9:
         middle = round(((low + high) / 2) / STEP_PT) * STEP_PT
         if middle <= low or middle >= high:
@@ -178,23 +194,39 @@ def fit(
     return best[0], best[1], FitResult(extra, low, True, best[2], low, base)
 
 
+#: No size is known to be too big (see _Checked).
+_UNKNOWN = object()
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What checking a remembered fit learnt when it no longer holds."""
+
+    layouts: int
+    #: The size that overflowed: a number, None for tight spacing at the normal size, or _UNKNOWN.
+    overflowing: float | None | object = _UNKNOWN
+
+
 def _remembered(
     lay_out: LayOut, budget: Budget, hint: FitHint, floor: float, safe_px: float
-) -> tuple[Layout, Measure, FitResult] | None:
-    """The layout at the remembered fit, if it is still the one the search would find; else None.
+) -> tuple[Layout, Measure, FitResult] | _Checked:
+    """The layout at the remembered fit, if it is still the one the search would find; else what was learnt.
 
     Under the same inputs it is. Otherwise it is when it still fits and the
     next size up (on the search's grid, or the normal spacing) does not.
+    When the remembered size now overflows, the search looks only below it.
     """
     from .measure import measure
 
     size, base = hint.size_pt, hint.base_pt
     if size is not None and not floor <= size < base:
-        return None  # the floor moved: search afresh
+        return _Checked(0)  # the floor moved: search afresh
     css = fit_css(size)
     layout = lay_out(css)
     if not budget.allows(layout.pages):
-        return None
+        if budget.limit is not None and layout.pages > budget.limit:
+            return _Checked(1, size)
+        return _Checked(1)  # too short now (an exact budget): the search says so
     extra = 0
     if not hint.same_inputs:
         if size is None:
@@ -204,8 +236,12 @@ def _remembered(
         else:
             up = fit_css(None)
         extra = 1
-        if budget.allows(lay_out(up).pages):
-            return None  # there is room for more now: search afresh
+        bigger = lay_out(up)
+        if budget.allows(bigger.pages):
+            if not up:  # the normal spacing fits again: where the search would stop at once
+                bigger_measure = measure(bigger, safe_px)
+                return bigger, bigger_measure, FitResult(1, bigger_measure.body_pt, False, "")
+            return _Checked(2)  # there is room for more now: search afresh
     result = FitResult(extra, base if size is None else size, True, css, size, base, remembered=True)
     return layout, measure(layout, safe_px), result
 

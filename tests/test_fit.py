@@ -514,3 +514,13 @@ def test_a_remembered_body_size_is_checked_against_the_next_size_up(tmp_path, mo
     assert (kept.css, kept.remembered, counter.calls) == (searched.css, True, 2)
     smaller = start_at(searched.size_pt - STEP_PT)  # the next size up fits too: searched afresh
     assert (smaller.css, smaller.remembered) == (searched.css, False)
+    assert smaller.extra_layouts == counter.calls - 1  # the two layouts of the check are counted
+
+    counter.calls = 0
+    render_document(project, doc, "letter")
+    fresh = counter.calls
+    # Too big now (the words grew): the search looks only below it, and ends where a fresh one does.
+    bigger = start_at(searched.size_pt + STEP_PT)
+    assert (bigger.css, bigger.body_pt, bigger.remembered) == (searched.css, searched.body_pt, False)
+    assert bigger.extra_layouts == counter.calls - 1
+    assert counter.calls < fresh
