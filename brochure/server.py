@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .workers import Renderer, Result, default_jobs
+from .workers import Pickled, Renderer, Result, default_jobs
 
 log = logging.getLogger(__name__)
 
@@ -401,7 +401,8 @@ class RemoteRenderer:
         overlap. What the server did not render is left in ``pending`` (and
         ``docs``). An error of ``docs`` itself is the build's, and goes up.
         """
-        if not _io(send, conn, ("render", project, paper, strict, self.jobs)):
+        # Pickled here, once: the server passes the bytes on to its workers as they are.
+        if not _io(send, conn, ("render", Pickled.of(project), paper, strict, self.jobs)):
             return
         for doc in docs:  # outside _io: an error here is the build's own
             pending[doc.name] = doc
@@ -456,6 +457,8 @@ Handler = Callable[[socket.socket, tuple, State], None]
 
 def _on_render(conn: socket.socket, message: tuple, state: State) -> None:
     """("render", project, paper, strict, jobs), then each document, then None.
+
+    The project comes as workers.Pickled, and goes to the workers unopened.
 
     Answers each Result as it is done, then "done". The documents are read
     in a thread of their own as they come, so a build that sends the next

@@ -430,7 +430,7 @@ def test_workers_are_sent_the_project_once_not_with_every_document(make_project)
     it once from a private file that goes with the renderer."""
     import pickle
 
-    from brochure.workers import Renderer
+    from brochure.workers import Pickled, Renderer
 
     root = make_project({f"content/topics/t{n}.md": topic(f"Topic {n}", "Text. " * 200) for n in range(40)})
     project = load_project(root)
@@ -447,6 +447,17 @@ def test_workers_are_sent_the_project_once_not_with_every_document(make_project)
         assert len(task) * 10 < len(pickle.dumps(project))
         # Another build of the same project shares the same file.
         assert renderer._share(load_project(root)) == token_and_path
+        # A project pickled by the build (as it is sent to the render server) goes to the workers as
+        # it came: its own bytes in the file, not pickled again.
+        edited = root / "content/topics/t0.md"
+        edited.write_text(topic("Topic 0", "Other text. " * 200))
+        edited_project = load_project(root)
+        pickled = Pickled.of(edited_project)
+        one = [d for d in documents(edited_project) if d.name == "t0"]
+        (again,) = renderer.render(pickled, one, "letter", False)
+        assert (folder / f"{pickled.token}.pickle").read_bytes() == pickled.blob
+        (root / "t0.pdf").write_bytes(again.pdf)
+        assert "Other text" in pdf_text(root / "t0.pdf")[0]
     assert sorted(r.name for r in results) == sorted(d.name for d in docs)
     assert all(r.error is None and r.pdf.startswith(b"%PDF") for r in results)
     assert not folder.exists()
