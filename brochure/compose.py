@@ -210,6 +210,16 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
     return rendered
 
 
+def fits_with(project: Project, doc: Document, paper: str, css: str, env=None) -> bool:  # noqa: ANN001
+    """Whether ``doc`` laid out with the extra ``css`` (auto-fit's) keeps within its page budget.
+
+    One layout, nothing drawn: a worker checks a remembered fit's next size
+    up with it while another lays out the remembered size (workers.Renderer).
+    """
+    html = document_html(project, doc, paper, env, link_styles=False)
+    return doc.budget.allows(layout_engine(project, doc, paper)(css, html).pages)
+
+
 #: Paper sizes in CSS pixels (96 to the inch).
 PAPER_PX = {"letter": (8.5 * 96, 11 * 96), "a4": (210 / 25.4 * 96, 297 / 25.4 * 96)}
 _PAGE_SIZE = re.compile(r"@page[^{]*\{[^}]*?\bsize\s*:", re.IGNORECASE | re.DOTALL)

@@ -102,6 +102,18 @@ class FitHint:
     base_pt: float
     #: Made from the very same inputs: the search would end here again, so no check is needed.
     same_inputs: bool
+    #: The next size up is being laid out elsewhere (another worker, at the same time): the
+    #: check leaves it out, and the caller settles it (see workers.Renderer.render).
+    up_elsewhere: bool = False
+
+    def up_css(self) -> str:
+        """The extra CSS of the next size up from the remembered one: the search's next step, or the
+        normal spacing."""
+        if self.size_pt is None:
+            return ""
+        if self.size_pt + STEP_PT < self.base_pt - 1e-9:
+            return fit_css(self.size_pt + STEP_PT)
+        return fit_css(None)
 
 
 LayOut = Callable[[str], "Layout"]
@@ -228,13 +240,8 @@ def _remembered(
             return _Checked(1, size)
         return _Checked(1)  # too short now (an exact budget): the search says so
     extra = 0
-    if not hint.same_inputs:
-        if size is None:
-            up = ""  # the normal spacing
-        elif size + STEP_PT < base - 1e-9:
-            up = fit_css(size + STEP_PT)
-        else:
-            up = fit_css(None)
+    if not (hint.same_inputs or hint.up_elsewhere):
+        up = hint.up_css()
         extra = 1
         bigger = lay_out(up)
         if budget.allows(bigger.pages):

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,18 @@ log = logging.getLogger(__name__)
 
 #: Address space a worker may add on top of what it has when it starts.
 MAX_RENDER_MEMORY_MB = 2048
+
+_PENDING = object()  # a check still running
+_IGNORED = object()  # a check whose answer is no longer needed
+_NO_CHECK = object()  # a document rendered without one
+
+
+def _answer(future) -> bool | None:  # noqa: ANN001
+    """A check's answer (see _probe); None when its worker failed."""
+    try:
+        return future.result()
+    except Exception:  # noqa: BLE001 - a broken pool: the document's render reports it
+        return None
 
 
 @dataclass
@@ -147,6 +159,17 @@ def _render(shared: tuple[str, str], doc, paper: str, strict: bool, memory_mb: i
     return Result(doc.name, seconds, rendered.pdf, rendered.pages, tuple(rendered.warnings), rendered.fit)
 
 
+def _probe(shared: tuple[str, str], doc, paper: str, css: str) -> bool | None:  # noqa: ANN001
+    """Whether ``doc`` fits with auto-fit's ``css``, laid out in a worker; None if it could not be told."""
+    from .compose import fits_with
+
+    try:
+        project = _project(shared)
+        return fits_with(project, doc, paper, css, environment(project.root))
+    except Exception:  # noqa: BLE001 - the document's own render reports what is wrong
+        return None
+
+
 class Pickled:
     """A project pickled once, by the build, and passed on as it is: the token names its bytes.
 
@@ -190,6 +213,8 @@ class Renderer:
         self._pool: Any = None  # a ProcessPoolExecutor, made when there is something to render
         self._folder: Path | None = None  # where projects are shared with the workers
         self._shared: dict[int, tuple[object, tuple[str, str]]] = {}
+        #: Remembered fits whose next size up was laid out in another worker at the same time.
+        self.side_checks = 0
 
     def _executor(self):  # noqa: ANN202 - concurrent.futures.ProcessPoolExecutor
         import multiprocessing
@@ -260,23 +285,77 @@ class Renderer:
         from concurrent.futures import FIRST_COMPLETED, wait
 
         waiting = iter(docs)
-        running: dict[Any, Any] = {}
+        running: dict[Any, tuple[str, Any]] = {}  # each task: ("render" or "check", its document)
+        checks: dict[str, bool | None | object] = {}  # a check's answer, by document, or _PENDING
+        parked: dict[str, Result] = {}  # rendered, waiting for the answer of its check
+        spent: dict[str, int] = {}  # layouts spent on a remembered fit that no longer held
         shared = self._share(project)
         limit = max(1, min(jobs or self.jobs, self.jobs))
+
+        def render(doc) -> None:  # noqa: ANN001
+            # A pool broken by an earlier document is replaced, so the rest still build.
+            running[self._executor().submit(_render, shared, doc, paper, strict, self.memory_mb)] = (
+                "render",
+                doc,
+            )
+
         try:
             while True:
                 while len(running) < limit and (doc := next(waiting, None)) is not None:
-                    # A pool broken by an earlier document is replaced, so the rest still build.
-                    pool = self._executor()
-                    running[pool.submit(_render, shared, doc, paper, strict, self.memory_mb)] = doc
+                    hint = getattr(doc, "fit_hint", None)
+                    if hint is not None and not hint.same_inputs and len(running) + 2 <= limit:
+                        # A remembered fit after an edit takes two layouts: the remembered size and
+                        # the next size up. With a worker free, they are laid out at once, side by side.
+                        check = self._executor().submit(_probe, shared, doc, paper, hint.up_css())
+                        running[check] = ("check", doc)
+                        self.side_checks += 1
+                        checks[doc.name] = _PENDING
+                        doc = replace(doc, fit_hint=replace(hint, up_elsewhere=True))
+                    render(doc)
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield self._result(future, running.pop(future))
+                    kind, doc = running.pop(future)
+                    if kind == "check":
+                        answer = _answer(future)
+                        if checks.pop(doc.name, _PENDING) is _IGNORED:
+                            continue  # its render settled without it
+                        if doc.name not in parked:
+                            checks[doc.name] = answer
+                            continue  # its render is still running
+                        result, check = parked.pop(doc.name), answer
+                    else:
+                        result = self._result(future, doc)
+                        check = checks.pop(doc.name, _NO_CHECK)
+                        if check is _PENDING:
+                            if result.error is None and getattr(result.fit, "remembered", False):
+                                parked[doc.name] = result
+                                continue
+                            checks[doc.name], check = _IGNORED, _NO_CHECK  # searched there: not needed
+                    settled = self._settled(result, check, spent)
+                    if settled is None:  # the next size up fits now: search afresh
+                        spent[doc.name] = 2
+                        render(replace(doc, fit_hint=None))
+                    else:
+                        yield settled
         finally:
             for future in running:
                 future.cancel()
+
+    @staticmethod
+    def _settled(result: Result, check: object, spent: dict[str, int]) -> Result | None:
+        """``result`` with its check's answer (see render); None when it must be rendered afresh."""
+        fitted = result.fit
+        if check is _NO_CHECK or result.error is not None or not getattr(fitted, "remembered", False):
+            extra = spent.pop(result.name, 0)
+            if extra and fitted is not None:
+                result.fit = replace(fitted, extra_layouts=fitted.extra_layouts + extra)
+            return result  # no check, or the remembered size itself no longer held (searched there)
+        if check is False:  # the next size up does not fit: the remembered size is the one
+            result.fit = replace(fitted, extra_layouts=fitted.extra_layouts + 1)
+            return result
+        return None
 
     def _result(self, future, doc) -> Result:  # noqa: ANN001
         from concurrent.futures.process import BrokenProcessPool

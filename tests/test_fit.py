@@ -524,3 +524,45 @@ def test_a_remembered_body_size_is_checked_against_the_next_size_up(tmp_path, mo
     assert (bigger.css, bigger.body_pt, bigger.remembered) == (searched.css, searched.body_pt, False)
     assert bigger.extra_layouts == counter.calls - 1
     assert counter.calls < fresh
+
+
+def test_with_a_worker_free_the_next_size_up_is_laid_out_beside_the_remembered_size(tmp_path):
+    """After an edit, a remembered fit takes two layouts; two workers lay them out at the same time,
+    and the result is the one a fresh search finds."""
+    from dataclasses import replace
+
+    from brochure.fit import STEP_PT, FitHint
+    from brochure.workers import Renderer
+
+    root = copy_sample(tmp_path / "clinic")
+    _grow(root / "content/topics/unwanted-results.md", 0.30)  # fits at a smaller body size
+    _grow(root / "content/topics/aftercare.md", 0.10)  # fits with tighter spacing alone
+    project = load_project(root)
+    smaller, tighter = select(project, ["unwanted-results", "aftercare"])
+    searched = {doc.name: render_document(project, doc, "letter").fit for doc in (smaller, tighter)}
+    assert searched["unwanted-results"].size_pt is not None
+    assert searched["aftercare"].size_pt is None
+
+    def start_at(renderer: Renderer, doc, size: float) -> object:  # noqa: ANN001
+        hint = FitHint(size, searched[doc.name].base_pt, same_inputs=False)
+        (result,) = renderer.render(project, [replace(doc, fit_hint=hint)], "letter", False)
+        assert result.error is None, result.error
+        assert result.pdf.startswith(b"%PDF")
+        assert result.fit.css == searched[doc.name].css  # where a fresh search ends
+        return result.fit
+
+    size = searched["unwanted-results"].size_pt
+    with Renderer(jobs=2) as renderer:
+        kept = start_at(renderer, smaller, size)  # still the one: its check counts as a layout
+        assert (kept.remembered, kept.extra_layouts) == (True, 1)
+        assert renderer.side_checks == 1
+        bigger = start_at(renderer, smaller, size + STEP_PT)  # too big now: searched below it
+        assert not bigger.remembered
+        room = start_at(renderer, tighter, size)  # the next size up fits now: searched afresh
+        assert not room.remembered
+        assert room.extra_layouts == searched["aftercare"].extra_layouts + 2
+        assert renderer.side_checks == 3
+    with Renderer(jobs=1) as renderer:  # no worker free: the one worker checks it in turn
+        kept = start_at(renderer, smaller, size)
+        assert (kept.remembered, kept.extra_layouts) == (True, 1)
+        assert renderer.side_checks == 0
