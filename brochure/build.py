@@ -165,6 +165,11 @@ def build_summary(
                 on_start(len(docs))
             keys = Keys(project, f"paper={paper} strict={strict}", hasher)
             order = sorted(docs, key=lambda d: _expected_seconds(d, manifest), reverse=True)
+            # Documents of the topics just read again (changed since the last build) come first: the
+            # first render starts at once, and the other keys are worked out while it runs.
+            changed = {path.name for path in hasher.reads if path.suffix == ".md"}
+            if changed:
+                order.sort(key=lambda d: not any(t.path.name in changed for t in d.topics))
             stale = _stale(order, keys, manifest, outcomes, writer, force)
             if quick_first:
                 # The quickest stale one first (the handout being edited shows at once), then the

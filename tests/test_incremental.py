@@ -281,10 +281,20 @@ class CountingRenderer:
 
         self.inner = Renderer()
         self.handed: list[str] = []
+        self.keys: list[str] = []  # the documents whose keys were worked out, in order (see count_keys)
+        self.keys_before_first: int | None = None
+
+    def count_keys(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from brochure.inputs import Keys
+
+        key = Keys.key
+        monkeypatch.setattr(Keys, "key", lambda keys, doc: self.keys.append(doc.name) or key(keys, doc))
 
     def render(self, project, docs, paper, strict):  # noqa: ANN001, ANN201
         def counted():  # noqa: ANN202
             for doc in docs:
+                if self.keys_before_first is None:
+                    self.keys_before_first = len(self.keys)
                 self.handed.append(doc.name)
                 yield doc
 
@@ -317,6 +327,7 @@ def test_one_edit_among_300_topics_hashes_each_file_once_and_renders_one_documen
     scans = []
     monkeypatch.setattr(inputs, "headings", lambda body: scans.append(1) or inputs._HEADING.findall(body))
     hasher, renderer = Hasher(root), CountingRenderer()
+    renderer.count_keys(monkeypatch)
     # As the command does: the quick check that nothing changed, then the build, sharing one hasher.
     assert nothing_to_do(root, root / "out", fingerprint_options(None, False), hasher) is None
     try:
@@ -324,6 +335,9 @@ def test_one_edit_among_300_topics_hashes_each_file_once_and_renders_one_documen
     finally:
         renderer.close()
     assert renderer.handed == ["t150"]
+    # The edited topic's key first: its render started before the other 299 keys were worked out.
+    assert renderer.keys_before_first == 1
+    assert len(renderer.keys) == 300
     assert summary.count(BUILT) == 1
     assert summary.count(UP_TO_DATE) == 299
     # Each file read at most once: the keys and the project's fingerprint share what they read;
