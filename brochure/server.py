@@ -39,9 +39,7 @@ import signal
 import socket
 import stat
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -83,7 +81,11 @@ def idle_seconds() -> float:
 def runtime_dir() -> Path | None:
     """This user's private folder for server sockets; None when it is not private."""
     env = os.environ.get
-    base = env("BROCHURE_RUNTIME_DIR") or env("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    base = env("BROCHURE_RUNTIME_DIR") or env("XDG_RUNTIME_DIR")
+    if not base:
+        import tempfile  # loaded only here: a build's start-up is timed
+
+        base = tempfile.gettempdir()
     path = Path(base) / f"brochure-{os.getuid()}"
     try:
         path.mkdir(mode=0o700, exist_ok=True)
@@ -235,12 +237,13 @@ def connect(wait: bool = True, start: bool = False) -> socket.socket | None:
     return None
 
 
-_started: list[subprocess.Popen] = []
+_started: list = []  # subprocess.Popen
 
 
 def start_in_background() -> int | None:
     """Start this brochure's server without waiting for it; its process id, or None if one runs or starts."""
     import fcntl
+    import subprocess
 
     path = socket_path()
     if path is None:
@@ -369,6 +372,7 @@ class RemoteRenderer:
         self.jobs = jobs
         self._local: Renderer | None = None
         self.started: int | None = None  # the process id of a server this renderer started
+        self._start_server = False  # rendered here: start a server for the next build (see close)
 
     def render(self, project, docs: Iterable, paper: str, strict: bool) -> Iterator[Result]:  # noqa: ANN001
         """Render ``docs`` (longest first, as given); yield each result as it is done.
@@ -387,8 +391,9 @@ class RemoteRenderer:
             self._local = self._local or Renderer(self.jobs)
             yield from self._local.render(project, left, paper, strict)
         if conn is None and self._usable():
-            # Only now: the server's start would have shared the cores with this build's rendering.
-            self.started = start_in_background()
+            # Started by close(), when the build is done: the server's start (importing WeasyPrint)
+            # would share the cores with this build's rendering and writing.
+            self._start_server = True
 
     def _through(  # noqa: ANN001
         self, conn: socket.socket, project, docs: Iterator, paper: str, strict: bool, pending: dict
@@ -433,9 +438,13 @@ class RemoteRenderer:
         return connect() if self._usable() else None
 
     def close(self) -> None:
+        """Stop the workers here, if any; then, if this renderer rendered without a server, start one."""
         if self._local is not None:
             self._local.close()
             self._local = None
+        if self._start_server:
+            self._start_server = False
+            self.started = start_in_background()
 
 
 @dataclass
