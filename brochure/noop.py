@@ -76,6 +76,8 @@ def answer(args: list[str]) -> bool:
 
 def checked(project: Path, out: Path, options: str) -> Hasher | None:
     """The hasher of this process's check of the same build, which found something changed."""
-    if _checked is not None and _checked[0] == (str(project), str(out), options):
-        return _checked[1]
+    global _checked
+    found, _checked = _checked, None  # used once: a later build in this process checks afresh
+    if found is not None and found[0] == (str(project), str(out), options):
+        return found[1]
     return None

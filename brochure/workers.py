@@ -29,14 +29,6 @@ _IGNORED = object()  # a check whose answer is no longer needed
 _NO_CHECK = object()  # a document rendered without one
 
 
-def _answer(future) -> bool | None:  # noqa: ANN001
-    """A check's answer (see _probe); None when its worker failed."""
-    try:
-        return future.result()
-    except Exception:  # noqa: BLE001 - a broken pool: the document's render reports it
-        return None
-
-
 @dataclass
 class Result:
     """One document's render: its PDF bytes and details, or the error that stopped it."""
@@ -192,11 +184,12 @@ class Pickled:
 
         return cls(pickle.dumps(project, protocol=pickle.HIGHEST_PROTOCOL))
 
-    def __getstate__(self) -> tuple[bytes, str]:
-        return self.blob, self.token
+    def __getstate__(self) -> bytes:
+        return self.blob
 
-    def __setstate__(self, state: tuple[bytes, str]) -> None:
-        self.blob, self.token = state
+    def __setstate__(self, blob: bytes) -> None:
+        # The token names a file: made here from the bytes, never taken from the sender.
+        self.__init__(blob)
 
 
 def _out_of_memory(doc, memory_mb: int) -> RenderError:  # noqa: ANN001
@@ -318,7 +311,7 @@ class Renderer:
                 for future in done:
                     kind, doc = running.pop(future)
                     if kind == "check":
-                        answer = _answer(future)
+                        answer = self._answer(future)
                         if checks.pop(doc.name, _PENDING) is _IGNORED:
                             continue  # its render settled without it
                         if doc.name not in parked:
@@ -334,14 +327,29 @@ class Renderer:
                                 continue
                             checks[doc.name], check = _IGNORED, _NO_CHECK  # searched there: not needed
                     settled = self._settled(result, check, spent)
-                    if settled is None:  # the next size up fits now: search afresh
+                    if settled is not None:
+                        yield settled
+                    elif check is None:  # the check failed (its worker stopped): check it in turn
+                        spent[doc.name] = 1
+                        render(replace(doc, fit_hint=replace(doc.fit_hint, up_elsewhere=False)))
+                    else:  # the next size up fits now: search afresh
                         spent[doc.name] = 2
                         render(replace(doc, fit_hint=None))
-                    else:
-                        yield settled
         finally:
             for future in running:
                 future.cancel()
+
+    def _answer(self, future) -> bool | None:  # noqa: ANN001
+        """A check's answer (see _probe); None when its worker failed."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._stop_pool()  # as _result does: the next task starts new workers
+            return None
+        except Exception:  # noqa: BLE001 - the document's own render reports what is wrong
+            return None
 
     @staticmethod
     def _settled(result: Result, check: object, spent: dict[str, int]) -> Result | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 
 import pikepdf
 import pytest
@@ -461,3 +462,49 @@ def test_workers_are_sent_the_project_once_not_with_every_document(make_project)
     assert sorted(r.name for r in results) == sorted(d.name for d in docs)
     assert all(r.error is None and r.pdf.startswith(b"%PDF") for r in results)
     assert not folder.exists()
+
+
+_CRASHING: set[str] = set()  # set by the test before the workers start (they are forked)
+
+
+def _render_or_crash(shared, doc, paper, strict, memory_mb):  # noqa: ANN001, ANN202 - for workers._render
+    import os
+    import time
+
+    from brochure.fit import FitResult
+    from brochure.workers import Result
+
+    if doc.name in _CRASHING:  # its worker dies, as one killed for its memory does
+        time.sleep(0.3)
+        os._exit(1)
+    return Result(doc.name, 0.0, b"%PDF", 1, (), FitResult(0, 11.0, True, "", 11.0, 11.5, remembered=True))
+
+
+def _check_slowly(shared, doc, paper, css):  # noqa: ANN001, ANN202 - stands in for workers._probe
+    import time
+
+    time.sleep(1.0)
+    return False
+
+
+@pytest.mark.parametrize("attempt", range(6))  # the pool's broken futures are read in either order
+def test_a_worker_that_dies_beside_a_side_by_side_fit_check_fails_only_its_document(
+    tmp_path, monkeypatch, attempt
+):
+    from brochure import workers
+    from brochure.fit import FitHint
+
+    monkeypatch.setattr(workers, "_render", _render_or_crash)
+    monkeypatch.setattr(workers, "_probe", _check_slowly)
+    project = load_project(copy_sample(tmp_path / "clinic"))
+    first, second = [d for d in documents(project) if d.spec.kind == "handout"][:2]
+    hinted = replace(first, fit_hint=FitHint(11.0, 11.5, same_inputs=False))
+    monkeypatch.setattr(sys.modules[__name__], "_CRASHING", {second.name})
+    with workers.Renderer(jobs=2) as renderer:
+        # The first renders at once and waits for its check; the second's worker dies meanwhile,
+        # and the check with it: the first is checked again in turn, by new workers.
+        results = {r.name: r for r in renderer.render(project, [hinted, second], "letter", False)}
+        assert renderer.side_checks == 1
+    assert sorted(results) == sorted([first.name, second.name])
+    assert results[first.name].error is None
+    assert "stopped while making this document" in str(results[second.name].error)
