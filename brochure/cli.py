@@ -143,20 +143,14 @@ def build(
     if not names and not force:
         # Nothing changed since the last build of everything: say so without parsing anything.
         started = time.perf_counter()
-        from .inputs import Hasher, fingerprint_options
-        from .noop import checked
-        from .output import nothing_to_do
+        from .inputs import fingerprint_options
+        from .noop import check, said
 
         target = out if out is not None else project / "out"
-        options = fingerprint_options(paper, strict)
-        hasher = checked(project, target, options)  # the brochure command checked already
-        if hasher is not None:
-            count = None
-        else:
-            hasher = Hasher(project)  # what it reads, the build below need not read again
-            count = nothing_to_do(project, target, options, hasher)
+        # What the check reads, the build below need not read again.
+        count, hasher = check(project, target, fingerprint_options(paper, strict))
         if count is not None:
-            click.echo(f"0 rebuilt, {count} up to date, 0 failed in {time.perf_counter() - started:.2f} s")
+            click.echo(said(count, started))
             return
     from . import server
     from .build import build_summary

@@ -58,26 +58,34 @@ def answer(args: list[str]) -> bool:
     out = Path(given["--out"]) if "--out" in given else project / "out"
     if not os.path.isdir(project) or os.path.exists(out) and not os.path.isdir(out):
         return False
-    try:
-        from .inputs import Hasher, fingerprint_options
-        from .output import nothing_to_do
+    from .inputs import fingerprint_options
 
-        options = fingerprint_options(None, False)
-        hasher = Hasher(project)
-        count = nothing_to_do(project, out, options, hasher)
+    options = fingerprint_options(None, False)
+    try:
+        count, hasher = check(project, out, options)
     except Exception:  # noqa: BLE001 - the full command reports it, with its message
         return False
     if count is None:
         _checked = ((str(project), str(out), options), hasher)
         return False
-    sys.stdout.write(f"0 rebuilt, {count} up to date, 0 failed in {time.perf_counter() - started:.2f} s\n")
+    sys.stdout.write(said(count, started) + "\n")
     return True
 
 
-def checked(project: Path, out: Path, options: str) -> Hasher | None:
-    """The hasher of this process's check of the same build, which found something changed."""
+def check(project: Path, out: Path, options: str) -> tuple[int | None, Hasher]:
+    """How many documents are up to date when nothing changed (else None), and the hasher that read
+    the project, for the build that follows. A check this process made already is not made again."""
+    from .inputs import Hasher
+    from .output import nothing_to_do
+
     global _checked
     found, _checked = _checked, None  # used once: a later build in this process checks afresh
     if found is not None and found[0] == (str(project), str(out), options):
-        return found[1]
-    return None
+        return None, found[1]
+    hasher = Hasher(project)
+    return nothing_to_do(project, out, options, hasher), hasher
+
+
+def said(count: int, started: float) -> str:
+    """The line a build with nothing to do prints."""
+    return f"0 rebuilt, {count} up to date, 0 failed in {time.perf_counter() - started:.2f} s"
