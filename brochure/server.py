@@ -27,6 +27,7 @@ is still starting.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import itertools
@@ -549,15 +550,20 @@ def _on_call_many(conn: socket.socket, message: tuple, state: State) -> None:
 
     _, function, jobs = message
     pool = state.renderer._executor()
-    futures = [pool.submit(function, *job) for job in jobs]
-    jobs.clear()  # a job may carry a patient's details: keep nothing
+    # A few jobs a worker in flight, not the whole batch: a result is sent and let go as soon as
+    # it is back, so the server's memory stays flat however long the batch.
+    window: collections.deque = collections.deque()
+    jobs.reverse()
     try:
-        for future in futures:
+        while jobs or window:
+            while jobs and len(window) < 2 * state.renderer.jobs:
+                window.append(pool.submit(function, *jobs.pop()))
             try:
-                reply = "ok", future.result()
+                reply = "ok", window.popleft().result()
             except BrochureError as exc:
                 reply = "error", exc
             send(conn, reply)
+            del reply
     except BrokenProcessPool:
         state.renderer._stop_pool()
         raise ConnectionError("a worker stopped") from None
@@ -566,7 +572,8 @@ def _on_call_many(conn: socket.socket, message: tuple, state: State) -> None:
     except Exception as exc:  # a bug of ours: the caller runs the rest itself and sees it
         raise ConnectionError(type(exc).__name__) from None
     finally:
-        for future in futures:
+        jobs.clear()  # a job may carry a patient's details: keep nothing
+        for future in window:
             future.cancel()
     send(conn, "done")
 
