@@ -73,11 +73,17 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _start_worker(memory_mb: int, parent: int) -> None:
-    """Set a worker up: it ends with its parent, and a runaway render raises MemoryError (not the machine)."""
+def _start_worker(memory_mb: int, parent: int, folder: str) -> None:
+    """Set a worker up: it ends with its parent, and a runaway render raises MemoryError (not the machine).
+
+    Its temporary files (WeasyPrint's copies of the fonts) go in ``folder``, which the parent removes.
+    """
+    import tempfile
+
     # Ctrl-C is for the parent, which stops the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with(parent)
+    tempfile.tempdir = folder
     from . import pdf
 
     pdf.start_after_fork()
@@ -222,7 +228,7 @@ class Renderer:
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_start_worker,
-                initargs=(self.memory_mb, os.getpid()),
+                initargs=(self.memory_mb, os.getpid(), str(self._private_folder())),
             )
         return self._pool
 
@@ -237,6 +243,19 @@ class Renderer:
         for future in [pool.submit(os.getpid) for _ in range(self.jobs)]:
             future.result()
 
+    def _private_folder(self) -> Path:
+        """This pool's private folder, removed by close(): shared projects, and the workers' temporary files.
+
+        WeasyPrint copies the brand's fonts into a temporary folder of each
+        worker; a worker ends without removing it (or is stopped by a
+        signal), so those folders are made here, and go with this one.
+        """
+        if self._folder is None or not self._folder.is_dir():
+            import tempfile
+
+            self._folder = Path(tempfile.mkdtemp(prefix="brochure-workers-"))
+        return self._folder
+
     def _share(self, project) -> tuple[str, str]:  # noqa: ANN001
         """(token, file) for ``project``, written once, so a task carries a name, not the project.
 
@@ -245,16 +264,12 @@ class Renderer:
         reads the file once and keeps the project. The folder is private to
         this user; a project holds only what is in the project's files.
         """
-        import tempfile
-
         known = self._shared.get(id(project))
         if known is not None and known[0] is project:
             return known[1]
         pickled = project if isinstance(project, Pickled) else Pickled.of(project)
         blob, token = pickled.blob, pickled.token
-        if self._folder is None or not self._folder.is_dir():
-            self._folder = Path(tempfile.mkdtemp(prefix="brochure-projects-"))
-        path = self._folder / f"{token}.pickle"
+        path = self._private_folder() / f"{token}.pickle"
         if not path.exists():
             for old in sorted(self._folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime)[:-3]:
                 old.unlink(missing_ok=True)  # workers keep the newest three

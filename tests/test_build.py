@@ -439,7 +439,7 @@ def test_workers_are_sent_the_project_once_not_with_every_document(make_project)
     with Renderer(jobs=2) as renderer:
         results = list(renderer.render(project, docs, "letter", False))
         folder = renderer._folder
-        (shared,) = folder.iterdir()
+        (shared,) = folder.glob("*.pickle")  # beside the workers' temporary folders
         assert folder.stat().st_mode & 0o777 == 0o700
         assert pickle.loads(shared.read_bytes()) == project
         # What goes to a worker for one document: the document, and the project's name and file.

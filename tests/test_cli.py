@@ -183,3 +183,26 @@ def test_ctrl_c_stops_a_build_without_a_traceback(clinic):
     assert "Traceback" not in err
     for pdf in (clinic / "out").glob("*.pdf"):
         assert pdf.read_bytes().startswith(b"%PDF-")
+
+
+def test_the_build_command_ends_with_all_it_says_and_leaves_no_temporary_files(clinic, tmp_path):
+    """The real command (not CliRunner): it ends its process at once after a build (brochure/__main__.py),
+    with its summary, its errors and its exit code, and its workers' copies of the fonts removed."""
+    import subprocess
+    import sys
+
+    temporary = tmp_path / "temporary"
+    temporary.mkdir()
+    env = {**os.environ, "TMPDIR": str(temporary), "BROCHURE_SERVER": "off"}
+    command = [sys.executable, "-m", "brochure", "build", "--project", str(clinic), "--no-progress"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"\d+ rebuilt, 0 up to date, 0 failed in [\d.]+ s\n", done.stdout)
+    assert sorted(p.name for p in temporary.iterdir()) == []
+
+    page = clinic / "content/topics/aftercare.md"
+    page.write_text(page.read_text().replace("title: ", "title: Aftercare: ", 1))
+    failed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("Error: content/topics/aftercare.md:2: front matter is not valid YAML")
+    assert "Traceback" not in failed.stderr

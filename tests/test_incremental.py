@@ -207,14 +207,17 @@ def test_a_build_with_nothing_to_do_imports_no_engine(clinic, names, count):
 
 
 COMMAND = """
+import atexit
 import sys
-from brochure.__main__ import main
-sys.argv = ["brochure", "build", *sys.argv[1:]]
-try:
-    main()
-finally:
+
+@atexit.register  # the command ends its process at once after a build, exit handlers still run
+def loaded():
     loaded = [m for m in ("click", "yaml", "jinja2", "weasyprint") if m in sys.modules]
     print("loaded:", ",".join(loaded) or "none")
+
+from brochure.__main__ import main
+sys.argv = ["brochure", "build", *sys.argv[1:]]
+main()
 """
 
 
