@@ -15,7 +15,7 @@ def main() -> None:
         try:
             cli(prog_name="brochure")
         except SystemExit as done:
-            if sys.argv[1:2] == ["build"]:
+            if sys.argv[1:2] == ["build"] and done.code in (None, 0, 1) and _alone():
                 _leave(done.code)
             raise
     except KeyboardInterrupt:
@@ -24,24 +24,32 @@ def main() -> None:
         sys.exit(130)
 
 
-def _leave(code: object) -> None:
-    """End a build's process at once, as Python would, without taking every object apart first.
+def _alone() -> bool:
+    """Whether no other thread is still at work (one would be cut short by _leave)."""
+    import threading
 
-    By then every PDF, the manifest and the lock are written and closed and
-    the workers have stopped; tearing down what the build still holds (the
-    project, its topics and keys, every module loaded) took 60-140 ms of an
-    edit's build here. Exit handlers (logging, the fonts' folder) still run.
+    return all(t.daemon for t in threading.enumerate() if t is not threading.main_thread())
+
+
+def _leave(code: int | None) -> None:
+    """End a finished build's process at once, as Python would, without taking every object apart first.
+
+    Only for a build that ended (done or failed, not stopped by Ctrl-C) with
+    no other thread at work: every PDF, the manifest and the lock are
+    written and closed and the workers have stopped. Tearing down what the
+    build still holds (the project, its topics and keys, every module
+    loaded) took 60-140 ms of an edit's build here. Exit handlers (logging,
+    the fonts' folder) still run. Not for a caller in the same process:
+    this ends it.
     """
     import atexit
     import os
 
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)  # noqa: T201 - as Python does with sys.exit("message")
-        code = 1
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except (OSError, ValueError):  # a closed pipe: nothing more can be said
             pass
     os._exit(code or 0)

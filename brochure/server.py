@@ -531,7 +531,7 @@ def _on_call(conn: socket.socket, message: tuple, state: State) -> None:
 
     _, function, args = message
     try:
-        reply = "ok", state.renderer._executor().submit(function, *args).result()
+        reply = "ok", state.renderer.pool().submit(function, *args).result()
     except BrochureError as exc:
         reply = "error", exc
     except BrokenProcessPool:
@@ -549,12 +549,12 @@ def _on_call_many(conn: socket.socket, message: tuple, state: State) -> None:
     from .errors import BrochureError
 
     _, function, jobs = message
-    pool = state.renderer._executor()
     # A few jobs a worker in flight, not the whole batch: a result is sent and let go as soon as
     # it is back, so the server's memory stays flat however long the batch.
     window: collections.deque = collections.deque()
-    jobs.reverse()
     try:
+        pool = state.renderer.pool()
+        jobs.reverse()
         while jobs or window:
             while jobs and len(window) < 2 * state.renderer.jobs:
                 window.append(pool.submit(function, *jobs.pop()))

@@ -253,8 +253,14 @@ class Renderer:
         if self._folder is None or not self._folder.is_dir():
             import tempfile
 
+            self._stop_pool()  # its workers' temporary files would go to the folder that went away
             self._folder = Path(tempfile.mkdtemp(prefix="brochure-workers-"))
         return self._folder
+
+    def pool(self):  # noqa: ANN201 - concurrent.futures.ProcessPoolExecutor
+        """The workers, for a call outside render(); started again if their private folder went away."""
+        self._private_folder()
+        return self._executor()
 
     def _share(self, project) -> tuple[str, str]:  # noqa: ANN001
         """(token, file) for ``project``, written once, so a task carries a name, not the project.

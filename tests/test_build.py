@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from dataclasses import replace
 
@@ -462,6 +463,30 @@ def test_workers_are_sent_the_project_once_not_with_every_document(make_project)
     assert sorted(r.name for r in results) == sorted(d.name for d in docs)
     assert all(r.error is None and r.pdf.startswith(b"%PDF") for r in results)
     assert not folder.exists()
+
+
+def test_the_workers_temporary_files_go_in_their_private_folder_even_after_it_was_removed(tmp_path):
+    """WeasyPrint copies the brand's fonts into a temporary folder of each worker: it goes with the
+    renderer's folder. A folder removed under a long-lived renderer (a /tmp cleaner) is made again,
+    with new workers that use it."""
+    from brochure.workers import Renderer
+
+    root = copy_sample(tmp_path / "clinic")  # its brand has a font of its own
+    project = load_project(root)
+    doc = next(d for d in documents(project) if d.name == "aftercare")
+    with Renderer(jobs=1) as renderer:
+        (first,) = renderer.render(project, [doc], "letter", False)
+        folder = renderer._folder
+        assert [p.name for p in folder.iterdir() if p.name.startswith("weasyprint-")]
+        shutil.rmtree(folder)
+        (again,) = renderer.render(load_project(root), [doc], "letter", False)
+        assert renderer._folder != folder
+        assert [p.name for p in renderer._folder.iterdir() if p.name.startswith("weasyprint-")]
+        moved = renderer._folder
+    assert first.error is None
+    assert again.error is None
+    assert again.pdf.startswith(b"%PDF")
+    assert not moved.exists()
 
 
 _CRASHING: set[str] = set()  # set by the test before the workers start (they are forked)

@@ -196,6 +196,8 @@ def test_no_patient_detail_in_out_cache_logs_job_title_or_process_list(cups_serv
     desk = cups_server.add_queue("desk")
     # Short: a socket's path has a limit of about 100 bytes.
     runtime = Path(tempfile.mkdtemp(prefix="br-"))
+    temporary = tmp_path / "temporary"
+    temporary.mkdir()
     record = tmp_path / "private" / "record.sqlite"
     (tmp_path / "settings.toml").write_text(f'[printer]\nname = "desk"\n[record]\npath = "{record}"\n')
     env = {
@@ -206,6 +208,7 @@ def test_no_patient_detail_in_out_cache_logs_job_title_or_process_list(cups_serv
         "BROCHURE_RUNTIME_DIR": str(runtime),
         "BROCHURE_SETTINGS": str(tmp_path / "settings.toml"),
         "BROCHURE_CACHE_DIR": str(tmp_path / "cache"),
+        "TMPDIR": str(temporary),  # the render server's and its workers' temporary files, scanned below
     }
     import pty
 
@@ -248,8 +251,12 @@ def test_no_patient_detail_in_out_cache_logs_job_title_or_process_list(cups_serv
         assert not [s for s in secret if s in out or s in err], "a patient detail in the output or log"
         assert not [s for s in secret if s in printed.header.encode()]
         assert not [s for s in secret if s in cups_server.logs()]
-        # The topic cache, and the projects the render workers were given, hold none either.
-        shared = [f for d in Path(tempfile.gettempdir()).glob("brochure-projects-*") for f in d.rglob("*")]
+        # The topic cache, and the temporary files of the render server and its workers (the projects
+        # they were given, WeasyPrint's copies of the fonts), hold none either.
+        shared = list(temporary.rglob("*"))
+        assert [p for p in shared if p.name.startswith("brochure-workers-")], (
+            "no private folder of the workers"
+        )
         assert list((tmp_path / "cache").iterdir())
         for path in [*clinic.rglob("*"), *runtime.rglob("*"), *(tmp_path / "cache").rglob("*"), *shared]:
             if path.is_file():
@@ -275,7 +282,9 @@ def test_many_packets_through_the_render_server_come_back_in_order(sample, monke
     monkeypatch.setenv("BROCHURE_SERVER_IDLE", "120")
     monkeypatch.setenv("BROCHURE_RUNTIME_DIR", str(runtime))
     # More than the server keeps in flight (two a worker): the rest go out as results come back.
-    names = [f"Patient Number{i}" for i in range(9)]
+    from brochure.workers import default_jobs
+
+    names = [f"Patient Number{i}" for i in range(2 * default_jobs() + 3)]
     patients = [check_patient(sample, {"name": n, "injector": "Dana Smith"}) for n in names]
     requests = [(["aftercare"], p) for p in patients] + [(["brochure"], patients[0])]
     try:
@@ -285,7 +294,7 @@ def test_many_packets_through_the_render_server_come_back_in_order(sample, monke
         server.stop()
         shutil.rmtree(runtime, ignore_errors=True)
     *packets, refused = results
-    assert [text_of(p.pdf)[0].count(n) for p, n in zip(packets, names, strict=True)] == [1] * 9
+    assert [text_of(p.pdf)[0].count(n) for p, n in zip(packets, names, strict=True)] == [1] * len(names)
     assert str(refused) == (
         "'brochure' is not a handout (print it from out/ instead; only handouts have a 'Your treatment' box)"
     )
