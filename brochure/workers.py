@@ -255,6 +255,7 @@ class Renderer:
 
             self._stop_pool()  # its workers' temporary files would go to the folder that went away
             self._folder = Path(tempfile.mkdtemp(prefix="brochure-workers-"))
+            self._shared = {}  # the projects shared went with the old folder
         return self._folder
 
     def pool(self):  # noqa: ANN201 - concurrent.futures.ProcessPoolExecutor
@@ -270,14 +271,15 @@ class Renderer:
         reads the file once and keeps the project. The folder is private to
         this user; a project holds only what is in the project's files.
         """
+        folder = self._private_folder()
         known = self._shared.get(id(project))
         if known is not None and known[0] is project:
             return known[1]
         pickled = project if isinstance(project, Pickled) else Pickled.of(project)
         blob, token = pickled.blob, pickled.token
-        path = self._private_folder() / f"{token}.pickle"
+        path = folder / f"{token}.pickle"
         if not path.exists():
-            for old in sorted(self._folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime)[:-3]:
+            for old in sorted(folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime)[:-3]:
                 old.unlink(missing_ok=True)  # workers keep the newest three
             partial = path.with_suffix(".partial")
             partial.write_bytes(blob)

@@ -479,7 +479,7 @@ def test_the_workers_temporary_files_go_in_their_private_folder_even_after_it_wa
         folder = renderer._folder
         assert [p.name for p in folder.iterdir() if p.name.startswith("weasyprint-")]
         shutil.rmtree(folder)
-        (again,) = renderer.render(load_project(root), [doc], "letter", False)
+        (again,) = renderer.render(project, [doc], "letter", False)  # shared before, in the old folder
         assert renderer._folder != folder
         assert [p.name for p in renderer._folder.iterdir() if p.name.startswith("weasyprint-")]
         moved = renderer._folder
