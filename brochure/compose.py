@@ -7,13 +7,18 @@ workers (which run this in warm processes): neither imports the other.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import MAX_PAGES
 from .errors import Problem, RenderError
 from .inputs import Hasher, process_hasher, style_chain
 from .paths import builtin_dir, default_font_dir
 from .project import Document, Project
+
+if TYPE_CHECKING:
+    from . import pdf
 
 
 def allowed_roots(project: Project) -> list[Path]:
@@ -102,40 +107,65 @@ def document_sections(project: Project, doc: Document) -> list:
     return [render.section(t, project.root, topics, here) for t in doc.topics]
 
 
-def layout_engine(project: Project, doc: Document, paper: str, hasher: Hasher | None = None):  # noqa: ANN201
-    """``lay_out(extra_css, html)`` for ``doc``: the engine with the document's stylesheets and fonts.
+def layout_engine(project: Project, doc: Document, paper: str, hasher: Hasher | None = None) -> Engine:
+    """The engine that lays out ``doc`` with its stylesheets and fonts: ``engine(extra_css, html)``."""
+    return Engine(project, doc, paper, hasher)
+
+
+class Engine:
+    """Lays out one document's HTML with the document's stylesheets and fonts.
 
     Every layout is checked for the brand's paper and the page cap. Both the
     build and personalised copies lay out through here.
     """
-    from . import pdf
-    from .render import brand_css
 
-    base_url = (project.root / "content").as_uri() + "/"
-    roots = allowed_roots(project)
-    # Stylesheets go to the engine parsed, and each worker keeps them parsed
-    # between documents: keyed by the content of each and all it imports.
-    hasher = hasher or process_hasher(project.root)
-    chains = {path: style_chain(project.root, [path.name]) for path in document_styles(project, doc)}
-    styles = [(path, "|".join(f"{p}={hasher.file(p)}" for p in chain)) for path, chain in chains.items()]
-    # Workers start a new font configuration when the project or a font file changes.
-    font_files = [face.path for face in project.brand.fonts]
-    font_files += [p for chain in chains.values() for p in chain if p.suffix.lower() in pdf.FONT_SUFFIXES]
-    fonts = "\n".join([str(project.root), *sorted({f"{f}={hasher.file(f)}" for f in font_files})])
-    brand = brand_css(project.brand, paper)
+    def __init__(self, project: Project, doc: Document, paper: str, hasher: Hasher | None = None) -> None:
+        from . import pdf
+        from .render import brand_css
 
-    def lay_out(extra_css: str, html: str) -> pdf.Layout:
-        layout = pdf.lay_out(
-            html,
-            base_url=base_url,
-            roots=roots,
-            document=doc.name,
-            brand_css=brand,
-            stylesheets=styles,
-            extra_css=extra_css,
-            fonts=fonts,
-        )
-        _check_paper(layout, paper, chains, project, doc)
+        self.project, self.doc, self.paper = project, doc, paper
+        # Stylesheets go to the engine parsed, and each worker keeps them parsed
+        # between documents: keyed by the content of each and all it imports.
+        hasher = hasher or process_hasher(project.root)
+        self.chains = {path: style_chain(project.root, [path.name]) for path in document_styles(project, doc)}
+        styles = [
+            (path, "|".join(f"{p}={hasher.file(p)}" for p in chain)) for path, chain in self.chains.items()
+        ]
+        # Workers start a new font configuration when the project or a font file changes.
+        font_files = [face.path for face in project.brand.fonts]
+        font_files += [
+            p for chain in self.chains.values() for p in chain if p.suffix.lower() in pdf.FONT_SUFFIXES
+        ]
+        self.settings = {
+            "base_url": (project.root / "content").as_uri() + "/",
+            "roots": allowed_roots(project),
+            "document": doc.name,
+            "brand_css": brand_css(project.brand, paper),
+            "stylesheets": styles,
+            "fonts": "\n".join([str(project.root), *sorted({f"{f}={hasher.file(f)}" for f in font_files})]),
+        }
+
+    def __call__(self, extra_css: str, html: str) -> pdf.Layout:
+        """Lay out ``html`` with auto-fit's ``extra_css``."""
+        from . import pdf
+
+        return self._checked(pdf.lay_out(html, extra_css=extra_css, **self.settings))
+
+    def prepare(self, extra_css: str, html: str, slots: Sequence[str]) -> pdf.Prepared:
+        """``html`` made ready to lay out, perhaps many times with ``slots`` filled in (see pdf.prepare)."""
+        from . import pdf
+
+        return pdf.prepare(html, extra_css=extra_css, slots=slots, **self.settings)
+
+    def again(self, prepared: pdf.Prepared, values: dict[str, str]) -> pdf.Layout:
+        """Lay out ``prepared`` (made by `prepare`) with its slots filled with ``values``."""
+        from . import pdf
+
+        return self._checked(pdf.lay_out_prepared(prepared, values))
+
+    def _checked(self, layout: pdf.Layout) -> pdf.Layout:
+        doc = self.doc
+        _check_paper(layout, self.paper, self.chains, self.project, doc)
         if layout.pages > MAX_PAGES:
             raise RenderError.at(
                 doc.source,
@@ -144,8 +174,6 @@ def layout_engine(project: Project, doc: Document, paper: str, hasher: Hasher | 
                 "split it into several documents",
             )
         return layout
-
-    return lay_out
 
 
 def render_document(project: Project, doc: Document, paper: str, env=None, *, strict: bool = False):  # noqa: ANN001, ANN201

@@ -7,12 +7,14 @@ importing it costs a noticeable part of a second.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import mimetypes
 import os
 import re
 import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -324,43 +326,52 @@ class Layout:
         return len(self.doc.pages)
 
 
-def lay_out(
-    html: str,
-    *,
-    base_url: str,
-    roots: Sequence[Path],
-    document: str,
-    brand_css: str = "",
-    stylesheets: Sequence[tuple[Path, str]] = (),
-    extra_css: str = "",
-    fonts: str = "",
-    time_limit: float | None = None,
-) -> Layout:
-    """Lay out ``html`` with ``brand_css``, ``stylesheets`` ((path, cache key) pairs) and ``extra_css``.
+@dataclass
+class Prepared:
+    """A document parsed, styled and made into boxes: the work before layout.
 
-    They apply in that order, and ``extra_css`` (auto-fit's, marked
-    !important) wins over them all. ``fonts`` names the project and the
-    content of every font it uses (see _use_fonts). ``time_limit`` defaults
-    to MAX_LAYOUT_SECONDS.
+    It can be laid out more than once (`lay_out_prepared`), each time with
+    other text in its slots: the words given to `prepare` that stand in the
+    HTML for text to come. Only the text of a slot changes between layouts,
+    so its parsing, styles and boxes are done once.
     """
-    time_limit = time_limit or MAX_LAYOUT_SECONDS
-    import_engine()
-    from weasyprint import CSS, HTML
+
+    html: Any  # weasyprint.HTML
+    context: Any  # the weasyprint LayoutContext its styles were computed in
+    root: Any  # its box tree
+    footnotes: list[Any]
+    get_image: Any  # WeasyPrint's image loader, with its cache of the images loaded so far
+    document: str
+    scope: str
+    font_config: Any
+    warnings: list[str]
+    refused: list[str]
+    time_limit: float
+    #: Seconds that preparing it took (see lay_out).
+    spent: float
+    output_intent: Any
+    #: Each text box with a slot in it, and its text with the slots' names.
+    slots: list[tuple[Any, str]] = field(default_factory=list)
+    #: How many times each slot's name is in the text boxes.
+    found: dict[str, int] = field(default_factory=dict)
+    #: False when a slot's name is also somewhere a text box is not (a
+    #: bookmark, a string-set) or in transformed text: it cannot be filled.
+    fillable: bool = True
+
+    def current(self) -> bool:
+        """Whether the fonts it was styled with are still this process's (see _use_fonts)."""
+        return self.scope == _scope and self.font_config is _font_config
+
+
+@contextmanager
+def _engine(document: str, refused: list[str], time_limit: float, spent: float = 0.0) -> Iterator[_Collect]:
+    """Run WeasyPrint in what is left of ``time_limit`` after ``spent``; what goes wrong is a RenderError."""
     from weasyprint.urls import FatalURLFetchingError
 
-    refused: list[str] = []
-    fetcher = make_fetcher(roots, refused)
-    _use_fonts(fonts)
     with _weasyprint_messages() as messages:
         try:
-            with _time_limit(time_limit):
-                sheets = [_parsed("brand:" + brand_css, fetcher, text=brand_css)] if brand_css else []
-                sheets += [_parsed(key, fetcher, path=path) for path, key in stylesheets]
-                if extra_css:
-                    sheets.append(CSS(string=extra_css, url_fetcher=fetcher, font_config=_fonts()))
-                doc = HTML(string=html, base_url=base_url, url_fetcher=fetcher).render(
-                    stylesheets=sheets, font_config=_fonts(), pdf_variant=PDF_VARIANT
-                )
+            with _time_limit(max(time_limit - spent, 0.001)):
+                yield messages
         except FatalURLFetchingError:
             raise RenderError.at(
                 document,
@@ -381,7 +392,162 @@ def lay_out(
             ) from None
     if messages.errors:
         raise RenderError([_problem(document, m) for m in messages.errors])
-    return Layout(doc, document, messages.warnings)
+
+
+def prepare(
+    html: str,
+    *,
+    base_url: str,
+    roots: Sequence[Path],
+    document: str,
+    brand_css: str = "",
+    stylesheets: Sequence[tuple[Path, str]] = (),
+    extra_css: str = "",
+    fonts: str = "",
+    slots: Sequence[str] = (),
+    time_limit: float | None = None,
+) -> Prepared:
+    """Parse ``html``, compute its styles and make its boxes.
+
+    Its styles are ``brand_css``, ``stylesheets`` ((path, cache key) pairs)
+    and ``extra_css``, in that order; ``extra_css`` (auto-fit's, marked
+    !important) wins over them all. ``fonts`` names the project and the
+    content of every font it uses (see _use_fonts). ``slots`` are words in
+    the HTML's text that later layouts fill in. ``time_limit`` (default
+    MAX_LAYOUT_SECONDS) is for this and each layout of it.
+    """
+    time_limit = time_limit or MAX_LAYOUT_SECONDS
+    import_engine()
+    from weasyprint import CSS, DEFAULT_OPTIONS, HTML
+    from weasyprint.css.counters import CounterStyle
+    from weasyprint.document import VARIANTS, Document
+    from weasyprint.formatting_structure.build import build_formatting_structure
+
+    started = time.monotonic()
+    refused: list[str] = []
+    fetcher = make_fetcher(roots, refused)
+    _use_fonts(fonts)
+    with _engine(document, refused, time_limit) as messages:
+        sheets = [_parsed("brand:" + brand_css, fetcher, text=brand_css)] if brand_css else []
+        sheets += [_parsed(key, fetcher, path=path) for path, key in stylesheets]
+        if extra_css:
+            sheets.append(CSS(string=extra_css, url_fetcher=fetcher, font_config=_fonts()))
+        parsed = HTML(string=html, base_url=base_url, url_fetcher=fetcher)
+        # What HTML.render does, in two steps: styles and boxes here, layout in lay_out_prepared.
+        options = {**DEFAULT_OPTIONS, "stylesheets": sheets, "pdf_variant": PDF_VARIANT}
+        for key, value in VARIANTS[PDF_VARIANT][1].items():
+            if options.get(key) is None:
+                options[key] = value
+        counter_style = CounterStyle()
+        context = Document._build_layout_context(parsed, _fonts(), counter_style, {}, options)
+        root = build_formatting_structure(
+            parsed.etree_element,
+            context.style_for,
+            context.get_image_from_uri,
+            parsed.base_url,
+            context.target_collector,
+            counter_style,
+            context.footnotes,
+        )
+    loader = context.get_image_from_uri
+    prepared = Prepared(
+        html=parsed,
+        context=context,
+        root=root,
+        footnotes=list(context.footnotes),
+        # The loader without the layout context it was bound to: each layout binds its own.
+        get_image=functools.partial(
+            loader.func, *loader.args, **{k: v for k, v in loader.keywords.items() if k != "context"}
+        ),
+        document=document,
+        scope=fonts,
+        font_config=_fonts(),
+        warnings=list(messages.warnings),
+        refused=refused,
+        time_limit=time_limit,
+        spent=time.monotonic() - started,
+        output_intent=options["output_intent"],
+    )
+    if slots:
+        _find_slots(prepared, slots)
+    return prepared
+
+
+def _find_slots(prepared: Prepared, slots: Sequence[str]) -> None:
+    from weasyprint.formatting_structure import boxes
+
+    pattern = re.compile("|".join(re.escape(s) for s in slots))
+    found = dict.fromkeys(slots, 0)
+    stack = [prepared.root]
+    while stack:
+        box = stack.pop()
+        stack.extend(getattr(box, "children", ()))
+        if isinstance(box, boxes.TextBox) and pattern.search(box.text):
+            prepared.slots.append((box, box.text))
+            for name in pattern.findall(box.text):
+                found[name] += 1
+            if box.style["text_transform"] != "none":
+                prepared.fillable = False
+        label = getattr(box, "bookmark_label", None)
+        strings = getattr(box, "string_set", None) or ()
+        if (label and pattern.search(str(label))) or any(pattern.search(str(s)) for s in strings):
+            prepared.fillable = False
+    prepared.found = found
+
+
+def lay_out_prepared(
+    prepared: Prepared, values: dict[str, str] | None = None, *, first: bool = False
+) -> Layout:
+    """Lay out a prepared document, its slots filled with ``values`` (slot -> text) for this layout only.
+
+    Each value must be text as the HTML's whitespace rules leave it (no
+    leading, trailing or repeated spaces) and the slots fillable. The
+    ``first`` layout shares the time limit with the preparing; later ones
+    have it whole.
+    """
+    from weasyprint.document import Document, DocumentMetadata, Page
+    from weasyprint.html import get_html_metadata
+    from weasyprint.layout import LayoutContext, layout_document
+
+    if values and not prepared.fillable:
+        raise ValueError("the slots of this document cannot be filled")
+    built = prepared.context
+    pattern = re.compile("|".join(re.escape(s) for s in values)) if values else None
+    del prepared.refused[:]
+    try:
+        for box, text in prepared.slots:
+            box.text = pattern.sub(lambda m: values[m.group()], text) if pattern else text
+        spent = prepared.spent if first else 0.0
+        with _engine(prepared.document, prepared.refused, prepared.time_limit, spent) as messages:
+            context = LayoutContext(
+                built.style_for,
+                prepared.get_image,
+                prepared.font_config,
+                built.counter_style,
+                built.target_collector,
+            )
+            context.footnotes = list(prepared.footnotes)
+            pages = layout_document(prepared.html, prepared.root, context)
+            doc = Document(
+                [Page(box) for box in pages],
+                DocumentMetadata(**get_html_metadata(prepared.html)),
+                prepared.html.url_fetcher,
+                prepared.font_config,
+                {},
+                prepared.output_intent,
+            )
+            doc._html = prepared.html
+    finally:
+        # The boxes keep their slots' names, not what filled them.
+        for box, text in prepared.slots:
+            box.text = text
+    warnings = prepared.warnings + [w for w in messages.warnings if w not in prepared.warnings]
+    return Layout(doc, prepared.document, warnings)
+
+
+def lay_out(html: str, **settings: Any) -> Layout:  # noqa: ANN401
+    """Lay out ``html`` once: `prepare` (which takes the same settings), then `lay_out_prepared`."""
+    return lay_out_prepared(prepare(html, **settings), first=True)
 
 
 def write(layout: Layout, allowed_fonts: set[str] | None) -> Rendered:

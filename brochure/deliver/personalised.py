@@ -7,14 +7,21 @@ starting on a page of its own.
 
 A personalised copy starts from the extra CSS that made the blank copy fit
 (kept per worker, keyed by the document's inputs), so it normally costs one
-layout. Nothing about the patient is kept: not in that cache, not on disk.
+layout. In a batch, the copies of one handout differ only in the words of
+the "Your treatment" box: the worker keeps the handout parsed, styled and
+made into boxes with stand-in words there (see `_Stencil`), and each copy
+only puts its words in and lays out. Nothing about the patient is kept:
+not in those caches, not on disk.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html as html_text
+import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,6 +233,8 @@ def _run(renderer: Any, function: Any, *args: Any) -> Any:  # noqa: ANN401
 # -- rendering (in a render server's worker, or here) ---------------------------
 
 _fitted: dict[str, tuple] = {}  # key: (fitted css, sections, engine)
+_stencils: OrderedDict[tuple, _Stencil] = OrderedDict()  # the last few, used last at the end
+STENCILS_KEPT = 24  # about 2 MB each
 _lock = threading.Lock()
 
 
@@ -286,9 +295,13 @@ def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, A
             return layout
     else:
         css, sections, _engine = kept
-    html = document_html(
-        project, doc, paper, env, link_styles=False, extra={"patient": context}, sections=sections
-    )
+
+    def html_for(patient: dict) -> str:
+        return document_html(
+            project, doc, paper, env, link_styles=False, extra={"patient": patient}, sections=sections
+        )
+
+    html = html_for(context)
     if context is not None and str(escape(context["name"])) not in html:
         raise RenderError.at(
             f"templates/{doc.spec.template}",
@@ -296,10 +309,99 @@ def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, A
             f"the template of {doc.name!r} shows no patient details",
             'keep {% block treatment %}{% include "_treatment.html" %}{% endblock %} in it',
         )
-    layout = lay_out(html, css)
+    layout = _from_stencil(key, engine, css, context, html, html_for) if context is not None else None
+    layout = layout or lay_out(html, css)
     if not doc.budget.allows(layout.pages):
         # The patient's details took more room than the blank lines: fit this copy on its own.
         layout, _css = fitted(html)
     if not layout.pages:  # pragma: no cover - WeasyPrint always makes a page
         raise RenderError.at(doc.source, None, "rendered no page", "check the template")
     return layout
+
+
+@dataclass
+class _Stencil:
+    """A handout prepared once with a stand-in word for each of the patient's details (see pdf.Prepared).
+
+    ``pattern`` matches the HTML of a copy whose details differ only in
+    those words, and finds each detail's text in it. ``prepared`` is None
+    when the template uses a detail somewhere other than the box's text (an
+    attribute, a bookmark, upper-cased) or needs more than its text (a
+    date's year): then each copy is laid out whole.
+    """
+
+    prepared: Any  # pdf.Prepared | None
+    pattern: re.Pattern[str]
+    slots: dict[str, str]  # stand-in word -> group name in pattern
+
+
+def _stand_ins(context: dict) -> dict[str, object] | None:
+    """The context a stencil is made with: a stand-in word for each detail with text, dates left out.
+
+    The box then shows each date as text too (the handout's template writes
+    it in its own language): its stand-in is that of the text. None when a
+    detail is of a kind a stand-in cannot take.
+    """
+    stand_in: dict[str, object] = {}
+    for index, (key, value) in enumerate(context.items()):
+        if key.endswith("_day") and (value is None or isinstance(value, dt.date)):
+            stand_in[key] = None
+        elif isinstance(value, str):
+            # Lower-case letters only: a filter that changes the text (upper, title, truncate) shows.
+            stand_in[key] = f"zqx{chr(ord('a') + index)}slotxqz" if value else ""
+        else:
+            return None
+    return stand_in
+
+
+def _from_stencil(key: str, engine: Any, css: str, context: dict, html: str, html_for: Any) -> Any:  # noqa: ANN401
+    """Lay out the copy whose HTML is ``html`` from the handout's stencil, or None to lay it out whole."""
+    stand_in = _stand_ins(context)
+    if stand_in is None or len(context) > 26:
+        return None
+    shape = (key, css, tuple((k, bool(v)) for k, v in stand_in.items()))
+    stencil = _stencils.get(shape)
+    if stencil is None or (stencil.prepared is not None and not stencil.prepared.current()):
+        try:
+            stencil = _make_stencil(engine, css, html_for(stand_in), stand_in)
+        except BrochureError:  # the template needs the details themselves (a date's year, say)
+            stencil = _Stencil(None, re.compile("(?!)"), {})
+        _stencils[shape] = stencil
+        while len(_stencils) > STENCILS_KEPT:
+            _stencils.popitem(last=False)
+    _stencils.move_to_end(shape)
+    if stencil.prepared is None:
+        return None
+    found = stencil.pattern.fullmatch(html)
+    if found is None:  # the template shows these details in some other way
+        return None
+    values = {}
+    for word, group in stencil.slots.items():
+        value = html_text.unescape(found.group(group))
+        # As the HTML's whitespace rules leave it: otherwise the box's text would differ.
+        if not value or value != " ".join(value.split()):
+            return None
+        values[word] = value
+    return engine.again(stencil.prepared, values)
+
+
+def _make_stencil(engine: Any, css: str, html: str, stand_in: dict) -> _Stencil:  # noqa: ANN401
+    words = [w for w in stand_in.values() if isinstance(w, str) and w]
+    slots = {word: f"s{index}" for index, word in enumerate(words)}
+    parts = re.split("(" + "|".join(words) + ")", html) if words else [html]
+    seen: set[str] = set()
+    pattern = []
+    for part in parts:
+        if part in slots:
+            # Text between tags only: a detail is escaped, so it has no < or >.
+            group = slots[part]
+            pattern.append(f"(?P={group})" if part in seen else f"(?P<{group}>[^<>]*?)")
+            seen.add(part)
+        else:
+            pattern.append(re.escape(part))
+    prepared = engine.prepare(css, html, words)
+    # Every stand-in in the HTML must be in the box tree's text, once each time it is in the HTML.
+    if not prepared.fillable or any(html.count(w) != prepared.found.get(w, 0) for w in words):
+        prepared = None
+    shown = {word: group for word, group in slots.items() if word in seen}
+    return _Stencil(prepared, re.compile("".join(pattern), re.DOTALL), shown)

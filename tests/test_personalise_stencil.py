@@ -1,0 +1,176 @@
+"""Copies from a stencil: a handout parsed, styled and boxed once, each copy only its patient's words.
+
+Every test compares a copy made from the stencil with the same copy laid
+out whole (the stencil turned off): the PDF bytes must be the same. WeasyPrint
+writes the same bytes for the same input (the dates come from the HTML), so
+any difference in layout, text, fonts or tags shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from conftest import REPO, copy_sample
+from pypdf import PdfReader
+
+from brochure import pdf
+from brochure.deliver import check_patient
+from brochure.deliver import personalised as personalised_module
+from brochure.deliver.personalised import render_packet, template_context
+from brochure.project import documents, load_project
+
+TODAY = dt.date(2026, 11, 21)
+PATIENTS = [
+    {"name": "Ana Lima", "injector": "Dana Smith", "treatment": "Botox", "note": "20 units, forehead"},
+    # Long enough to wrap in the box, which moves everything below it.
+    {
+        "name": "Maria Fernanda Maximiliana Gonzalez de la Cruz Rodriguez",
+        "injector": "Priya Raman",
+        "treatment": "Botox and Dysport, forehead, frown lines and crow's feet",
+        "note": "20 units forehead, 12 units each side for the crow's feet; come back if uneven",
+        "treated_on": "2026-10-02",
+    },
+    {"name": "<b>Jo</b> & Co", "injector": "Dana Smith", "note": "a &amp; b"},  # printed as typed
+    {"name": "Zoë O'Brien", "injector": "Priya Raman"},  # no note, no treatment
+    {"name": "Al", "injector": "Dana Smith", "treatment": "Filler", "note": "x"},
+]
+
+
+def whole(project, names, context):
+    """The copy laid out whole, as without a stencil."""
+    saved = personalised_module._from_stencil
+    personalised_module._from_stencil = lambda *args: None
+    try:
+        return render_packet(project, names, context, "letter")
+    finally:
+        personalised_module._from_stencil = saved
+
+
+def text_of(data: bytes) -> str:
+    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(data)).pages)
+
+
+@pytest.fixture
+def prepares(monkeypatch):
+    """How many times a document was parsed, styled and boxed."""
+    calls = []
+    real = pdf.prepare
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("document"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pdf, "prepare", counted)
+    personalised_module._stencils.clear()
+    return calls
+
+
+@pytest.mark.parametrize(
+    "names", [["aftercare"], ["aftercare.es"], ["what-is-botox", "side-effects", "aftercare"]]
+)
+def test_copies_from_the_stencil_are_the_copies_laid_out_whole(names, prepares):
+    project = load_project(REPO)
+    contexts = [template_context(project, names, check_patient(project, f, today=TODAY)) for f in PATIENTS]
+    for context in contexts:
+        render_packet(project, names, context, "letter")  # stencils for each shape of the details
+    prepares.clear()
+    for context in contexts + contexts[::-1]:
+        made, pages = render_packet(project, names, context, "letter")
+        if context is not contexts[1]:  # the long details need a smaller size on a full handout
+            assert prepares == []  # from the stencil: nothing parsed or styled again
+        assert (made, pages) == whole(project, names, context)
+        prepares.clear()
+        text = text_of(made)
+        assert "slot" not in text
+        assert " ".join(context["name"].split()[:2]) in text
+
+
+def test_a_stencil_keeps_no_patient_detail(prepares):
+    from weasyprint.formatting_structure import boxes
+
+    project = load_project(REPO)
+    for fields in PATIENTS:
+        render_packet(
+            project,
+            ["aftercare"],
+            template_context(project, ["aftercare"], check_patient(project, fields)),
+            "letter",
+        )
+    assert personalised_module._stencils
+    for stencil in personalised_module._stencils.values():
+        texts = [stencil.pattern.pattern]
+        stack = [stencil.prepared.root]
+        while stack:
+            box = stack.pop()
+            stack.extend(getattr(box, "children", ()))
+            if isinstance(box, boxes.TextBox):
+                texts.append(box.text)
+        kept = "\n".join(texts)
+        assert "slotxqz" in kept  # the stand-ins are there
+        for fields in PATIENTS:
+            for value in fields.values():
+                if len(value) > 3:
+                    assert value not in kept
+
+
+# The details shown somewhere a stand-in cannot be filled in: each copy is laid out whole.
+OTHER_BOXES = {
+    "upper-cased by a filter": "<p>{{ patient.name }}</p><p>{{ patient.name|upper }}</p>",
+    "in a link's address": '<p><a href="https://example.com/{{ patient.first_name }}">{{ patient.name }}</a></p>',
+    "lower-cased by CSS": '<p style="text-transform: lowercase">{{ patient.name }}</p>',
+    "in a heading, so a bookmark": "<h2>For {{ patient.name }}</h2><p>{{ patient.note }}</p>",
+    "the year of a date": "<p>{{ patient.name }}, treated in {{ patient.treated_on_day.year }}</p>",
+}
+
+
+@pytest.mark.parametrize("box", OTHER_BOXES.values(), ids=OTHER_BOXES.keys())
+def test_a_box_that_uses_the_details_otherwise_gets_copies_laid_out_whole(box, tmp_path, prepares):
+    clinic = copy_sample(tmp_path / "clinic")
+    (clinic / "templates").mkdir()
+    (clinic / "templates/handout.html").write_text(
+        '{% extends "builtin/handout.html" %}{% block treatment %}{% if patient is defined and patient %}'
+        + box
+        + "{% endif %}{% endblock %}"
+    )
+    project = load_project(clinic)
+    for number, fields in enumerate([PATIENTS[0], PATIENTS[4]] * 2):
+        context = template_context(project, ["aftercare"], check_patient(project, fields))
+        prepares.clear()
+        made = render_packet(project, ["aftercare"], context, "letter")
+        if number:  # the first also fits the blank copy and makes the stencil
+            assert prepares == ["aftercare"]  # laid out whole, once
+        assert made == whole(project, ["aftercare"], context)
+        assert "slot" not in text_of(made[0]).lower()
+        outline = [
+            item.title for item in PdfReader(io.BytesIO(made[0])).outline if not isinstance(item, list)
+        ]
+        assert not any("slot" in title.lower() for title in outline)
+        if "heading" in box:
+            assert f"For {fields['name']}" in outline
+
+
+def test_a_stencil_is_made_again_after_another_project_had_the_fonts(tmp_path, prepares):
+    # A worker starts a new font configuration for each project (pdf._use_fonts).
+    sample = load_project(REPO)
+    clinic = load_project(copy_sample(tmp_path / "clinic"))
+    patient = check_patient(sample, PATIENTS[0])
+    first = render_packet(sample, ["aftercare"], template_context(sample, ["aftercare"], patient), "letter")
+    render_packet(clinic, ["aftercare"], template_context(clinic, ["aftercare"], patient), "letter")
+    prepares.clear()
+    again = render_packet(sample, ["aftercare"], template_context(sample, ["aftercare"], patient), "letter")
+    assert prepares == ["aftercare"]
+    assert again == first
+
+
+def test_only_the_last_few_stencils_are_kept(prepares, monkeypatch):
+    project = load_project(REPO)
+    kept = 3
+    monkeypatch.setattr(personalised_module, "STENCILS_KEPT", kept)
+    handouts = [d.name for d in documents(project) if d.spec.kind == "handout"][: kept + 2]
+    patient = check_patient(project, PATIENTS[0])
+    for name in handouts:
+        render_packet(project, [name], template_context(project, [name], patient), "letter")
+    assert len(handouts) == kept + 2
+    assert len(personalised_module._stencils) == kept
