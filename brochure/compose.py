@@ -157,11 +157,11 @@ class Engine:
 
         return pdf.prepare(html, extra_css=extra_css, slots=slots, **self.settings)
 
-    def again(self, prepared: pdf.Prepared, values: dict[str, str]) -> pdf.Layout:
-        """Lay out ``prepared`` (made by `prepare`) with its slots filled with ``values``."""
+    def again(self, prepared: pdf.Prepared, values: dict[str, str], *, first: bool = False) -> pdf.Layout:
+        """Lay out ``prepared`` (from `prepare`) with ``values`` in its slots (see pdf.lay_out_prepared)."""
         from . import pdf
 
-        return self._checked(pdf.lay_out_prepared(prepared, values))
+        return self._checked(pdf.lay_out_prepared(prepared, values, first=first))
 
     def _checked(self, layout: pdf.Layout) -> pdf.Layout:
         doc = self.doc

@@ -350,13 +350,17 @@ class Prepared:
     #: Seconds that preparing it took (see lay_out).
     spent: float
     output_intent: Any
+    color_profiles: dict[str, Any]
     #: Each text box with a slot in it, and its text with the slots' names.
     slots: list[tuple[Any, str]] = field(default_factory=list)
     #: How many times each slot's name is in the text boxes.
     found: dict[str, int] = field(default_factory=dict)
-    #: False when a slot's name is also somewhere a text box is not (a
-    #: bookmark, a string-set) or in transformed text: it cannot be filled.
+    #: False when a slot's name is also somewhere a text box is not (an
+    #: attribute, a bookmark, a string-set) or in transformed text, or when a
+    #: layout changes the boxes themselves (::first-letter): it cannot be filled.
     fillable: bool = True
+    #: How many boxes the tree has: a layout that changed it spoils the next.
+    boxes: int = 0
 
     def current(self) -> bool:
         """Whether the fonts it was styled with are still this process's (see _use_fonts)."""
@@ -439,7 +443,8 @@ def prepare(
             if options.get(key) is None:
                 options[key] = value
         counter_style = CounterStyle()
-        context = Document._build_layout_context(parsed, _fonts(), counter_style, {}, options)
+        color_profiles: dict[str, Any] = {}  # filled by @color-profile rules, read when written
+        context = Document._build_layout_context(parsed, _fonts(), counter_style, color_profiles, options)
         root = build_formatting_structure(
             parsed.etree_element,
             context.style_for,
@@ -467,6 +472,7 @@ def prepare(
         time_limit=time_limit,
         spent=time.monotonic() - started,
         output_intent=options["output_intent"],
+        color_profiles=color_profiles,
     )
     if slots:
         _find_slots(prepared, slots)
@@ -478,10 +484,17 @@ def _find_slots(prepared: Prepared, slots: Sequence[str]) -> None:
 
     pattern = re.compile("|".join(re.escape(s) for s in slots))
     found = dict.fromkeys(slots, 0)
+    # In an attribute, a slot would reach a link, an alt text or an id unfilled.
+    for element in prepared.html.etree_element.iter():
+        if any(pattern.search(str(value)) for value in element.attrib.values()):
+            prepared.fillable = False
     stack = [prepared.root]
     while stack:
         box = stack.pop()
+        prepared.boxes += 1
         stack.extend(getattr(box, "children", ()))
+        if getattr(box, "first_letter_style", None) is not None:
+            prepared.fillable = False  # its layout moves the first letter into a box of its own
         if isinstance(box, boxes.TextBox) and pattern.search(box.text):
             prepared.slots.append((box, box.text))
             for name in pattern.findall(box.text):
@@ -533,7 +546,7 @@ def lay_out_prepared(
                 DocumentMetadata(**get_html_metadata(prepared.html)),
                 prepared.html.url_fetcher,
                 prepared.font_config,
-                {},
+                prepared.color_profiles,
                 prepared.output_intent,
             )
             doc._html = prepared.html
@@ -541,8 +554,18 @@ def lay_out_prepared(
         # The boxes keep their slots' names, not what filled them.
         for box, text in prepared.slots:
             box.text = text
+    if prepared.slots and _count_boxes(prepared.root) != prepared.boxes:
+        prepared.fillable = False  # this layout changed the tree: it cannot be laid out again
     warnings = prepared.warnings + [w for w in messages.warnings if w not in prepared.warnings]
     return Layout(doc, prepared.document, warnings)
+
+
+def _count_boxes(root: Any) -> int:  # noqa: ANN401
+    count, stack = 0, [root]
+    while stack:
+        count += 1
+        stack.extend(getattr(stack.pop(), "children", ()))
+    return count
 
 
 def lay_out(html: str, **settings: Any) -> Layout:  # noqa: ANN401

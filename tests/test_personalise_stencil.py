@@ -9,7 +9,9 @@ any difference in layout, text, fonts or tags shows.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
+import types
 
 import pytest
 from conftest import REPO, copy_sample
@@ -19,6 +21,7 @@ from brochure import pdf
 from brochure.deliver import check_patient
 from brochure.deliver import personalised as personalised_module
 from brochure.deliver.personalised import render_packet, template_context
+from brochure.errors import RenderError
 from brochure.project import documents, load_project
 
 TODAY = dt.date(2026, 11, 21)
@@ -87,46 +90,59 @@ def test_copies_from_the_stencil_are_the_copies_laid_out_whole(names, prepares):
         assert " ".join(context["name"].split()[:2]) in text
 
 
-def test_a_stencil_keeps_no_patient_detail(prepares):
-    from weasyprint.formatting_structure import boxes
+def everything_in(root: object) -> list[str]:
+    """Every string reachable from ``root``, not through modules, classes or functions."""
+    skip = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+    seen, found, stack = set(), [], [root]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or isinstance(item, skip):
+            continue
+        seen.add(id(item))
+        if isinstance(item, str):
+            found.append(item)
+        elif not isinstance(item, (bytes, int, float)):
+            stack.extend(gc.get_referents(item))
+    return found
 
+
+def test_a_stencil_keeps_no_patient_detail(prepares):
     project = load_project(REPO)
     for fields in PATIENTS:
-        render_packet(
-            project,
-            ["aftercare"],
-            template_context(project, ["aftercare"], check_patient(project, fields)),
-            "letter",
-        )
+        context = template_context(project, ["aftercare"], check_patient(project, fields))
+        render_packet(project, ["aftercare"], context, "letter")
     assert personalised_module._stencils
-    for stencil in personalised_module._stencils.values():
-        texts = [stencil.pattern.pattern]
-        stack = [stencil.prepared.root]
-        while stack:
-            box = stack.pop()
-            stack.extend(getattr(box, "children", ()))
-            if isinstance(box, boxes.TextBox):
-                texts.append(box.text)
-        kept = "\n".join(texts)
-        assert "slotxqz" in kept  # the stand-ins are there
-        for fields in PATIENTS:
-            for value in fields.values():
-                if len(value) > 3:
-                    assert value not in kept
+    kept = "\n".join(everything_in(personalised_module._stencils))
+    assert "slotxqz" in kept  # the stand-ins are there
+    assert "What Botox does" in kept or "Aftercare" in kept or "aftercare" in kept  # and the handout
+    for fields in PATIENTS:
+        for value in (fields["name"], fields.get("note", "")):
+            if len(value) > 3:
+                assert value not in kept
 
 
-# The details shown somewhere a stand-in cannot be filled in: each copy is laid out whole.
+# The details shown somewhere a stand-in cannot be filled in, or a stylesheet that changes the
+# boxes as it lays them out: each copy is laid out whole. (box template, project stylesheet rules)
+THE_BOX = '{% include "_treatment.html" %}'
 OTHER_BOXES = {
-    "upper-cased by a filter": "<p>{{ patient.name }}</p><p>{{ patient.name|upper }}</p>",
-    "in a link's address": '<p><a href="https://example.com/{{ patient.first_name }}">{{ patient.name }}</a></p>',
-    "lower-cased by CSS": '<p style="text-transform: lowercase">{{ patient.name }}</p>',
-    "in a heading, so a bookmark": "<h2>For {{ patient.name }}</h2><p>{{ patient.note }}</p>",
-    "the year of a date": "<p>{{ patient.name }}, treated in {{ patient.treated_on_day.year }}</p>",
+    "upper-cased by a filter": ("<p>{{ patient.name }}</p><p>{{ patient.name|upper }}</p>", ""),
+    "in a link's address": (
+        '<p><a href="https://example.com/{{ patient.first_name }}">{{ patient.name }}</a></p>',
+        "",
+    ),
+    "in an address a stylesheet prints": (
+        '<p>{{ patient.name }}</p><p><a href="https://example.com/{{ patient.first_name }}">{{ patient.first_name }}</a></p>',
+        'a::after { content: " (" attr(href) ")" }',
+    ),
+    "lower-cased by CSS": ('<p style="text-transform: lowercase">{{ patient.name }}</p>', ""),
+    "in a heading, so a bookmark": ("<h2>For {{ patient.name }}</h2><p>{{ patient.note }}</p>", ""),
+    "the year of a date": ("<p>{{ patient.name }}, treated in {{ patient.treated_on_day.year }}</p>", ""),
+    "a ::first-letter in the box": (THE_BOX, ".your-treatment dd::first-letter { font-weight: bold }"),
+    "a ::first-letter elsewhere": (THE_BOX, "main > p::first-letter { font-weight: bold }"),
 }
 
 
-@pytest.mark.parametrize("box", OTHER_BOXES.values(), ids=OTHER_BOXES.keys())
-def test_a_box_that_uses_the_details_otherwise_gets_copies_laid_out_whole(box, tmp_path, prepares):
+def clinic_with(tmp_path, box: str, css: str = ""):
     clinic = copy_sample(tmp_path / "clinic")
     (clinic / "templates").mkdir()
     (clinic / "templates/handout.html").write_text(
@@ -134,7 +150,15 @@ def test_a_box_that_uses_the_details_otherwise_gets_copies_laid_out_whole(box, t
         + box
         + "{% endif %}{% endblock %}"
     )
-    project = load_project(clinic)
+    if css:
+        (clinic / "styles").mkdir()
+        (clinic / "styles/handout.css").write_text('@import url("builtin:handout.css");\n' + css + "\n")
+    return load_project(clinic)
+
+
+@pytest.mark.parametrize(("box", "css"), OTHER_BOXES.values(), ids=OTHER_BOXES.keys())
+def test_a_box_that_uses_the_details_otherwise_gets_copies_laid_out_whole(box, css, tmp_path, prepares):
+    project = clinic_with(tmp_path, box, css)
     for number, fields in enumerate([PATIENTS[0], PATIENTS[4]] * 2):
         context = template_context(project, ["aftercare"], check_patient(project, fields))
         prepares.clear()
@@ -149,6 +173,66 @@ def test_a_box_that_uses_the_details_otherwise_gets_copies_laid_out_whole(box, t
         assert not any("slot" in title.lower() for title in outline)
         if "heading" in box:
             assert f"For {fields['name']}" in outline
+
+
+def test_details_with_an_ampersand_side_by_side_are_told_apart(tmp_path, prepares):
+    # Between two details the text is "Botox &amp; filler; 20 units": the first ends after the entity.
+    project = clinic_with(
+        tmp_path, "<p>{{ patient.name }}</p><p>{{ patient.treatment }}; {{ patient.note }}</p>"
+    )
+    for treatment in ("Botox", "Botox & filler", "Botox &amp; filler"):
+        fields = {**PATIENTS[0], "treatment": treatment, "note": "20 units"}
+        context = template_context(project, ["aftercare"], check_patient(project, fields))
+        made = render_packet(project, ["aftercare"], context, "letter")
+        assert made == whole(project, ["aftercare"], context)
+        assert f"{treatment}; 20 units" in text_of(made[0])
+    prepares.clear()
+    render_packet(project, ["aftercare"], context, "letter")
+    assert prepares == []  # from the stencil
+
+
+def test_a_copy_whose_stencil_fails_is_laid_out_whole(monkeypatch, prepares):
+    from weasyprint import layout as weasyprint_layout
+
+    project = load_project(REPO)
+    contexts = [
+        template_context(project, ["aftercare"], check_patient(project, fields)) for fields in PATIENTS[::4]
+    ]
+    render_packet(project, ["aftercare"], contexts[0], "letter")
+    assert len(personalised_module._stencils) == 1
+    real = weasyprint_layout.layout_document
+    failures = [RecursionError()]  # what a layout too deep for Python raises, once
+
+    def fails_once(*args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(weasyprint_layout, "layout_document", fails_once)
+    made = render_packet(project, ["aftercare"], contexts[1], "letter")
+    assert not personalised_module._stencils  # dropped: WeasyPrint may have left it half changed
+    monkeypatch.setattr(weasyprint_layout, "layout_document", real)
+    assert made == whole(project, ["aftercare"], contexts[1])
+    prepares.clear()
+    assert render_packet(project, ["aftercare"], contexts[0], "letter") == whole(
+        project, ["aftercare"], contexts[0]
+    )
+    assert len(personalised_module._stencils) == 1  # made again
+
+    # A stencil that cannot be made (out of time, say) is not kept, and the copy is laid out whole.
+    personalised_module._stencils.clear()
+    real_prepare = pdf.prepare
+
+    def slow_stencil(*args, **kwargs):
+        if kwargs.get("slots"):
+            raise RenderError.at("aftercare", None, "laying out took longer than 60 seconds", "shorten it")
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(pdf, "prepare", slow_stencil)
+    assert render_packet(project, ["aftercare"], contexts[1], "letter") == whole(
+        project, ["aftercare"], contexts[1]
+    )
+    assert not personalised_module._stencils
 
 
 def test_a_stencil_is_made_again_after_another_project_had_the_fonts(tmp_path, prepares):
@@ -173,4 +257,4 @@ def test_only_the_last_few_stencils_are_kept(prepares, monkeypatch):
     for name in handouts:
         render_packet(project, [name], template_context(project, [name], patient), "letter")
     assert len(handouts) == kept + 2
-    assert len(personalised_module._stencils) == kept
+    assert [s.prepared.document for s in personalised_module._stencils.values()] == handouts[-kept:]

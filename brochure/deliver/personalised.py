@@ -323,16 +323,18 @@ def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, A
 class _Stencil:
     """A handout prepared once with a stand-in word for each of the patient's details (see pdf.Prepared).
 
-    ``pattern`` matches the HTML of a copy whose details differ only in
-    those words, and finds each detail's text in it. ``prepared`` is None
-    when the template uses a detail somewhere other than the box's text (an
-    attribute, a bookmark, upper-cased) or needs more than its text (a
-    date's year): then each copy is laid out whole.
+    ``html`` is the handout's HTML with the stand-ins. ``pattern`` matches
+    the HTML of a copy whose details differ only in those words, and finds
+    each detail's text in it. ``prepared`` is None when the template uses a
+    detail somewhere other than the box's text (an attribute, a bookmark,
+    upper-cased) or needs more than its text (a date's year): then each copy
+    is laid out whole.
     """
 
     prepared: Any  # pdf.Prepared | None
-    pattern: re.Pattern[str]
-    slots: dict[str, str]  # stand-in word -> group name in pattern
+    html: str = ""
+    pattern: re.Pattern[str] | None = None
+    slots: dict[str, str] = field(default_factory=dict)  # stand-in word -> group name in pattern
 
 
 def _stand_ins(context: dict) -> dict[str, object] | None:
@@ -342,6 +344,8 @@ def _stand_ins(context: dict) -> dict[str, object] | None:
     it in its own language): its stand-in is that of the text. None when a
     detail is of a kind a stand-in cannot take.
     """
+    if len(context) > 26:
+        return None
     stand_in: dict[str, object] = {}
     for index, (key, value) in enumerate(context.items()):
         if key.endswith("_day") and (value is None or isinstance(value, dt.date)):
@@ -357,23 +361,46 @@ def _stand_ins(context: dict) -> dict[str, object] | None:
 def _from_stencil(key: str, engine: Any, css: str, context: dict, html: str, html_for: Any) -> Any:  # noqa: ANN401
     """Lay out the copy whose HTML is ``html`` from the handout's stencil, or None to lay it out whole."""
     stand_in = _stand_ins(context)
-    if stand_in is None or len(context) > 26:
+    if stand_in is None:
         return None
     shape = (key, css, tuple((k, bool(v)) for k, v in stand_in.items()))
     stencil = _stencils.get(shape)
-    if stencil is None or (stencil.prepared is not None and not stencil.prepared.current()):
+    made = stencil is None or (stencil.prepared is not None and not stencil.prepared.current())
+    if made:
         try:
-            stencil = _make_stencil(engine, css, html_for(stand_in), stand_in)
-        except BrochureError:  # the template needs the details themselves (a date's year, say)
-            stencil = _Stencil(None, re.compile("(?!)"), {})
+            stand_in_html = html_for(stand_in)
+        except Exception:  # noqa: BLE001 - the template needs the details themselves (a date's year, say)
+            stencil = _Stencil(None)
+        else:
+            try:
+                stencil = _make_stencil(engine, css, stand_in_html, stand_in)
+            except BrochureError:  # out of time, say: not kept, and the copy laid out whole says why
+                return None
         _stencils[shape] = stencil
         while len(_stencils) > STENCILS_KEPT:
             _stencils.popitem(last=False)
     _stencils.move_to_end(shape)
-    if stencil.prepared is None:
+    if stencil.prepared is None or not stencil.prepared.fillable:
         return None
-    found = stencil.pattern.fullmatch(html)
-    if found is None:  # the template shows these details in some other way
+    values = _details(stencil, html)
+    if values is None:  # the template shows these details in some other way
+        return None
+    try:
+        layout = engine.again(stencil.prepared, values, first=made)
+    except BrochureError:
+        del _stencils[shape]  # WeasyPrint may have left its boxes half changed
+        return None
+    if not stencil.prepared.fillable:  # the layout changed the boxes (and may have kept some text)
+        _stencils[shape] = _Stencil(None)
+    return layout
+
+
+def _details(stencil: _Stencil, html: str) -> dict[str, str] | None:
+    """Each stand-in's text in ``html``, or None if ``html`` is not the stencil's with other text."""
+    from markupsafe import escape
+
+    found = stencil.pattern.fullmatch(html) if stencil.pattern else None
+    if found is None:
         return None
     values = {}
     for word, group in stencil.slots.items():
@@ -382,7 +409,11 @@ def _from_stencil(key: str, engine: Any, css: str, context: dict, html: str, htm
         if not value or value != " ".join(value.split()):
             return None
         values[word] = value
-    return engine.again(stencil.prepared, values)
+    # The copy is the stencil with each stand-in replaced by its text, escaped as the template escapes.
+    words = re.compile("|".join(stencil.slots)) if stencil.slots else None
+    if words is None or words.sub(lambda m: str(escape(values[m.group()])), stencil.html) != html:
+        return None
+    return values
 
 
 def _make_stencil(engine: Any, css: str, html: str, stand_in: dict) -> _Stencil:  # noqa: ANN401
@@ -393,9 +424,9 @@ def _make_stencil(engine: Any, css: str, html: str, stand_in: dict) -> _Stencil:
     pattern = []
     for part in parts:
         if part in slots:
-            # Text between tags only: a detail is escaped, so it has no < or >.
+            # Text between tags only (a detail is escaped, so it has no < or >), and whole entities.
             group = slots[part]
-            pattern.append(f"(?P={group})" if part in seen else f"(?P<{group}>[^<>]*?)")
+            pattern.append(f"(?P={group})" if part in seen else f"(?P<{group}>(?:[^<>&]|&#?\\w+;)*?)")
             seen.add(part)
         else:
             pattern.append(re.escape(part))
@@ -404,4 +435,4 @@ def _make_stencil(engine: Any, css: str, html: str, stand_in: dict) -> _Stencil:
     if not prepared.fillable or any(html.count(w) != prepared.found.get(w, 0) for w in words):
         prepared = None
     shown = {word: group for word, group in slots.items() if word in seen}
-    return _Stencil(prepared, re.compile("".join(pattern), re.DOTALL), shown)
+    return _Stencil(prepared, html, re.compile("".join(pattern), re.DOTALL), shown)
