@@ -43,7 +43,7 @@ def _memory_kb(pid: int) -> int:
 
 
 def _server_pid() -> int | None:
-    from brochure import server
+    from brochure.warm import control as server
 
     found = [s for s in server.status() if s.get("current")]
     return found[0]["pid"] if found else None
@@ -58,9 +58,9 @@ def rows(context: object = None) -> list[dict]:
     sys.path.insert(0, str(REPO / "tests"))
     from servers import CupsServer, cupsd_path, free_port
 
-    from brochure import server
     from brochure.deliver import check_patient, personalise, personalise_many, print_packet, staff
-    from brochure.project import load_project
+    from brochure.project.model import load_project
+    from brochure.warm import control as server
 
     project = load_project(project_dir)
     people = staff(project)
@@ -144,7 +144,7 @@ def rows(context: object = None) -> list[dict]:
 
 
 def _handouts(project) -> list[str]:  # noqa: ANN001
-    from brochure.project import documents
+    from brochure.project.model import documents
 
     return [d.name for d in documents(project) if d.spec.kind == "handout"]
 

@@ -117,8 +117,8 @@ for line in sys.stdin:
 WRITE_HTML = """
 import sys
 from pathlib import Path
-from brochure.compose import document_html
-from brochure.project import documents, load_project
+from brochure.document.compose import document_html
+from brochure.project.model import documents, load_project
 
 project = load_project(Path(sys.argv[1]))
 out = Path(sys.argv[2])

@@ -6,11 +6,11 @@ import sys
 def main() -> None:
     """Run the command line; a Ctrl-C while it is still loading stops it cleanly too."""
     try:
-        from . import noop
+        from brochure.cli import noop
 
         if noop.answer(sys.argv[1:]):
             _leave(0)
-        from .cli import cli
+        from brochure.cli.main import cli
 
         try:
             cli(prog_name="brochure")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import struct
 import textwrap
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +15,8 @@ import pikepdf
 import pytest
 from pypdf import PdfReader
 
-from brochure.build import Outcome, build
-from brochure.project import load_project
+from brochure.build.run import Outcome, build
+from brochure.project.model import load_project
 
 # Real print and mail servers (a private cupsd, aiosmtpd with TLS): see tests/servers.py.
 pytest_plugins = ["servers"]
@@ -141,3 +143,50 @@ def copy_sample(dest: Path, variants: bool = False) -> Path:
         documents = dest / "content/documents.toml"
         documents.write_text(re.sub(r"(?m)^(languages|large_print\w*) = .*$", "", documents.read_text()))
     return dest
+
+
+def structure(path: Path) -> list[dict]:
+    """Every structure element of the PDF, in order: its type, /Alt and /Lang."""
+    found: list[dict] = []
+
+    def visit(element: object) -> None:
+        if isinstance(element, pikepdf.Array):
+            for kid in element:
+                visit(kid)
+        elif isinstance(element, pikepdf.Dictionary) and "/S" in element:
+            found.append(
+                {
+                    "type": str(element.S),
+                    "alt": str(element.Alt) if "/Alt" in element else None,
+                    "lang": str(element.Lang) if "/Lang" in element else None,
+                }
+            )
+            visit(element.get("/K"))
+
+    with pikepdf.open(path) as pdf:
+        visit(pdf.Root.StructTreeRoot.K)
+    return found
+
+
+def grow(path: Path, share: float) -> None:
+    """Make a topic's body longer by ``share`` of itself (whole paragraphs and lists)."""
+    head, body = path.read_text().split("\n---\n", 1)
+    blocks = body.strip().split("\n\n")
+    extra, size = [], 0
+    while size < share * len(body):
+        block = blocks[len(extra) % len(blocks)].replace("## ", "## More: ")
+        extra.append(block)
+        size += len(block) + 2
+    path.write_text(head + "\n---\n" + body.rstrip() + "\n\n" + "\n\n".join(extra) + "\n")
+
+
+def png_bytes(width: int, height: int) -> bytes:
+    """A real PNG, 1-bit grey, all white; small on disk whatever its size."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)
+    raw = zlib.compress(row * height, 9)
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")

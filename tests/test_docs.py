@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO
 from pypdf import PdfReader
 
-from brochure.cli import cli
+from brochure.cli.main import cli
 
 README = (REPO / "README.md").read_text()
 

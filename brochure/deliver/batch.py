@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BrochureError, Problem
-from .patient import FIELDS, Patient, PatientError, check_patient
+from brochure.base.errors import BrochureError, Problem
+from brochure.deliver import rules
+from brochure.deliver.patient import FIELDS, Patient, PatientError, check_patient
 
 #: The columns a batch file may have; `name` and `handouts` are required.
 COLUMNS = {
@@ -53,22 +54,6 @@ class Outcome:
     passphrase: str | None = None
 
 
-@dataclass
-class Summary:
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    @property
-    def delivered(self) -> int:
-        return sum(o.ok for o in self.outcomes)
-
-    @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.ok]
-
-    def describe(self) -> str:
-        return f"{self.delivered} delivered, {len(self.failed)} failed"
-
-
 def read_rows(
     project,  # noqa: ANN001
     path: Path,
@@ -83,7 +68,7 @@ def read_rows(
     With ``email`` (a batch to email), every row needs an address, and,
     unless ``encrypt`` or ``consented`` (for all rows), the patient's consent.
     """
-    from ..project import documents
+    from brochure.project.model import documents
 
     shown = str(path)
     try:
@@ -127,15 +112,10 @@ def read_rows(
             if email and row is not None and not row.email:
                 fix = "give the patient's address on each row"
                 row_problems.append(Problem(shown, number, "column 'email': is empty", fix))
-            if email and row is not None and not (encrypt or consented or row.consented):
-                row_problems.append(
-                    Problem(
-                        shown,
-                        number,
-                        "column 'consent': an unencrypted PDF may only be emailed with the patient's consent",
-                        "write yes once the patient agreed, or send the batch with --encrypt",
-                    )
-                )
+            refused = email and row is not None and rules.consent_problem(encrypt, consented or row.consented)
+            if refused:
+                fix = "write yes once the patient agreed, or send the batch with --encrypt"
+                row_problems.append(Problem(shown, number, f"column 'consent': {refused[0]}", fix))
             problems += row_problems
             if row is not None:
                 rows.append(row)
@@ -175,7 +155,7 @@ def _row(project, shown, number, header, values, handout_names, today):  # noqa:
     address = cells.get("email", "").strip()
     consent = cells.get("consent", "").strip().lower()
     if address:
-        from .mail import MailError, check_address
+        from brochure.deliver.mail import MailError, check_address
 
         try:
             address = check_address(address)
@@ -204,7 +184,7 @@ def deliver_rows(
 
     A row whose rendering or delivery fails yields a failed Outcome; the rest go on.
     """
-    from .personalised import personalise_many
+    from brochure.deliver.packet import personalise_many
 
     requests = [(row.handouts, row.patient) for row in rows]
     for row, packet in zip(

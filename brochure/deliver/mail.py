@@ -23,10 +23,11 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-from ..errors import BrochureError
-from .patient import Patient
-from .personalised import Packet
-from .settings import MachineSettings, load_settings, smtp_password
+from brochure.base.errors import BrochureError
+from brochure.deliver import rules
+from brochure.deliver.packet import Packet
+from brochure.deliver.patient import Patient
+from brochure.deliver.settings import MachineSettings, load_settings, smtp_password
 
 ATTACHMENT_NAME = "handout.pdf"
 #: Letters and digits that cannot be mistaken for one another when read out.
@@ -89,8 +90,8 @@ def _templates(project) -> Any:  # noqa: ANN001, ANN401 - a Jinja environment
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
 
-    from ..paths import builtin_dir
-    from ..render import search_path
+    from brochure.base.paths import builtin_dir
+    from brochure.document.templates import search_path
 
     folders = search_path(project.root, "templates") if project is not None else [builtin_dir("templates")]
     return SandboxedEnvironment(
@@ -115,7 +116,7 @@ def compose_message(
 
     titles = []
     if project is not None:
-        from ..project import select
+        from brochure.project.model import select
 
         titles = [doc.title for doc in select(project, [name for name, _ in packet.documents])]
     context = {
@@ -167,13 +168,8 @@ def email_packet(
     connection fails.
     """
     to = check_address(to)
-    if not encrypt and not consented:
-        raise MailError.at(
-            None,
-            None,
-            "an unencrypted PDF may only be emailed with the patient's consent: nothing was sent",
-            "use --encrypt, or --patient-consented once the patient has agreed",
-        )
+    if refused := rules.consent_problem(encrypt, consented):
+        raise MailError.at(None, None, f"{refused[0]}: nothing was sent", refused[1])
     settings = settings or load_settings()
     passphrase = new_passphrase() if encrypt else None
     if passphrase:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from .. import schema
-from ..config import read_toml
-from ..errors import BrochureError, ConfigError, Problem
-from ..schema import Field
+from brochure.base.errors import BrochureError, ConfigError, Problem
+from brochure.project import schema
+from brochure.project.config import read_toml
+from brochure.project.schema import Field
 
 STAFF_FILE = "content/staff.toml"
 
@@ -245,7 +245,7 @@ def injector_label(project, name: str) -> str:  # noqa: ANN001
 
 def follow_up_date(project, names: Sequence[str], treated_on: dt.date) -> dt.date | None:  # noqa: ANN001
     """The earliest follow-up over the named documents' topics (front matter ``follow_up_days``)."""
-    from ..project import select
+    from brochure.project.model import select
 
     days = [t.follow_up_days for doc in select(project, names) for t in doc.topics if t.follow_up_days]
     return treated_on + dt.timedelta(days=min(days)) if days else None

@@ -12,14 +12,14 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 
-from ..errors import BrochureError
-from .personalised import Packet
-from .settings import MachineSettings, load_settings
+from brochure.base.errors import BrochureError
+from brochure.base.paper import paper
+from brochure.deliver import rules
+from brochure.deliver.packet import Packet
+from brochure.deliver.settings import MachineSettings, load_settings
 
 #: The title every job gets: never a patient's name or a handout's.
 JOB_TITLE = "brochure handout"
-MEDIA = {"letter": "Letter", "a4": "A4"}
-MAX_COPIES = 20
 TIMEOUT = 30
 
 
@@ -95,8 +95,7 @@ def print_packet(
     settings: MachineSettings | None = None,
 ) -> PrintJob:
     """Hand ``packet`` to CUPS as one job; raise PrintError with a plain message when it cannot be."""
-    if not 1 <= copies <= MAX_COPIES:
-        raise PrintError.at(None, None, f"copies must be from 1 to {MAX_COPIES}", "give --copies 1, 2, ...")
+    rules.check_copies(copies)
     settings = settings or load_settings()
     queues, default = printers()
     printer = printer or settings.printer or default
@@ -125,7 +124,17 @@ def print_packet(
         warnings.append(
             f"printer {printer!r} is paused: the job waits until it is resumed (cupsenable {printer})"
         )
-    command = ["lp", "-d", printer, "-n", str(copies), "-t", JOB_TITLE, "-o", f"media={MEDIA[packet.paper]}"]
+    command = [
+        "lp",
+        "-d",
+        printer,
+        "-n",
+        str(copies),
+        "-t",
+        JOB_TITLE,
+        "-o",
+        f"media={paper(packet.paper).cups_media}",
+    ]
     command += ["-o", "sides=two-sided-long-edge" if duplex else "sides=one-sided"]
     result = _run(command, packet.pdf)  # no file named: lp reads standard input
     out = _text(result)

@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import BrochureError
-from .patient import Patient
-from .personalised import Packet
-from .settings import MachineSettings
+from brochure.base.errors import BrochureError
+from brochure.deliver.packet import Packet
+from brochure.deliver.patient import Patient
+from brochure.deliver.rules import AGAIN_MINUTES
+from brochure.deliver.settings import MachineSettings
 
 #: A second delivery of the same handouts to the same patient within this time asks first.
-DUPLICATE_MINUTES = 5
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -128,8 +128,9 @@ class Record:
         target: str,
         consent: str = "",
         when: dt.datetime | None = None,
+        by: str | None = None,
     ) -> Delivery:
-        """Record one delivery of ``packet``."""
+        """Record one delivery of ``packet``, given by ``by`` (default: this computer's user)."""
         when = when or dt.datetime.now().astimezone()
         fields = patient.fields() if patient else {}
         documents = [
@@ -146,7 +147,7 @@ class Record:
                     when.isoformat(timespec="seconds"),
                     method,
                     target,
-                    _user(),
+                    by or _user(),
                     fields.get("name", ""),
                     json.dumps(fields),
                     consent,
@@ -177,9 +178,7 @@ class Record:
     def today(self) -> list[Delivery]:
         return self.search(since=dt.date.today())
 
-    def recent(
-        self, patient: Patient, names: Sequence[str], minutes: int = DUPLICATE_MINUTES
-    ) -> Delivery | None:
+    def recent(self, patient: Patient, names: Sequence[str], minutes: int = AGAIN_MINUTES) -> Delivery | None:
         """A delivery of the same handouts to the same patient in the last ``minutes``, if there is one."""
         since = dt.datetime.now().astimezone() - dt.timedelta(minutes=minutes)
         for delivery in self.search(patient.name):
@@ -208,8 +207,8 @@ class Record:
         )
 
     def _changed(self, docs: list[tuple]) -> list[str]:
-        from ..project import documents
-        from .personalised import content_version
+        from brochure.deliver.packet import content_version
+        from brochure.project.model import documents
 
         if not hasattr(self, "_versions"):
             self._versions = {doc.name: content_version(self.project, doc) for doc in documents(self.project)}

@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import schema
-from ..config import read_toml
-from ..errors import ConfigError, Problem
-from ..schema import Field
+from brochure.base.errors import ConfigError, Problem
+from brochure.project import schema
+from brochure.project.config import read_toml
+from brochure.project.schema import Field
 
 APP = "brochure"
 KEYRING_SERVICE = "brochure-smtp"

@@ -28,8 +28,8 @@ from flask.globals import request_ctx
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-from ..errors import BrochureError
-from .live import Live
+from brochure.base.errors import BrochureError
+from brochure.web.live import Live
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def create_app(
     live = live or Live(Path(project), out)
     app.extensions["desk"] = live
     if watch:
-        from . import pages
+        from brochure.web import pages
 
         live.after_build = lambda names: pages.refresh(live.out, live.root, names)
         live.start(jobs=jobs)
@@ -82,7 +82,7 @@ def create_app(
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["desk_css"] = Markup(DESK_CSS)  # noqa: S704 - our own file, hashed in CSP
 
-    from . import views
+    from brochure.web import views
 
     views.register(app)
     return app

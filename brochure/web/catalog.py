@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from ..project import Project, documents
+from brochure.project.model import Project, documents
 
 GENERAL = "General"
 OTHER = "Brochures"

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from ..errors import BrochureError
-from . import catalog, pages
+from brochure.base.errors import BrochureError
+from brochure.deliver import rules
+from brochure.web import catalog, pages
 
 bp = Blueprint("desk", __name__)
 
 PATIENT_FIELDS = ("name", "treated_on", "injector", "treatment", "note")
 ACTIONS = ("preview", "print", "email", "download")
-MAX_COPIES = 20  # as brochure.deliver.printing allows
 
 
 @dataclass
@@ -71,7 +71,7 @@ def _blank(project, entries: list[catalog.Entry]) -> dict[str, str]:  # noqa: AN
 
 def _page(project, form: Form, status: int = 200):  # noqa: ANN001, ANN202
     """Render the personalise page, with what the machine can deliver to."""
-    from ..deliver import printers, staff
+    from brochure.deliver import printers, staff
 
     queues: list[str] = []
     default_queue = None
@@ -89,7 +89,7 @@ def _page(project, form: Form, status: int = 200):  # noqa: ANN001, ANN202
             injectors=staff(project),
             queues=queues,
             print_problem=print_problem,
-            max_copies=MAX_COPIES,
+            max_copies=rules.MAX_COPIES,
         ),
         status,
     )
@@ -98,7 +98,7 @@ def _page(project, form: Form, status: int = 200):  # noqa: ANN001, ANN202
 @bp.get("/personalise")
 def personalise_form():  # noqa: ANN201
     """The patient form for the handouts picked (their names, not a patient's, are in the URL)."""
-    from ..deliver import follow_up_date
+    from brochure.deliver import follow_up_date
 
     project = _live().project()
     entries = _packet(project, request.args.getlist("d"))
@@ -111,7 +111,7 @@ def personalise_form():  # noqa: ANN201
 @bp.post("/personalise")
 def personalise_post():  # noqa: ANN201
     """Preview, print, email or download the packet for the patient in the form."""
-    from ..deliver import PatientError, check_patient, follow_up_date, personalise
+    from brochure.deliver import PatientError, check_patient, follow_up_date, personalise
 
     project = _live().project()
     entries = _packet(project, request.form.getlist("d"))
@@ -158,7 +158,7 @@ _KEPT = (*PATIENT_FIELDS, "printer", "copies", "to", "to_again", "consent", "enc
 
 def _sentence(name: str, message: str) -> str:
     """'is required' for the field 'name' -> 'Patient name is required.'"""
-    from ..deliver import FIELDS
+    from brochure.deliver import FIELDS
 
     label = FIELDS.get(name, name)
     return f"{label[:1].upper()}{label[1:]} {message.rstrip('.')}."
@@ -172,65 +172,67 @@ def _plain(exc: BrochureError) -> str:
 
 
 def _deliver(action, packet, patient, project, values, form: Form) -> str:  # noqa: ANN001
-    """Print or email the packet and record it; the sentence that confirms it ('' when it did not go)."""
-    from ..deliver import MailError, Record, check_address, email_packet, load_settings, print_packet
+    """Print or email the packet through the delivery service; the sentence that confirms it ('' when
+    it did not go: the form then says why)."""
+    from brochure.deliver.rules import OptionsError
+    from brochure.deliver.service import Delivery, GivenRecently, deliver
 
-    settings = load_settings()
+    try:
+        copies = int(values.get("copies") or 1)
+    except ValueError:
+        copies = 0
+    if action == "print":
+        options = {"printer": values.get("printer") or None, "copies": copies}
+    else:
+        options = {
+            "to": values.get("to", "").strip(),
+            "to_again": values.get("to_again", "").strip(),
+            "encrypt": bool(values.get("encrypt")),
+            "consented": bool(values.get("consent")),
+        }
+    delivery = Delivery(
+        [n for n, _v in packet.documents], patient, action, again=bool(values.get("again")), **options
+    )
+    try:
+        done = deliver(project, delivery, packet=packet)
+    except OptionsError as exc:
+        form.errors.update(
+            {
+                name: _FIELD_SENTENCES.get(name) or _sentence_of(message)
+                for name, message in exc.fields.items()
+            }
+        )
+        return ""
+    except GivenRecently as exc:
+        form.again = exc.earlier.when.strftime("%H:%M")
+        return ""
     count, sheets = len(packet.documents), packet.pages
     what = f"{count} handout{'s' * (count != 1)} ({sheets} page{'s' * (sheets != 1)})"
-    errors = form.errors
-    if action == "print":
-        try:
-            copies = int(values.get("copies") or 1)
-        except ValueError:
-            copies = 0
-        if not 1 <= copies <= MAX_COPIES:
-            errors["copies"] = f"Copies must be a whole number from 1 to {MAX_COPIES}."
-            return ""
-    else:
-        to, again = values.get("to", "").strip(), values.get("to_again", "").strip()
-        try:
-            to = check_address(to)
-        except MailError:
-            errors["to"] = "Type the patient's email address, such as name@example.com."
-        else:
-            if to != again:
-                errors["to_again"] = "The two addresses differ. Type the same address in both boxes."
-        encrypt, consented = bool(values.get("encrypt")), bool(values.get("consent"))
-        if encrypt and consented:
-            errors["consent"] = "Choose one: encrypt the PDF, or send it unencrypted with consent."
-        elif not (encrypt or consented):
-            errors["consent"] = "Tick that the patient agreed to unencrypted email, or choose Encrypt."
-        if errors:
-            return ""
-    with Record.open(settings, project) as record:
-        earlier = record.recent(patient, [n for n, _v in packet.documents])
-        if earlier is not None and not values.get("again"):
-            form.again = earlier.when.strftime("%H:%M")
-            return ""
-        if action == "print":
-            job = print_packet(
-                packet, printer=values.get("printer") or None, copies=copies, settings=settings
-            )
-            record.add(packet, patient, method="print", target=job.printer)
-            form.warnings = [f"{w[:1].upper()}{w[1:]}." for w in job.warnings]
-            return f"Sent {what} to the printer {job.printer} (job {job.job_id})."
-        result = email_packet(
-            packet, patient, to=to, encrypt=encrypt, consented=consented, settings=settings, project=project
-        )
-        record.add(
-            packet, patient, method="email", target=result.to, consent="encrypted" if encrypt else "consented"
-        )
-    form.passphrase = result.passphrase or ""
-    return f"Emailed {what}" + (", encrypted." if encrypt else ".")
+    if done.job is not None:
+        form.warnings = [f"{w[:1].upper()}{w[1:]}." for w in done.warnings]
+        return f"Sent {what} to the printer {done.job.printer} (job {done.job.job_id})."
+    form.passphrase = (done.email.passphrase if done.email else None) or ""
+    return f"Emailed {what}" + (", encrypted." if delivery.encrypt else ".")
+
+
+#: What the page says beside a field whose rule was broken, in the words of its controls.
+_FIELD_SENTENCES = {
+    "to": "Type the patient's email address, such as name@example.com.",
+    "to_again": "The two addresses differ. Type the same address in both boxes.",
+    "consent": "Tick that the patient agreed to unencrypted email, or choose Encrypt.",
+}
+
+
+def _sentence_of(message: str) -> str:
+    return f"{message[:1].upper()}{message[1:].rstrip('.')}."
 
 
 def _download(packet, patient, project) -> Response:  # noqa: ANN001
     """The packet as a file to save, recorded as given (method 'download'), like a print or an email."""
-    from ..deliver import Record, load_settings
+    from brochure.deliver.service import Delivery, deliver
 
-    with Record.open(load_settings(), project) as record:
-        record.add(packet, patient, method="download", target="this computer")
+    names = [n for n, _v in packet.documents]
+    deliver(project, Delivery(names, patient, "download", again=True), packet=packet)
     response = Response(packet.pdf, mimetype="application/pdf")
     # A generic name: the file name must not carry the patient's.
     response.headers["Content-Disposition"] = 'attachment; filename="handouts.pdf"'
@@ -246,7 +248,8 @@ def today() -> str:
 @bp.post("/reprint")
 def reprint():  # noqa: ANN201
     """Print a delivery of today again, for the same patient, with the handouts as they are now."""
-    from ..deliver import PatientError, Record, check_patient, load_settings, personalise, print_packet
+    from brochure.deliver import PatientError, Record, check_patient, load_settings
+    from brochure.deliver.service import Delivery, deliver
 
     project = _live().project()
     try:
@@ -262,11 +265,11 @@ def reprint():  # noqa: ANN201
             delivery = found[0]
             names = [name for name, *_rest in delivery.documents]
             patient = check_patient(project, delivery.patient)
-            packet = personalise(project, names, patient)
             # Again on the printer it went to, or (when it was emailed) on the usual one.
             printer = delivery.target if delivery.method == "print" else None
-            job = print_packet(packet, printer=printer, settings=settings)
-            record.add(packet, patient, method="print", target=job.printer)
+            again = Delivery(names, patient, "print", printer=printer, again=True)
+            done = deliver(project, again, settings=settings, record=record)
+            packet, job = done.packet, done.job
     except PatientError:
         return _today(problem="The recorded details no longer pass the checks; use the Handouts page."), 422
     except BrochureError as exc:
@@ -278,7 +281,7 @@ def reprint():  # noqa: ANN201
 
 
 def _today(done: str = "", problem: str = "") -> str:
-    from ..deliver import Record, load_settings
+    from brochure.deliver import Record, load_settings
 
     deliveries = []
     titles: dict[str, str] = {}

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import BrochureError
+from brochure.base.errors import BrochureError
 
 if TYPE_CHECKING:
-    from ..build import Outcome, Summary
-    from ..project import Project
+    from brochure.build.run import Outcome, Summary
+    from brochure.project.model import Project
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Live:
 
     def project(self) -> Project:
         """The project as last read well; read again after each build. Raises BrochureError if never read."""
-        from ..project import load_project
+        from brochure.project.model import load_project
 
         with self.changes:
             version = self.version
@@ -177,7 +177,7 @@ class Live:
 
     def check(self) -> None:
         """Read `brochure check`'s findings (without rendering: the build did that)."""
-        from ..check import check_project
+        from brochure.build.check import check_project
 
         report = check_project(self.root, render=False)
         findings = tuple(
@@ -198,7 +198,7 @@ class Live:
 
     def start(self, *, jobs: int | None = None) -> threading.Thread:
         """Watch the project in a daemon thread: build now, then on every saved change."""
-        from ..watch import watch
+        from brochure.build.watch import watch
 
         def run() -> None:
             try:
@@ -227,7 +227,7 @@ class Live:
     def _keep_warm(self) -> None:
         """Render a blank handout now and then, so the first preview of the day and every later one
         find the render server (or this process) warm, rather than paying to start WeasyPrint."""
-        from ..deliver import personalise
+        from brochure.deliver import personalise
 
         with self.changes:  # after the first build, which needs the cores more
             self.changes.wait_for(lambda: self._state.last_build is not None)
@@ -259,7 +259,7 @@ def _after(before: DocState | None, outcome: Outcome) -> DocState:
 
 
 def _handouts(project: Project) -> list:
-    from ..project import documents
+    from brochure.project.model import documents
 
     return [d for d in documents(project) if d.spec.kind == "handout"]
 

@@ -20,7 +20,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..output import JOURNAL, MANIFEST, Entry, Manifest, write_atomic
+from brochure.base import caches
+from brochure.build.output import JOURNAL, MANIFEST, Entry, Manifest, write_atomic
 
 THUMB_WIDTH = 240
 PREVIEW_WIDTH = 612  # shown 408 px wide: sharp on a high-density screen too
@@ -28,7 +29,7 @@ CACHE = Path(".cache") / "desk"
 #: pdfium is not thread-safe: one render at a time in this process.
 _pdfium = threading.Lock()
 #: What was last read, with the state of the files it came from: manifests by (out, root), hashes by path.
-_known: dict[object, tuple[tuple, object]] = {}
+_known: dict[object, tuple[tuple, object]] = caches.kept("web.pictures")
 _known_lock = threading.Lock()
 
 

@@ -15,9 +15,9 @@ from flask import (
     stream_with_context,
 )
 
-from ..errors import BrochureError
-from . import catalog, pages
-from .live import Live
+from brochure.base.errors import BrochureError
+from brochure.web import catalog, pages
+from brochure.web.live import Live
 
 handouts = Blueprint("handouts", __name__)
 status = Blueprint("status", __name__)
@@ -28,7 +28,7 @@ KEEP_ALIVE = 15.0
 
 def register(app: Flask) -> None:
     """Add every page to the app."""
-    from . import desk
+    from brochure.web import desk
 
     app.register_blueprint(handouts)
     app.register_blueprint(status)

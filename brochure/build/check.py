@@ -1,0 +1,333 @@
+"""`brochure check`: everything that can be wrong with a project, found without writing a file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from brochure.base.errors import BrochureError, BudgetError, ContentError, Problem
+from brochure.document.compose import render_document
+from brochure.project.config import Brand
+from brochure.project.model import Document, Project, load_project, select
+from brochure.project.topics import Topic
+
+ERROR, WARNING = "error", "warning"
+
+#: (colour key, what it is used for, WCAG AA ratio against the paper)
+CONTRAST_USES = (
+    ("text", "body text", 4.5),
+    ("muted", "small print and summaries", 4.5),
+    ("accent", "links", 4.5),
+    ("primary", "headings", 3.0),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem `brochure check` reports."""
+
+    level: str  # ERROR or WARNING
+    check: str
+    problem: Problem
+
+    def as_dict(self) -> dict[str, object]:
+        p = self.problem
+        return {
+            "level": self.level,
+            "check": self.check,
+            "file": None if p.file is None else str(p.file),
+            "line": p.line,
+            "message": p.message,
+            "fix": p.fix,
+        }
+
+
+@dataclass
+class DocumentStatus:
+    """Whether a document fits its page budget."""
+
+    name: str
+    budget: str
+    pages: int | None = None
+    status: str = "does not fit"  # "fits", "fits after auto-fit", "does not fit", "fails"
+    body_pt: float | None = None
+    extra_layouts: int = 0
+
+    def describe(self) -> str:
+        if self.status == "fits after auto-fit":
+            return f"fits after auto-fit at {self.body_pt:g} pt"
+        return self.status
+
+
+@dataclass
+class Report:
+    """Everything `brochure check` found."""
+
+    findings: list[Finding] = field(default_factory=list)
+    documents: list[DocumentStatus] = field(default_factory=list)
+
+    def add(self, level: str, check: str, problems: Iterable[Problem]) -> None:
+        self.findings += [Finding(level, p.check or check, p) for p in problems]
+
+    def note(self, level: str, check: str, file: object, line: int | None, message: str, fix: str) -> None:
+        self.add(level, check, [Problem(file, line, message, fix)])
+
+    @property
+    def errors(self) -> int:
+        return sum(f.level == ERROR for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return sum(f.level == WARNING for f in self.findings)
+
+    def failed(self, strict: bool) -> bool:
+        return bool(self.errors or (strict and self.warnings))
+
+
+def check_project(
+    root: object,
+    names: Iterable[str] = (),
+    *,
+    today: dt.date | None = None,
+    paper: str | None = None,
+    render: bool = True,
+) -> Report:
+    """Run every check on the project at ``root``; never writes a file."""
+    report = Report()
+    try:
+        project = load_project(root)
+        docs = select(project, names)
+    except BrochureError as exc:
+        report.add(ERROR, "config", exc.problems)
+        return report
+    report.add(WARNING, "config", project.warnings)
+    chosen = {t.shown: t for doc in docs for t in doc.topics}
+    today = today or dt.date.today()
+    for topic in chosen.values():
+        _check_topic(project, topic, today, report)
+    _check_translations(project, report)
+    _check_contrast(project.brand, report)
+    if render:
+        for doc in docs:
+            report.documents.append(_check_document(project, doc, paper or project.brand.paper, report))
+    return report
+
+
+def _check_topic(project: Project, topic: Topic, today: dt.date, report: Report) -> None:
+    from brochure.document.markup import convert
+    from brochure.document.readability import reading
+
+    topics = project.link_targets(topic.lang)
+    try:
+        converted = convert(topic, project.root, topics, frozenset(topics))
+    except BrochureError as exc:
+        report.add(ERROR, "content", exc.problems)
+        return
+    report.add(ERROR, "content", converted.errors)
+    report.add(WARNING, "headings", converted.warnings)
+    _check_review(project, topic, today, report)
+    language = topic.lang.split("-")[0].lower()
+    if language == "es":
+        _check_reading_es(project, topic, converted.html, report)
+    if language != "en":
+        return  # the reading grade is an English formula
+    target = project.settings.reading_grade
+    result = reading(converted.html)
+    if result.grade > target:
+        hardest = "; ".join(
+            f'line {_line_of(topic, s.text)}: "{_short(s.text)}" (grade {s.grade:.1f})'
+            for s in result.hardest()
+        )
+        report.note(
+            WARNING,
+            "reading",
+            topic.shown,
+            None,
+            f"reads at grade {result.grade:g}, above the target of {target:g}; hardest sentences: {hardest}",
+            "use shorter sentences and everyday words",
+        )
+
+
+def _check_reading_es(project: Project, topic: Topic, html: str, report: Report) -> None:
+    from brochure.document.readability import reading_es
+
+    target = project.settings.reading_ease_es
+    ease, hardest = reading_es(html)
+    if ease < target:
+        shown = "; ".join(
+            f'line {_line_of(topic, text)}: "{_short(text)}" (ease {score:.0f})'
+            for score, text in hardest[:3]
+        )
+        report.note(
+            WARNING,
+            "reading",
+            topic.shown,
+            None,
+            f"reads at Fernández-Huerta ease {ease:g}, below the target of {target:g}; "
+            f"hardest sentences: {shown}",
+            "use shorter sentences and shorter words",
+        )
+
+
+def _check_translations(project: Project, report: Report) -> None:
+    """Translations made from an older version of their source; topics a declared language lacks."""
+    from brochure.project.topics import source_version
+
+    sources = {t.slug: t for t in project.topics}
+    for text in project.translations:
+        source = sources[text.slug]
+        now = source_version(source)
+        line = _front_matter_line(text, "source_version")
+        if text.source_version is None:
+            report.note(
+                WARNING,
+                "translation",
+                text.shown,
+                1,
+                f"does not say which version of {source.shown} it translates",
+                f"if it matches {source.shown} today, add 'source_version: \"{now}\"' to its front matter",
+            )
+        elif text.source_version != now:
+            report.note(
+                WARNING,
+                "translation",
+                text.shown,
+                line,
+                f"is out of date: {source.shown} has changed since it was translated",
+                f"bring the translation up to date, then set 'source_version: \"{now}\"'",
+            )
+    declared = project.settings.languages
+    for lang in declared[1:]:
+        have = {t.slug for t in project.translations if t.lang == lang}
+        for topic in project.topics:
+            if topic.slug not in have:
+                report.note(
+                    WARNING,
+                    "translation",
+                    topic.shown,
+                    None,
+                    f"has no translation into {lang!r}, a language content/documents.toml declares",
+                    f"translate it into content/topics/{topic.slug}.{lang}.md, "
+                    f"with 'source_version: \"{source_version(topic)}\"' in its front matter",
+                )
+
+
+def _check_review(project: Project, topic: Topic, today: dt.date, report: Report) -> None:
+    due = topic.review_due
+    days = project.settings.review_warning_days
+    line = _front_matter_line(topic, "review_due")
+    if due is None:
+        report.note(
+            WARNING,
+            "review",
+            topic.shown,
+            1,
+            "has no review_due date",
+            "add 'review_due: YYYY-MM-DD' to its front matter",
+        )
+    elif due < today:
+        report.note(
+            ERROR,
+            "review",
+            topic.shown,
+            line,
+            f"medical review was due on {due.isoformat()} and is overdue",
+            "have the content reviewed, then update reviewed_on and review_due",
+        )
+    elif (due - today).days <= days:
+        report.note(
+            WARNING,
+            "review",
+            topic.shown,
+            line,
+            f"medical review is due on {due.isoformat()}, in {(due - today).days} days",
+            "plan the review, then update reviewed_on and review_due",
+        )
+
+
+def contrast_ratio(foreground: str, background: str) -> float:
+    """The WCAG contrast ratio of two '#rrggbb' or '#rgb' colours."""
+
+    def luminance(colour: str) -> float:
+        digits = colour.lstrip("#")
+        if len(digits) == 3:
+            digits = "".join(c * 2 for c in digits)
+        channels = []
+        for i in range(0, 6, 2):
+            c = int(digits[i : i + 2], 16) / 255
+            channels.append(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
+        red, green, blue = channels
+        return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+    light, dark = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _check_contrast(brand: Brand, report: Report) -> None:
+    from brochure.project.config import BRAND_FILE
+    from brochure.project.schema import toml_key_lines
+
+    lines = toml_key_lines(brand.file.read_text(encoding="utf-8"))
+    uses = [(key, use, "#ffffff", "white paper", need) for key, use, need in CONTRAST_USES]
+    uses.append(("text", "text in note boxes", brand.colors["light"], "the 'light' colour", 4.5))
+    # The handout's brand band prints white text on the primary colour.
+    uses.append(("primary", "white text on the brand band", "#ffffff", "white text", 4.5))
+    failed: set[tuple[str, str]] = set()
+    for key, use, background, on, need in uses:
+        ratio = contrast_ratio(brand.colors[key], background)
+        pair = (key, "#ffffff" if on == "white text" else background)
+        if ratio < need and pair not in failed:
+            failed.add(pair)
+            report.note(
+                ERROR,
+                "contrast",
+                BRAND_FILE,
+                lines.get(f"colors.{key}"),
+                f"colors.{key} {brand.colors[key]} on {on} has contrast {ratio:.2f}:1; "
+                f"{use} need at least {need:g}:1 (WCAG AA)",
+                f"choose a darker '{key}' colour",
+            )
+
+
+def _check_document(project: Project, doc: Document, paper: str, report: Report) -> DocumentStatus:
+    status = DocumentStatus(doc.name, str(doc.budget))
+    try:
+        rendered = render_document(project, doc, paper)
+    except BudgetError as exc:
+        status.status = "does not fit"
+        report.add(ERROR, "budget", exc.problems)
+        return status
+    except ContentError:
+        status.status = "fails"  # its topics' problems are reported already
+        return status
+    except BrochureError as exc:
+        status.status = "fails"
+        report.add(ERROR, "render", exc.problems)
+        return status
+    status.pages = rendered.pages
+    status.body_pt = rendered.fit.body_pt
+    status.extra_layouts = rendered.fit.extra_layouts
+    status.status = "fits after auto-fit" if rendered.fit.tightened else "fits"
+    report.add(
+        WARNING,
+        "engine",
+        [Problem(doc.source, None, f"document {doc.name!r}: {w}") for w in rendered.warnings],
+    )
+    return status
+
+
+def _line_of(topic: Topic, sentence: str) -> int:
+    words = sentence.split()[:4]
+    for index, line in enumerate(topic.body.split("\n")):
+        if " ".join(line.split()).find(" ".join(words[:3])) >= 0:
+            return topic.body_line + index
+    return topic.body_line
+
+
+def _front_matter_line(topic: Topic, key: str) -> int | None:
+    return dict(topic.key_lines).get(key)
+
+
+def _short(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,446 @@
+"""The front desk's commands: print, email, printers, history, settings. They parse, ask and show."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from brochure.base.errors import BrochureError, Problem
+from brochure.cli.edge import PROJECT, load, paper_option, table, user_errors
+
+PATIENT_OPTIONS = [
+    click.option("--patient", "name", default=None, help="The patient's name (asked for when not given)."),
+    click.option("--treated-on", default=None, help="Treatment date, YYYY-MM-DD.  [default: today]"),
+    click.option("--injector", default=None, help="Who treated the patient: a name from content/staff.toml."),
+    click.option("--treatment", default=None, help="What was done, e.g. 'Botox, forehead'."),
+    click.option("--note", default=None, help="A short note, e.g. '20 units'."),
+    click.option(
+        "--no-personalise", is_flag=True, help="Leave the 'Your treatment' box blank, to fill in by hand."
+    ),
+    click.option(
+        "--csv",
+        "csv_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="A batch: one row per patient (see README, 'Front desk').",
+    ),
+    paper_option(),
+    click.option("--no-record", is_flag=True, help="Do not record this delivery (leaves no trace of it)."),
+    click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
+]
+
+
+def _patient_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(PATIENT_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _ask_patient(project, given: dict[str, str | None]):  # noqa: ANN001, ANN202 - project.Project -> Patient
+    """Check the patient fields given; on a terminal, ask for the missing ones (so not in `ps`)."""
+    from brochure.deliver.patient import check_patient, staff
+
+    fields = {k: v for k, v in given.items() if v is not None}
+    if "name" not in fields:
+        if not _interactive():
+            raise BrochureError.at(
+                None,
+                None,
+                "no patient name given",
+                "give --patient NAME, or --no-personalise for a blank box",
+            )
+        people = staff(project)
+        fields["name"] = click.prompt("Patient name")
+        if "treated_on" not in given or given["treated_on"] is None:
+            fields["treated_on"] = click.prompt("Treatment date", default=dt.date.today().isoformat())
+        if given.get("injector") is None and people:
+            fields["injector"] = click.prompt("Injector", type=click.Choice([p.name for p in people]))
+        if given.get("treatment") is None:
+            fields["treatment"] = click.prompt("Treatment", default="", show_default=False)
+        if given.get("note") is None:
+            fields["note"] = click.prompt("Note", default="", show_default=False)
+    return check_patient(project, fields)
+
+
+def _confirm(question: str, yes: bool, refusal: str) -> None:
+    if yes:
+        return
+    if not _interactive():
+        raise BrochureError.at(None, None, refusal, "run it again with --yes to confirm")
+    if not click.confirm(question, default=False):
+        raise click.Abort
+
+
+def _deliver(project, delivery, settings, **how: Any):  # noqa: ANN001, ANN202, ANN401 - service.Delivered
+    """Deliver through the one delivery service; ask before giving the same handouts again within minutes."""
+    from brochure.deliver.service import GivenRecently, deliver
+
+    try:
+        return deliver(project, delivery, settings=settings, **how)
+    except GivenRecently as again:
+        question = (
+            f"The same handouts went to this patient {again.minutes} min ago ({again.earlier.method}). Again?"
+        )
+        _confirm(question, False, f"the same handouts went to this patient {again.minutes} min ago")
+    return deliver(project, replace(delivery, again=True), settings=settings, **how)
+
+
+def _checked(delivery):  # noqa: ANN001, ANN202 - service.Delivery
+    """The delivery's options checked before anything is asked or rendered, in the command line's words."""
+    from brochure.deliver.rules import OptionsError
+    from brochure.deliver.service import check
+
+    try:
+        return check(delivery)
+    except OptionsError as exc:
+        problems = [
+            Problem(None, None, message, _FLAG_FIXES.get(name, problem.fix))
+            for (name, message), problem in zip(exc.fields.items(), exc.problems, strict=True)
+        ]
+        raise BrochureError(problems) from None
+
+
+#: How to mend each option on the command line (the rules' own fixes name no front end's controls).
+_FLAG_FIXES = {
+    "copies": "give a smaller --copies, or print again for more",
+    "consent": "add --encrypt, or --patient-consented once the patient has agreed",
+}
+
+
+def _batch_not_again(record, rows, csv_file: Path, yes: bool) -> None:  # noqa: ANN001
+    """Before a batch sends anything: name the rows that repeat a delivery of the last few minutes
+    (or an earlier row of the same file), and ask once; without a terminal, refuse unless --yes."""
+    from brochure.deliver.service import repeats as repeated
+
+    fix = "remove the row, or run again with --yes"
+    found = repeated(record, [(row.number, row.patient, row.handouts) for row in rows])
+    repeats = [Problem(str(csv_file), number, message, fix) for number, message in found]
+    if not repeats or yes:
+        return
+    if not _interactive():
+        raise BrochureError(repeats)
+    for problem in repeats:
+        click.echo(f"Warning: {problem}", err=True)
+    rows_text = f"{len(repeats)} row{'s' * (len(repeats) != 1)}"
+    if not click.confirm(f"Deliver the whole batch, {rows_text} again included?", default=False):
+        raise click.Abort
+
+
+def _open_record(settings, project, no_record: bool):  # noqa: ANN001, ANN202
+    from brochure.deliver.record import Record
+
+    return None if no_record else Record.open(settings, project)
+
+
+def _settings_warnings(settings) -> None:  # noqa: ANN001
+    for problem in settings.warnings:
+        click.echo(f"Warning: {problem}", err=True)
+
+
+def _patient_fields(name, treated_on, injector, treatment, note) -> dict[str, str | None]:  # noqa: ANN001
+    return {
+        "name": name,
+        "treated_on": treated_on,
+        "injector": injector,
+        "treatment": treatment,
+        "note": note,
+    }
+
+
+def _pages(count: int) -> str:
+    return f"{count} page{'s' * (count != 1)}"
+
+
+@click.command(name="print")
+@click.argument("names", nargs=-1)
+@PROJECT
+@click.option("--printer", default=None, help="The print queue.  [default: settings, else the system's]")
+@click.option("--copies", type=int, default=1, show_default=True, help="Copies.")
+@click.option("--duplex", is_flag=True, help="Print on both sides of the paper.")
+@_patient_options
+@user_errors
+def print_command(names, project, printer, copies, duplex, name, treated_on, injector, treatment, note,
+                  no_personalise, csv_file, paper, no_record, yes) -> None:  # fmt: skip
+    """Print handouts NAME... for a patient, as one job.
+
+    The 'Your treatment' box shows the patient's name, treatment date,
+    injector, treatment, note and follow-up date. Patient fields not
+    given as options are asked for, so they stay out of the shell's
+    history. The job's title is always 'brochure handout'.
+
+    \b
+    Example:
+        brochure print aftercare results            # asks for the patient
+        brochure print aftercare --patient "Ana Lima" --injector "Dana Smith"
+        brochure print aftercare --no-personalise --copies 10
+        brochure print --csv today.csv --printer front-desk
+    """
+    from brochure.deliver.service import Delivery
+    from brochure.deliver.settings import load_settings
+
+    options = {"printer": printer, "copies": copies, "duplex": duplex}
+    asked = _checked(Delivery(names, None, "print", paper=paper, again=yes, record=not no_record, **options))
+    settings = load_settings()
+    _settings_warnings(settings)
+    loaded = load(project)
+    if csv_file is not None:
+        _batch(
+            loaded,
+            csv_file,
+            settings,
+            paper,
+            no_record,
+            yes,
+            printer=printer,
+            copies=copies,
+            duplex=duplex,
+        )
+        return
+    patient = None
+    if not no_personalise:
+        patient = _ask_patient(loaded, _patient_fields(name, treated_on, injector, treatment, note))
+    done = _deliver(loaded, replace(asked, patient=patient), settings)
+    packet, job = done.packet, done.job
+    for warning in done.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    copies_text = f", {copies} copies" if copies > 1 else ""
+    click.echo(f"Printed {_pages(packet.pages)}{copies_text} on {job.printer} (job {job.job_id}).")
+
+
+@click.command(name="email")
+@click.argument("names", nargs=-1)
+@PROJECT
+@click.option(
+    "--to", "to", default=None, help="The patient's email address (asked for twice when not given)."
+)
+@click.option("--encrypt", is_flag=True, help="Protect the PDF with a passphrase that you give the patient.")
+@click.option(
+    "--patient-consented", "consented", is_flag=True, help="The patient agreed to an unencrypted email."
+)
+@click.option("--draft", is_flag=True, help="Write an .eml file to send from your own mail program.")
+@_patient_options
+@user_errors
+def email_command(names, project, to, encrypt, consented, draft, name, treated_on, injector, treatment,
+                  note, no_personalise, csv_file, paper, no_record, yes) -> None:  # fmt: skip
+    """Email handouts NAME... to a patient, as one PDF attachment.
+
+    The connection to the mail server is always encrypted (STARTTLS or
+    TLS) and its certificate checked. The PDF itself goes unencrypted
+    only with --patient-consented; with --encrypt it needs a passphrase,
+    shown here once, to give the patient by phone or in person. The
+    subject and the greeting name no treatment (templates/email/).
+
+    \b
+    Example:
+        brochure email aftercare --encrypt               # asks for patient and address
+        brochure email aftercare results --to ana@example.com --patient-consented
+        brochure email aftercare --draft --encrypt
+        brochure email --csv today.csv --encrypt
+    """
+    from brochure.deliver.mail import check_address
+    from brochure.deliver.service import Delivery
+    from brochure.deliver.settings import load_settings
+
+    method = "draft" if draft else "email"
+    options = {"encrypt": encrypt, "consented": consented}
+    asked = Delivery(names, None, method, paper=paper, again=yes, record=not no_record, **options)
+    if csv_file is None or (encrypt and consented):  # a batch's rows may each say the patient consented
+        asked = _checked(asked)
+    settings = load_settings()
+    _settings_warnings(settings)
+    loaded = load(project)
+    if csv_file is not None:
+        _batch(
+            loaded,
+            csv_file,
+            settings,
+            paper,
+            no_record,
+            yes,
+            encrypt=encrypt,
+            consented=consented,
+            draft=draft,
+        )
+        return
+    patient = None
+    if not no_personalise:
+        patient = _ask_patient(loaded, _patient_fields(name, treated_on, injector, treatment, note))
+    to, to_again = _address(to, yes, check_address)
+    done = _deliver(loaded, replace(asked, patient=patient, to=to, to_again=to_again), settings)
+    packet, result = done.packet, done.email
+    if result.draft_path:
+        click.echo(f"Wrote the draft {result.draft_path} ({_pages(packet.pages)}).")
+    else:
+        click.echo(f"Sent {_pages(packet.pages)}{' (encrypted)' if encrypt else ''}.")
+    if result.passphrase:
+        click.echo(f"Passphrase for the PDF: {result.passphrase}")
+        click.echo("Give it to the patient by phone or in person. It is not stored anywhere.")
+
+
+@click.command()
+@user_errors
+def printers() -> None:
+    """List the print queues and say which is the default.
+
+    \b
+    Example:
+        brochure printers
+        CUPS_SERVER=printhost:631 brochure printers
+    """
+    from brochure.deliver.printing import printers as list_printers
+    from brochure.deliver.settings import load_settings
+
+    settings = load_settings()
+    queues, default = list_printers()
+    if not queues:
+        click.echo("No printers. Add one in CUPS (http://localhost:631 or lpadmin).")
+    for queue in queues:
+        marks = [
+            m for m, on in (("default", queue == default), ("settings", queue == settings.printer)) if on
+        ]
+        click.echo(f"{queue}{'  (' + ', '.join(marks) + ')' if marks else ''}")
+
+
+@click.command()
+@PROJECT
+@click.option("--patient", default=None, help="Only patients whose name holds this text (any case).")
+@click.option("--since", default=None, help="Only deliveries on or after this date, YYYY-MM-DD.")
+@user_errors
+def history(project, patient, since) -> None:  # noqa: ANN001
+    """List recorded deliveries, newest first, and whether each handout is still current.
+
+    A handout marked 'changed' says something different today than the
+    copy the patient got.
+
+    \b
+    Example:
+        brochure history --since 2026-11-01
+        brochure history --patient lima
+    """
+    from brochure.deliver.record import Record
+    from brochure.deliver.settings import load_settings
+
+    day = None
+    if since is not None:
+        try:
+            day = dt.date.fromisoformat(since) if len(since) == 10 else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise BrochureError.at(None, None, "--since is not a date", "write it as YYYY-MM-DD")
+    settings = load_settings()
+    loaded = load(project)
+    with Record.open(settings, loaded) as record:
+        found = record.search(patient, day)
+    if not found:
+        click.echo("No deliveries recorded.")
+        return
+    rows = []
+    for d in found:
+        docs = ", ".join(f"{n}{' (changed)' if n in d.changed else ''}" for n, *_ in d.documents)
+        rows.append((d.when.strftime("%Y-%m-%d %H:%M"), d.patient_name, d.method, d.target, d.user, docs))
+    table(("WHEN", "PATIENT", "HOW", "TO", "BY", "HANDOUTS"), rows)
+    stale = sum(not d.current for d in found)
+    if stale:
+        click.echo(f"\n{stale} deliver{'ies' if stale != 1 else 'y'} had a handout that has changed since.")
+
+
+@click.command()
+@user_errors
+def settings() -> None:
+    """Show this computer's settings file and its values (never the mail password).
+
+    \b
+    Example:
+        brochure settings
+        BROCHURE_SETTINGS=/etc/brochure/desk.toml brochure settings
+    """
+    from brochure.deliver.settings import load_settings
+
+    loaded = load_settings()
+    state = "" if loaded.exists else " (not there yet: every value is the default)"
+    click.echo(f"Settings file: {loaded.file}{state}")
+    _settings_warnings(loaded)
+    width = max(len(key) for key, _ in loaded.shown())
+    for key, value in loaded.shown():
+        click.echo(f"  {key.ljust(width)}  {value}")
+
+
+def _address(to: str | None, yes: bool, check: Callable[[str], str]) -> tuple[str, str | None]:
+    """The address, typed twice when asked for here (both returned), shown back when given."""
+    if to is None:
+        if not _interactive():
+            raise BrochureError.at(None, None, "no address given", "give --to ADDRESS")
+        first = check(click.prompt("Patient's email address"))
+        second = check(click.prompt("Type it again"))
+        return first, second  # the delivery service compares them
+    to = check(to)
+    _confirm(f"Send to {to}?", yes, "the address was not confirmed: nothing was sent")
+    return to, None
+
+
+def _batch(project, csv_file: Path, settings, paper, no_record: bool, yes: bool, **how: Any) -> None:  # noqa: ANN001, ANN401
+    """Deliver a CSV batch: check every row first, then one job or email per row, then a summary."""
+    from brochure.deliver.batch import Outcome, deliver_rows, read_rows
+    from brochure.deliver.service import Delivery, deliver
+
+    emailing = "encrypt" in how
+    rows = read_rows(
+        project,
+        csv_file,
+        email=emailing,
+        encrypt=how.get("encrypt", False),
+        consented=how.get("consented", False),
+    )
+    record = _open_record(settings, project, no_record)
+    try:
+        _batch_not_again(record, rows, csv_file, yes)
+    except BaseException:
+        if record is not None:
+            record.close()
+        raise
+
+    def give(row, packet) -> Outcome:  # noqa: ANN001
+        if emailing:  # brochure email --csv
+            method = "draft" if how.get("draft") else "email"
+            consented = row.consented or how.get("consented", False)
+            options = {"to": row.email, "encrypt": how["encrypt"], "consented": consented}
+        else:
+            method = "print"
+            options = {k: how[k] for k in ("printer", "copies", "duplex") if k in how}
+        # Repeats were asked about for the whole batch, before anything was sent.
+        delivery = Delivery(
+            row.handouts, row.patient, method, again=True, record=record is not None, **options
+        )
+        done = deliver(project, delivery, settings=settings, packet=packet, record=record)
+        if done.email is not None:
+            passphrase = done.email.passphrase
+            return Outcome(row.number, True, f"passphrase {passphrase}" if passphrase else "sent", passphrase)
+        return Outcome(row.number, True, f"job {done.job.job_id}")
+
+    failed = 0
+    try:
+        for outcome in deliver_rows(project, rows, give, paper=paper):
+            failed += not outcome.ok
+            label = "ok" if outcome.ok else "FAILED"
+            click.echo(f"{csv_file}:{outcome.row}: {label}: {outcome.detail}", err=not outcome.ok)
+    finally:
+        if record is not None:
+            record.close()
+    click.echo(f"{len(rows) - failed} delivered, {failed} failed.")
+    if failed:
+        sys.exit(1)
+
+
+#: The front desk's commands, added to the brochure command by brochure.cli.main.
+COMMANDS = (print_command, email_command, printers, history, settings)

@@ -1,0 +1,220 @@
+"""The one delivery transaction: check a delivery's options, personalise, deliver, record.
+
+`brochure print`, `brochure email` (one patient or a CSV batch), the desk's
+Print, Email and Download buttons and its Reprint all call `deliver`, so the
+front desk's rules (brochure.deliver.rules) and the order of the steps are
+the same whichever front end a person uses:
+
+1. the options are checked (`check`): copies, the address, encrypt or
+   consent; nothing is rendered or sent when one is wrong;
+2. the record is asked whether the same handouts went to the same patient a
+   few minutes ago: unless the delivery says ``again``, that stops here
+   with GivenRecently, for the front end to ask the person;
+3. the packet is personalised (unless the caller already has it, as the
+   desk's preview and a batch do);
+4. it is printed, emailed, written as a draft, or handed back to download;
+5. the delivery is recorded, with the staff member who gave it.
+
+Nothing here parses options or prints: the front ends do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from brochure.base.errors import BrochureError
+from brochure.deliver import rules
+from brochure.deliver.rules import OptionsError
+
+if TYPE_CHECKING:
+    from brochure.deliver.mail import EmailResult
+    from brochure.deliver.packet import Packet
+    from brochure.deliver.patient import Patient
+    from brochure.deliver.printing import PrintJob
+    from brochure.deliver.record import Delivery as Recorded
+    from brochure.deliver.record import Record
+    from brochure.deliver.settings import MachineSettings
+    from brochure.project.model import Project
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A delivery asked for: which handouts, for whom, how, and the options of that method."""
+
+    names: Sequence[str]
+    patient: Patient | None  # None: the box left blank, to fill in by hand
+    method: str  # one of rules.METHODS
+    paper: str | None = None
+    printer: str | None = None
+    copies: int = 1
+    duplex: bool = False
+    to: str | None = None  # None: not known yet (check says nothing about it)
+    to_again: str | None = None  # the address typed a second time, where it was
+    encrypt: bool = False
+    consented: bool = False
+    #: The person asked agreed to give the same handouts again within minutes.
+    again: bool = False
+    #: Keep it in the delivery record (the command line's --no-record says no).
+    record: bool = True
+
+
+@dataclass
+class Delivered:
+    """What happened: the packet given, where it went, and what the method said."""
+
+    packet: Packet
+    method: str
+    target: str
+    job: PrintJob | None = None
+    email: EmailResult | None = None
+    recorded: Recorded | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class GivenRecently(BrochureError):
+    """The same handouts went to the same patient a few minutes ago: ask before giving them again."""
+
+    def __init__(self, earlier: Recorded) -> None:
+        self.earlier = earlier
+        self.minutes = max(1, round((dt.datetime.now().astimezone() - earlier.when).total_seconds() / 60))
+        super().__init__(
+            [
+                _problem(
+                    f"the same handouts went to this patient {self.minutes} min ago ({earlier.method})",
+                    "confirm that they are to be given again",
+                )
+            ]
+        )
+
+
+def repeats(
+    record: Record | None, rows: Sequence[tuple[int, Patient, Sequence[str]]]
+) -> list[tuple[int, str]]:
+    """The rows of a batch ((number, patient, handouts) each) that repeat a delivery: one of the last
+    few minutes in ``record``, or an earlier row of the same batch; each with what it repeats."""
+    seen: dict[tuple, int] = {}
+    found = []
+    for number, patient, names in rows:
+        same = (patient.name.casefold(), tuple(sorted(names)))
+        if same in seen:
+            found.append((number, f"the same handouts for the same patient as row {seen[same]}"))
+        elif record is not None and (earlier := record.recent(patient, list(names), rules.AGAIN_MINUTES)):
+            found.append((number, str(GivenRecently(earlier).problems[0].message)))
+        else:
+            seen[same] = number
+    return found
+
+
+def _problem(message: str, fix: str):  # noqa: ANN202
+    from brochure.base.errors import Problem
+
+    return Problem(None, None, message, fix)
+
+
+def check(delivery: Delivery) -> Delivery:
+    """``delivery`` with its options checked (the address as it will be used); OptionsError if not.
+
+    Every broken rule is reported at once, each under its field.
+    """
+    from brochure.deliver.mail import MailError, check_address
+
+    if delivery.method not in rules.METHODS:
+        raise ValueError(f"unknown delivery method {delivery.method!r}")
+    problems: dict[str, tuple[str, str]] = {}
+    if delivery.method == "print" and (problem := rules.copies_problem(delivery.copies)):
+        problems["copies"] = problem
+    if delivery.method in ("email", "draft"):
+        if delivery.to is not None:
+            try:
+                delivery = replace(delivery, to=check_address(delivery.to))
+            except MailError as exc:
+                problems["to"] = (exc.problems[0].message, exc.problems[0].fix or "")
+            else:
+                again = delivery.to_again
+                if again is not None and again.strip().casefold() != delivery.to.casefold():
+                    problems["to_again"] = ("the two addresses differ: nothing was sent", "type them again")
+        if problem := rules.consent_problem(delivery.encrypt, delivery.consented):
+            problems["consent"] = problem
+    if problems:
+        raise OptionsError(problems)
+    return delivery
+
+
+def deliver(
+    project: Project,
+    delivery: Delivery,
+    *,
+    settings: MachineSettings | None = None,
+    packet: Packet | None = None,
+    record: Record | None = None,
+    by: str | None = None,
+) -> Delivered:
+    """Check, personalise (unless ``packet`` is given), deliver and record ``delivery``.
+
+    ``record`` is an open delivery record to use (a batch opens it once);
+    otherwise one is opened and closed here when ``delivery.record``.
+    ``by`` names the staff member (default: this computer's user).
+    Raises OptionsError, GivenRecently, or the method's own error
+    (PrintError, MailError), each before anything is recorded.
+    """
+    from brochure.deliver.packet import personalise
+    from brochure.deliver.record import Record
+    from brochure.deliver.settings import load_settings
+
+    delivery = check(delivery)
+    settings = settings or load_settings()
+    opened = None
+    if record is None and delivery.record:
+        record = opened = Record.open(settings, project)
+    try:
+        if record is not None and delivery.patient is not None and not delivery.again:
+            earlier = record.recent(delivery.patient, list(delivery.names), minutes=rules.AGAIN_MINUTES)
+            if earlier is not None:
+                raise GivenRecently(earlier)
+        if packet is None:
+            packet = personalise(project, delivery.names, delivery.patient, paper=delivery.paper)
+        done = _hand_over(project, delivery, packet, settings)
+        if record is not None:
+            consent = ""
+            if delivery.method in ("email", "draft"):
+                consent = "encrypted" if delivery.encrypt else "consented"
+            done.recorded = record.add(
+                packet, delivery.patient, method=done.method, target=done.target, consent=consent, by=by
+            )
+        return done
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+def _hand_over(project: Project, delivery: Delivery, packet: Packet, settings: MachineSettings) -> Delivered:
+    from brochure.deliver.mail import email_packet
+    from brochure.deliver.printing import print_packet
+
+    if delivery.method == "print":
+        job = print_packet(
+            packet,
+            printer=delivery.printer,
+            copies=delivery.copies,
+            duplex=delivery.duplex,
+            settings=settings,
+        )
+        return Delivered(packet, "print", job.printer, job=job, warnings=list(job.warnings))
+    if delivery.method == "download":
+        return Delivered(packet, "download", "this computer")
+    assert delivery.to is not None, "an email needs an address"
+    result = email_packet(
+        packet,
+        delivery.patient,
+        to=delivery.to,
+        encrypt=delivery.encrypt,
+        consented=delivery.consented,
+        draft=delivery.method == "draft",
+        settings=settings,
+        project=project,
+    )
+    method = "draft" if result.draft_path else "email"
+    return Delivered(packet, method, result.to, email=result)
