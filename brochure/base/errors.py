@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from pathlib import Path
+from typing import Self
 
 # A named tuple rather than a dataclass: errors load with every command, the
 # dataclasses module costs a hundredth of a second, and a no-op build is timed.
@@ -49,7 +50,7 @@ class BrochureError(Exception):
         line: int | None,
         message: str,
         fix: str | None = None,
-    ) -> BrochureError:
+    ) -> Self:
         """Make an error holding a single problem."""
         return cls(Problem(file, line, message, fix))
 

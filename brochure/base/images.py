@@ -106,13 +106,14 @@ def _svg_size(head: bytes) -> tuple[float, float] | None:
             width, height = sizes
             if width is None and height is None:
                 return box_width, box_height
-            if width is None:
+            if width is None and height is not None:
                 return height * box_width / box_height, height
-            if height is None:
+            if height is None and width is not None:
                 return width, width * box_height / box_width
-    if None in sizes:
+    width, height = sizes
+    if width is None or height is None:
         return None
-    return sizes[0], sizes[1]
+    return width, height
 
 
 def natural_size(path: Path) -> tuple[float, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from brochure.base.errors import BrochureError, BudgetError, ContentError, Problem
 from brochure.document.compose import render_document
@@ -86,7 +87,7 @@ class Report:
 
 
 def check_project(
-    root: object,
+    root: Path | str,
     names: Iterable[str] = (),
     *,
     today: dt.date | None = None,

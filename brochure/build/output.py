@@ -12,9 +12,11 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 from brochure.base.errors import BrochureError
 from brochure.base.paths import is_inside
@@ -132,7 +134,7 @@ class Manifest:
             self.entries, self.fingerprints, self.hashes = {}, {}, {}
         #: Whether the journal held entries not yet in the manifest (a build was killed).
         self.dirty = self._merge_journal()
-        self._journal = None
+        self._journal: IO[str] | None = None
         self._ours = self._own_projects()
 
     def _merge_journal(self) -> bool:
@@ -348,7 +350,7 @@ class FileLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.handle = None
+        self.handle: Any = None  # the open lock file
 
     def open(self) -> None:
         """Open the lock file; in a read-only folder, the one already there (flock needs no write)."""
@@ -367,7 +369,7 @@ class FileLock:
     def acquire(self, wait: bool = False) -> bool:
         """Take the lock; without ``wait``, say False at once if another process holds it."""
         try:
-            if os.name == "nt":  # pragma: no cover - Windows
+            if sys.platform == "win32":  # pragma: no cover - Windows
                 import msvcrt
 
                 msvcrt.locking(self.handle.fileno(), msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
@@ -384,7 +386,7 @@ class FileLock:
         # share its open file, so closing ours alone would not release it.
         # A process that ends, however it ends, releases it too.
         try:
-            if os.name == "nt":  # pragma: no cover - Windows
+            if sys.platform == "win32":  # pragma: no cover - Windows
                 import msvcrt
 
                 msvcrt.locking(self.handle.fileno(), msvcrt.LK_UNLCK, 1)

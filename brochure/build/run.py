@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from brochure.base.errors import BrochureError, Problem
 from brochure.base.paths import is_inside
@@ -26,6 +26,7 @@ from brochure.project.inputs import Hasher, Keys, fingerprint_options, project_f
 from brochure.project.model import Document, Project, select
 
 if TYPE_CHECKING:
+    from brochure.warm.client import RemoteRenderer
     from brochure.warm.workers import Renderer, Result
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def _size(doc: Document) -> float:
     return guess * 2 if doc.large else guess
 
 
-def build(project: Project, out: Path, **options: object) -> list[Outcome]:
+def build(project: Project, out: Path, **options: Any) -> list[Outcome]:  # noqa: ANN401
     """Build the chosen documents into ``out/NAME.pdf``; the options are build_summary's."""
     return build_summary(project, out, **options).outcomes
 
@@ -128,7 +129,7 @@ def build_summary(
     strict: bool = False,
     force: bool = False,
     jobs: int | None = None,
-    renderer: Renderer | None = None,
+    renderer: Renderer | RemoteRenderer | None = None,
     lock_timeout: float = 300.0,
     on_wait: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -216,11 +217,11 @@ def build_summary(
         finally:
             writer.close(cancel=True)
             manifest.close()
-        changed = writer.wrote or manifest.dirty
+        dirty = writer.wrote or manifest.dirty
         removed: list[str] = []
         if not names:
             removed = manifest.remove_others({d.name for d in docs})
-            changed = changed or bool(removed)
+            dirty = dirty or bool(removed)
         # Only a build of everything, with everything now good, may vouch for the whole project.
         everything_good = not names and all(o.status != FAILED for o in outcomes.values())
         fingerprint = (
@@ -230,13 +231,13 @@ def build_summary(
         )
         if fingerprint != manifest.fingerprint:
             manifest.fingerprint = fingerprint
-            changed = True
+            dirty = True
         # What was hashed, and how each file was when it was: the next build reads only what changed.
         hashes = hasher.seen if everything_good else {**known, **hasher.seen}
         if hashes != known:
             manifest.hashes[manifest.root] = hashes
-            changed = True
-        if changed:
+            dirty = True
+        if dirty:
             manifest.save()
         notes = _other_projects(out, manifest)
     return Summary([outcomes[d.name] for d in docs], removed, time.perf_counter() - started, notes)
@@ -284,7 +285,7 @@ def _render(
     docs: Iterator[Document],
     paper: str,
     strict: bool,
-    renderer: Renderer | None,
+    renderer: Renderer | RemoteRenderer | None,
     jobs: int | None,
     outcomes: dict[str, Outcome],
     writer: _Writer,
@@ -341,7 +342,8 @@ class _Writer:
         if self._pool is None:
             self.on_done(outcome, seconds)
         else:
-            self._run(lambda: self.on_done(outcome, seconds))
+            on_done = self.on_done
+            self._run(lambda: on_done(outcome, seconds))
 
     def write(self, outcome: Outcome, result: Result) -> None:
         """Write a rendered document (or note why it failed), then report it."""

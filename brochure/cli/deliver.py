@@ -7,12 +7,18 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from brochure.base.errors import BrochureError, Problem
 from brochure.cli.edge import PROJECT, load, paper_option, table, user_errors
+
+if TYPE_CHECKING:
+    from brochure.deliver.packet import Packet
+    from brochure.deliver.record import Record
+    from brochure.deliver.settings import MachineSettings
+    from brochure.project.model import Project
 
 PATIENT_OPTIONS = [
     click.option("--patient", "name", default=None, help="The patient's name (asked for when not given)."),
@@ -46,7 +52,7 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _ask_patient(project, given: dict[str, str | None]):  # noqa: ANN001, ANN202 - project.Project -> Patient
+def _ask_patient(project: Project, given: dict[str, str | None]):  # noqa: ANN001, ANN202 - project.Project -> Patient
     """Check the patient fields given; on a terminal, ask for the missing ones (so not in `ps`)."""
     from brochure.deliver.patient import check_patient, staff
 
@@ -81,7 +87,7 @@ def _confirm(question: str, yes: bool, refusal: str) -> None:
         raise click.Abort
 
 
-def _deliver(project, delivery, settings, **how: Any):  # noqa: ANN001, ANN202, ANN401 - service.Delivered
+def _deliver(project: Project, delivery, settings: MachineSettings, **how: Any):  # noqa: ANN001, ANN202, ANN401 - service.Delivered
     """Deliver through the one delivery service; ask before giving the same handouts again within minutes."""
     from brochure.deliver.service import GivenRecently, deliver
 
@@ -117,7 +123,7 @@ _FLAG_FIXES = {
 }
 
 
-def _batch_not_again(record, rows, csv_file: Path, yes: bool) -> None:  # noqa: ANN001
+def _batch_not_again(record: Record | None, rows, csv_file: Path, yes: bool) -> None:  # noqa: ANN001
     """Before a batch sends anything: name the rows that repeat a delivery of the last few minutes
     (or an earlier row of the same file), and ask once; without a terminal, refuse unless --yes."""
     from brochure.deliver.service import repeats as repeated
@@ -136,13 +142,13 @@ def _batch_not_again(record, rows, csv_file: Path, yes: bool) -> None:  # noqa: 
         raise click.Abort
 
 
-def _open_record(settings, project, no_record: bool):  # noqa: ANN001, ANN202
+def _open_record(settings: MachineSettings, project: Project, no_record: bool):  # noqa: ANN001, ANN202
     from brochure.deliver.record import Record
 
     return None if no_record else Record.open(settings, project)
 
 
-def _settings_warnings(settings) -> None:  # noqa: ANN001
+def _settings_warnings(settings: MachineSettings) -> None:  # noqa: ANN001
     for problem in settings.warnings:
         click.echo(f"Warning: {problem}", err=True)
 
@@ -389,7 +395,15 @@ def _address(to: str | None, yes: bool, check: Callable[[str], str]) -> tuple[st
     return to, None
 
 
-def _batch(project, csv_file: Path, settings, paper, no_record: bool, yes: bool, **how: Any) -> None:  # noqa: ANN001, ANN401
+def _batch(  # noqa: ANN401
+    project: Project,
+    csv_file: Path,
+    settings: MachineSettings,
+    paper: str | None,
+    no_record: bool,
+    yes: bool,
+    **how: Any,
+) -> None:
     """Deliver a CSV batch: check every row first, then one job or email per row, then a summary."""
     from brochure.deliver.batch import Outcome, deliver_rows, read_rows
     from brochure.deliver.service import Delivery, deliver
@@ -410,7 +424,7 @@ def _batch(project, csv_file: Path, settings, paper, no_record: bool, yes: bool,
             record.close()
         raise
 
-    def give(row, packet) -> Outcome:  # noqa: ANN001
+    def give(row, packet: Packet) -> Outcome:  # noqa: ANN001
         if emailing:  # brochure email --csv
             method = "draft" if how.get("draft") else "email"
             consented = row.consented or how.get("consented", False)
@@ -426,6 +440,7 @@ def _batch(project, csv_file: Path, settings, paper, no_record: bool, yes: bool,
         if done.email is not None:
             passphrase = done.email.passphrase
             return Outcome(row.number, True, f"passphrase {passphrase}" if passphrase else "sent", passphrase)
+        assert done.job is not None  # printed
         return Outcome(row.number, True, f"job {done.job.job_id}")
 
     failed = 0

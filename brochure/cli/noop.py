@@ -36,9 +36,10 @@ def plain_build(args: list[str]) -> dict[str, str] | None:
         name, equals, value = arg.partition("=")
         if name in _VALUED:
             if not equals:
-                value = next(rest, None)
-                if value is None:
+                following = next(rest, None)
+                if following is None:
                     return None
+                value = following
             if not value or value.startswith("-"):
                 return None  # the full command says what is wrong
             given[name] = value

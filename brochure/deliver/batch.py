@@ -13,10 +13,15 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from brochure.base.errors import BrochureError, Problem
 from brochure.deliver import rules
 from brochure.deliver.patient import FIELDS, Patient, PatientError, check_patient
+
+if TYPE_CHECKING:
+    from brochure.deliver.packet import Packet
+    from brochure.project.model import Project
 
 #: The columns a batch file may have; `name` and `handouts` are required.
 COLUMNS = {
@@ -130,7 +135,7 @@ def read_rows(
     return rows
 
 
-def _row(project, shown, number, header, values, handout_names, today):  # noqa: ANN001, ANN202
+def _row(project: Project, shown, number, header, values, handout_names, today):  # noqa: ANN001, ANN202
     problems: list[Problem] = []
 
     def at(column: str, message: str, fix: str | None) -> None:
@@ -175,7 +180,7 @@ def _row(project, shown, number, header, values, handout_names, today):  # noqa:
 def deliver_rows(
     project,  # noqa: ANN001
     rows: list[Row],
-    deliver: Callable[[Row, object], Outcome],
+    deliver: Callable[[Row, Packet], Outcome],
     *,
     paper: str | None = None,
     renderer=None,  # noqa: ANN001

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brochure.base.errors import BrochureError
 from brochure.deliver import rules
@@ -37,6 +37,9 @@ TIMEOUT = 30
 _ADDRESS = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+"
 )
+
+if TYPE_CHECKING:
+    from brochure.project.model import Project
 
 
 class MailError(BrochureError):
@@ -86,7 +89,7 @@ def encrypt_pdf(pdf: bytes, passphrase: str) -> bytes:
     return out.getvalue()
 
 
-def _templates(project) -> Any:  # noqa: ANN001, ANN401 - a Jinja environment
+def _templates(project: Project) -> Any:  # noqa: ANN001, ANN401 - a Jinja environment
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
 
@@ -267,7 +270,7 @@ def send(message: EmailMessage, settings: MachineSettings) -> None:
                     ) from None
                 connection.ehlo()
             if settings.smtp_user:
-                connection.login(settings.smtp_user, password)
+                connection.login(settings.smtp_user, password or "")
             connection.send_message(message)
     except MailError:
         raise

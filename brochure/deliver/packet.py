@@ -11,13 +11,16 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brochure.base.errors import BrochureError, Problem
 from brochure.base.paper import DEFAULT as DEFAULT_PAPER
 from brochure.deliver.patient import Patient, follow_up_date, injector_label
 from brochure.document.messages import long_date
 from brochure.document.personalised import render_packet
+
+if TYPE_CHECKING:
+    from brochure.project.model import Document, Project
 
 #: A packet holds at most this many handouts.
 MAX_DOCUMENTS = 12
@@ -35,7 +38,7 @@ class Packet:
     personalised: bool = False
 
 
-def content_version(project, doc) -> str:  # noqa: ANN001 - project.Project, project.Document
+def content_version(project: Project, doc: Document) -> str:  # noqa: ANN001 - project.Project, project.Document
     """A short hash of what a document says: its topics' files and pictures.
 
     A recorded delivery keeps it, so `brochure history` can tell whether
@@ -54,7 +57,7 @@ def content_version(project, doc) -> str:  # noqa: ANN001 - project.Project, pro
     return h.hexdigest()[:16]
 
 
-def template_context(project, names: Sequence[str], patient: Patient) -> dict[str, object]:  # noqa: ANN001
+def template_context(project: Project, names: Sequence[str], patient: Patient) -> dict[str, object]:  # noqa: ANN001
     """What the "Your treatment" box shows, as text: the template escapes it."""
     follow_up = follow_up_date(project, names, patient.treated_on)
     return {
@@ -71,7 +74,7 @@ def template_context(project, names: Sequence[str], patient: Patient) -> dict[st
     }
 
 
-def handouts(project, names: Sequence[str]) -> list:  # noqa: ANN001
+def handouts(project: Project, names: Sequence[str]) -> list:  # noqa: ANN001
     """The named documents, which must be handouts."""
     from brochure.project.model import select
 
@@ -130,7 +133,7 @@ def personalise_many(
     A request that fails yields its BrochureError (with no patient detail in it) instead of a Packet.
     """
     paper = paper or project.brand.paper
-    prepared = []
+    prepared: list[Any] = []
     for names, patient in requests:
         try:
             docs = handouts(project, names)
@@ -152,10 +155,11 @@ def personalise_many(
         if isinstance(result, BrochureError):
             yield _scrubbed(result, context)
         else:
-            yield _packet(project, docs, *result, paper, personalised)
+            pdf, pages = result
+            yield _packet(project, docs, pdf, pages, paper, personalised)
 
 
-def _packet(project, docs: list, pdf: bytes, pages: int, paper: str, personalised: bool) -> Packet:  # noqa: ANN001
+def _packet(project: Project, docs: list, pdf: bytes, pages: int, paper: str, personalised: bool) -> Packet:  # noqa: ANN001
     return Packet(
         pdf=pdf,
         pages=pages,

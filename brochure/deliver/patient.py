@@ -13,11 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from brochure.base.errors import BrochureError, ConfigError, Problem
 from brochure.project import schema
 from brochure.project.config import read_toml
 from brochure.project.schema import Field
+
+if TYPE_CHECKING:
+    from brochure.project.model import Project
 
 STAFF_FILE = "content/staff.toml"
 
@@ -113,7 +117,7 @@ _STAFF_SCHEMA = {
 }
 
 
-def staff(project) -> list[Injector]:  # noqa: ANN001 - project.Project
+def staff(project: Project) -> list[Injector]:  # noqa: ANN001 - project.Project
     """The clinic's injectors from content/staff.toml (none when the file is absent)."""
     path = Path(project.root) / STAFF_FILE
     if not path.is_file():
@@ -150,7 +154,7 @@ def staff(project) -> list[Injector]:  # noqa: ANN001 - project.Project
     return people
 
 
-def _text_problem(value: str, field: str, project) -> str | None:  # noqa: ANN001
+def _text_problem(value: str, field: str, project: Project) -> str | None:  # noqa: ANN001
     """What is wrong with a text value, without repeating it; None when it is good."""
     for char in value:
         if unicodedata.category(char) in _REFUSED_CATEGORIES:
@@ -176,7 +180,7 @@ def _date(value: str, today: dt.date) -> tuple[dt.date | None, str | None]:
     return day, None
 
 
-def check_patient(project, fields: Mapping[str, str], *, today: dt.date | None = None) -> Patient:  # noqa: ANN001
+def check_patient(project: Project, fields: Mapping[str, str], *, today: dt.date | None = None) -> Patient:  # noqa: ANN001
     """Check and tidy the fields staff typed; raise PatientError listing every bad field.
 
     Text is put in Unicode NFC form and stripped; control, format (bidi
@@ -214,7 +218,7 @@ def check_patient(project, fields: Mapping[str, str], *, today: dt.date | None =
         day, problem = _date(clean["treated_on"], today)
         if problem:
             bad["treated_on"] = problem
-        else:
+        elif day is not None:
             treated_on = day
     if "injector" not in bad:
         people = staff(project)
@@ -235,7 +239,7 @@ def check_patient(project, fields: Mapping[str, str], *, today: dt.date | None =
     )
 
 
-def injector_label(project, name: str) -> str:  # noqa: ANN001
+def injector_label(project: Project, name: str) -> str:  # noqa: ANN001
     """'Dana Smith, RN' for a staff name; the name itself when the clinic lists no credentials."""
     for person in staff(project):
         if person.name == name:
@@ -243,7 +247,7 @@ def injector_label(project, name: str) -> str:  # noqa: ANN001
     return name
 
 
-def follow_up_date(project, names: Sequence[str], treated_on: dt.date) -> dt.date | None:  # noqa: ANN001
+def follow_up_date(project: Project, names: Sequence[str], treated_on: dt.date) -> dt.date | None:  # noqa: ANN001
     """The earliest follow-up over the named documents' topics (front matter ``follow_up_days``)."""
     from brochure.project.model import select
 
@@ -254,7 +258,7 @@ def follow_up_date(project, names: Sequence[str], treated_on: dt.date) -> dt.dat
 # -- the brand font's characters ------------------------------------------------
 
 
-def missing_glyphs(project, text: str) -> list[str]:  # noqa: ANN001
+def missing_glyphs(project: Project, text: str) -> list[str]:  # noqa: ANN001
     """Characters of ``text`` that some face of the brand font lacks (spaces aside)."""
     if text.isascii() and text.isprintable():
         wanted = set(text) - {" "}

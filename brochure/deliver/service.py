@@ -129,12 +129,13 @@ def check(delivery: Delivery) -> Delivery:
     if delivery.method in ("email", "draft"):
         if delivery.to is not None:
             try:
-                delivery = replace(delivery, to=check_address(delivery.to))
+                to = check_address(delivery.to)
             except MailError as exc:
                 problems["to"] = (exc.problems[0].message, exc.problems[0].fix or "")
             else:
+                delivery = replace(delivery, to=to)
                 again = delivery.to_again
-                if again is not None and again.strip().casefold() != delivery.to.casefold():
+                if again is not None and again.strip().casefold() != to.casefold():
                     problems["to_again"] = ("the two addresses differ: nothing was sent", "type them again")
         if problem := rules.consent_problem(delivery.encrypt, delivery.consented):
             problems["consent"] = problem

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from brochure.base.errors import Problem, RenderError
 from brochure.base.paper import paper as paper_named
@@ -137,7 +137,7 @@ class Engine:
         font_files += [
             p for chain in self.chains.values() for p in chain if p.suffix.lower() in pdf.FONT_SUFFIXES
         ]
-        self.settings = {
+        self.settings: dict[str, Any] = {
             "base_url": (project.root / "content").as_uri() + "/",
             "roots": allowed_roots(project),
             "document": doc.name,

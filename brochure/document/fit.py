@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from brochure.base.errors import BudgetError
 from brochure.project.model import Budget
@@ -157,6 +157,7 @@ def fit(
             )
         base = first_measure.body_pt
     else:
+        assert hint is not None  # a remembered fit bounded the search
         base = hint.base_pt  # the same look (the hint's key says so): the same stylesheet size
 
     if overflowing is _UNKNOWN:
@@ -171,7 +172,7 @@ def fit(
     if not budget.allows(smallest[0].pages):
         _overflowing(smallest[1], budget, floor, source, name)
     # Bisection over sizes on a STEP_PT grid: `low` fits, `high` does not.
-    high = base if overflowing is _UNKNOWN or overflowing is None else overflowing
+    high = base if overflowing is _UNKNOWN or overflowing is None else cast(float, overflowing)
     low, best = floor, smallest
     while high - low > STEP_PT + 1e-9:
         middle = round(((low + high) / 2) / STEP_PT) * STEP_PT

@@ -25,7 +25,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brochure.base import caches
 from brochure.base.errors import BrochureError
@@ -36,11 +36,14 @@ _fitted: dict[str, tuple] = caches.kept("document.fitted copies")  # key: (fitte
 _stencils: OrderedDict[tuple, _Stencil] = caches.ordered(
     "document.stencils"
 )  # the last few, used last at the end
+
+if TYPE_CHECKING:
+    from brochure.project.model import Document, Project
 STENCILS_KEPT = 24  # about 2 MB each
 _lock = threading.Lock()
 
 
-def render_packet(project, names: list[str], context: dict | None, paper: str) -> tuple[bytes, int]:  # noqa: ANN001
+def render_packet(project: Project, names: list[str], context: dict | None, paper: str) -> tuple[bytes, int]:  # noqa: ANN001
     """Lay out each handout (personalised with ``context``), then write all their pages as one PDF."""
     from brochure.engine import pdf
     from brochure.project.model import select
@@ -51,7 +54,7 @@ def render_packet(project, names: list[str], context: dict | None, paper: str) -
     return rendered.pdf, rendered.pages
 
 
-def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, ANN202 - pdf.Layout
+def _lay_out(project: Project, doc: Document, paper: str, context: dict | None):  # noqa: ANN001, ANN202 - pdf.Layout
     from markupsafe import escape
 
     from brochure.base.errors import RenderError
@@ -84,6 +87,7 @@ def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, A
         )
         return layout, result.css
 
+    layout: Any
     if kept is None:
         sections = document_sections(project, doc)
         layout, css = fitted(document_html(project, doc, paper, env, link_styles=False, sections=sections))
@@ -95,7 +99,7 @@ def _lay_out(project, doc, paper: str, context: dict | None):  # noqa: ANN001, A
     else:
         css, sections, _engine = kept
 
-    def html_for(patient: dict) -> str:
+    def html_for(patient: dict | None) -> str:
         return document_html(
             project, doc, paper, env, link_styles=False, extra={"patient": patient}, sections=sections
         )
@@ -180,6 +184,7 @@ def _from_stencil(key: str, engine: Any, css: str, context: dict, html: str, htm
         _stencils[shape] = stencil
         while len(_stencils) > STENCILS_KEPT:
             _stencils.popitem(last=False)
+    assert stencil is not None  # found, or made just now
     _stencils.move_to_end(shape)
     if stencil.prepared is None or not stencil.prepared.fillable:
         return None

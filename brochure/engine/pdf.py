@@ -70,11 +70,11 @@ def import_engine() -> None:
     /etc/mime.types; the built-in table is enough, and nothing outside the
     project is to be read.
     """
-    if mimetypes._db is None:
+    if mimetypes._db is None:  # type: ignore[attr-defined]
         # init(files=[]) alone would still read the machine's files: give it a
         # table first, then it reads none.
         mimetypes.inited = True
-        mimetypes._db = mimetypes.MimeTypes()
+        mimetypes._db = mimetypes.MimeTypes()  # type: ignore[attr-defined]
         mimetypes.init(files=[])
     # Without HarfBuzz-Subset, WeasyPrint subsets fonts with fontTools, which
     # stamps the current time into each embedded font unless this is set (the
@@ -272,7 +272,7 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
     usable = (
         seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     )
-    if not usable:
+    if not usable or seconds is None:
         yield
         return
 
@@ -414,7 +414,7 @@ def languages(root: Any, doc: Any) -> list[tuple[int, str, str]]:  # noqa: ANN40
     ]
     if not wanted:
         return []
-    starts = {}
+    starts: dict[str, int] = {}
     for index, page in enumerate(doc.pages):
         for anchor in page.anchors:
             starts.setdefault(anchor, index)

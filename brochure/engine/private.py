@@ -250,7 +250,7 @@ def _lay_out_prepared(
     del prepared.refused[:]
     try:
         for box, text in prepared.slots:
-            box.text = pattern.sub(lambda m: values[m.group()], text) if pattern else text
+            box.text = pattern.sub(lambda m: values[m.group()], text) if pattern and values else text
         spent = prepared.spent if first else 0.0
         with _engine(prepared.document, prepared.refused, prepared.time_limit, spent) as messages:
             context = LayoutContext(

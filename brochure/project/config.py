@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -305,7 +306,7 @@ def read_toml(path: Path, shown: str, root: Path | None = None) -> tuple[dict[st
             shown, None, "cannot be read: it is not UTF-8 text", "save it as UTF-8 text"
         ) from None
     try:
-        data = tomllib.loads(text)
+        table = tomllib.loads(text)
     except RecursionError:
         # TOML has no aliases, but lists nested thousands deep exhaust the parser's stack.
         raise ConfigError.at(
@@ -324,7 +325,7 @@ def read_toml(path: Path, shown: str, root: Path | None = None) -> tuple[dict[st
             f"not valid TOML: {what}",
             "check quotes and brackets; text values go in double quotes",
         ) from None
-    return data, schema.toml_key_lines(text)
+    return table, schema.toml_key_lines(text)
 
 
 def _project_file(
@@ -372,7 +373,7 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
         )
         if problem:
             errors.append(problem)
-        elif why := unreadable(logo):
+        elif logo is not None and (why := unreadable(logo)):
             errors.append(
                 Problem(BRAND_FILE, lines.get("logo"), f"'logo' {why}", "export the logo again as SVG")
             )
@@ -388,7 +389,7 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
         )
         if problem:
             errors.append(problem)
-        elif why := unreadable(cover_image):
+        elif cover_image is not None and (why := unreadable(cover_image)):
             errors.append(
                 Problem(BRAND_FILE, lines.get("cover_image"), f"'cover_image' {why}", "save it again")
             )
@@ -416,7 +417,7 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
             )
             if problem:
                 errors.append(problem)
-            else:
+            elif found is not None:
                 fonts.append(FontFace(style, found))
     elif font["family"] in BUILTIN_FONTS:
         folder = default_font_dir()
@@ -437,7 +438,7 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
         file=path,
         clinic_name=values["clinic_name"].strip(),
         tagline=values["tagline"],
-        logo=logo,
+        logo=logo,  # type: ignore[arg-type]  # checked above: required, and found
         paper=values["paper"],
         disclaimer=values["disclaimer"].strip(),
         guide_title=values["guide_title"],
@@ -554,9 +555,9 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
     return specs, settings, warnings
 
 
-def _check_languages(languages: object, shown: str, line: int | None) -> list[Problem]:
+def _check_languages(languages: Sequence[Any], shown: str, line: int | None) -> list[Problem]:
     """Problems with a list of language tags: each must be a tag, and named once."""
-    problems = []
+    problems: list[Problem] = []
     for lang in languages:
         if why := schema.is_lang(lang):
             problems.append(Problem(shown, line, f"languages: {why}", 'write tags like "en" or "es"'))

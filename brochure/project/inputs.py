@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from brochure import __version__
@@ -31,6 +32,10 @@ _CSS_IMPORT = re.compile(r"""@import\s+(?:url\(\s*)?["']?([^"')\s;]+)""")
 _CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+?)["']?\s*\)""")
 _MD_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+
+if TYPE_CHECKING:
+    from brochure.project.model import Document, Project
+    from brochure.project.topics import Topic
 
 
 def readable_roots(root: Path) -> list[Path]:
@@ -282,7 +287,7 @@ def headings(body: str) -> list[str]:
     return _HEADING.findall(body)
 
 
-def topic_index(topics: Iterable[object]) -> str:
+def topic_index(topics: Iterable[Topic]) -> str:
     """Every topic's name and headings: what links from one topic to another are checked against."""
     return "\n".join(f"{t.slug}: {'|'.join(headings(t.body))}" for t in topics)
 
@@ -295,7 +300,7 @@ class Keys:
     the key of a document then costs the hashing of its own topics.
     """
 
-    def __init__(self, project, options: str, hasher: Hasher) -> None:  # noqa: ANN001 - project.Project
+    def __init__(self, project: Project, options: str, hasher: Hasher) -> None:  # noqa: ANN001 - project.Project
         self.project, self.hasher = project, hasher
         root = project.root
         config = [root / "content/brand.toml", root / "content/documents.toml", project.brand.logo]
@@ -336,7 +341,7 @@ class Keys:
             self._topics[topic.path] = "\n".join(self._line(path) for path in files)
         return self._topics[topic.path]
 
-    def look(self, doc) -> str:  # noqa: ANN001 - project.Document
+    def look(self, doc: Document) -> str:  # noqa: ANN001 - project.Document
         """The hash of what sets ``doc``'s look but not its words: tool, options, config, template, styles.
 
         Auto-fit's last result stays a good start while it holds (see fit.FitHint).
@@ -347,13 +352,13 @@ class Keys:
             look = self._looks[id(doc.spec)] = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
         return look
 
-    def _spec(self, doc) -> str:  # noqa: ANN001 - project.Document
+    def _spec(self, doc: Document) -> str:  # noqa: ANN001 - project.Document
         spec = self._specs.get(id(doc.spec))
         if spec is None:
             spec = self._specs[id(doc.spec)] = repr(doc.spec)
         return spec
 
-    def key(self, doc) -> str:  # noqa: ANN001 - project.Document
+    def key(self, doc: Document) -> str:  # noqa: ANN001 - project.Document
         """The hash of everything ``doc``'s PDF is made from, with the build's options."""
         parts = [self._shared, doc.name, self._spec(doc), self._chain(doc.spec)]
         # The project's labels in the document's language.
@@ -362,7 +367,7 @@ class Keys:
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def document_key(project, doc, options: str, hasher: Hasher) -> str:  # noqa: ANN001 - project.Project, Document
+def document_key(project: Project, doc: Document, options: str, hasher: Hasher) -> str:  # noqa: ANN001 - project.Project, Document
     """The key of one document (a build makes one Keys for all of its documents)."""
     return Keys(project, options, hasher).key(doc)
 

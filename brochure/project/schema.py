@@ -37,7 +37,7 @@ class Field:
     default: Any = None
     check: Check | None = None
     example: str = ""
-    items: type | None = None  # for lists: the type of each item
+    items: Any = None  # for lists: the type of each item
     fields: Mapping[str, Field] | None = None  # for tables: their own keys
     help: str = ""
 
@@ -198,8 +198,8 @@ def validate(
         if spec.check is not None:
             message = spec.check(value)
             if message:
-                example = f"write it like '{spec.example}'" if spec.example else None
-                result.errors.append(Problem(file, line_of(key), f"{kind} '{name}' {message}", example))
+                hint = f"write it like '{spec.example}'" if spec.example else None
+                result.errors.append(Problem(file, line_of(key), f"{kind} '{name}' {message}", hint))
                 continue
         result.values[key] = value
     return result

@@ -256,9 +256,8 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
             shown, 1, "front matter is not closed", "add a line '---' after the last front matter line"
         ) from None
     header = "\n".join(lines[1:end])
-    data, key_lines = _front_matter(header, shown)
-    if data is None:
-        data = {}
+    front, key_lines = _front_matter(header, shown)
+    data = {} if front is None else front
     if not isinstance(data, dict):
         raise ContentError.at(
             shown, 2, "front matter must be 'key: value' lines", "write it like 'title: Aftercare'"

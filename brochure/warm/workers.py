@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brochure.base import caches
 from brochure.base.errors import BrochureError, Problem, RenderError
@@ -29,6 +29,10 @@ _PENDING = object()  # a check still running
 _IGNORED = object()  # a check whose answer is no longer needed
 _NO_CHECK = object()  # a document rendered without one
 
+if TYPE_CHECKING:
+    from brochure.document.fit import FitResult
+    from brochure.project.model import Document, Project
+
 
 @dataclass
 class Result:
@@ -39,7 +43,7 @@ class Result:
     pdf: bytes = b""
     pages: int = 0
     warnings: Sequence[str] = ()
-    fit: object = None
+    fit: FitResult | None = None
     error: BrochureError | None = None
 
 
@@ -117,7 +121,7 @@ def _project(shared: tuple[str, str]):  # noqa: ANN202 - a project.Project
     return project
 
 
-def _render(shared: tuple[str, str], doc, paper: str, strict: bool, memory_mb: int) -> Result:  # noqa: ANN001
+def _render(shared: tuple[str, str], doc: Document, paper: str, strict: bool, memory_mb: int) -> Result:  # noqa: ANN001
     """Render one document in a worker (``doc`` is a project.Document of the shared project)."""
     from brochure.document.compose import render_document
 
@@ -133,7 +137,7 @@ def _render(shared: tuple[str, str], doc, paper: str, strict: bool, memory_mb: i
     return Result(doc.name, seconds, rendered.pdf, rendered.pages, tuple(rendered.warnings), rendered.fit)
 
 
-def _probe(shared: tuple[str, str], doc, paper: str, css: str) -> bool | None:  # noqa: ANN001
+def _probe(shared: tuple[str, str], doc: Document, paper: str, css: str) -> bool | None:  # noqa: ANN001
     """Whether ``doc`` fits with auto-fit's ``css``, laid out in a worker; None if it could not be told."""
     from brochure.document.compose import fits_with
 
@@ -161,7 +165,7 @@ class Pickled:
         self.token = hashlib.blake2b(blob, digest_size=16).hexdigest()
 
     @classmethod
-    def of(cls, project) -> Pickled:  # noqa: ANN001 - project.Project
+    def of(cls, project: Project) -> Pickled:  # noqa: ANN001 - project.Project
         import pickle
 
         return cls(pickle.dumps(project, protocol=pickle.HIGHEST_PROTOCOL))
@@ -171,10 +175,10 @@ class Pickled:
 
     def __setstate__(self, blob: bytes) -> None:
         # The token names a file: made here from the bytes, never taken from the sender.
-        self.__init__(blob)
+        self.__init__(blob)  # type: ignore[misc]
 
 
-def _out_of_memory(doc, memory_mb: int) -> RenderError:  # noqa: ANN001
+def _out_of_memory(doc: Document, memory_mb: int) -> RenderError:  # noqa: ANN001
     message = f"rendering needed more than the {memory_mb} MB of memory allowed and was stopped"
     return RenderError.at(doc.source, None, message, "shorten the document or make its pictures smaller")
 
@@ -239,7 +243,7 @@ class Renderer:
         self._private_folder()
         return self._executor()
 
-    def _share(self, project) -> tuple[str, str]:  # noqa: ANN001
+    def _share(self, project: Project) -> tuple[str, str]:  # noqa: ANN001
         """(token, file) for ``project``, written once, so a task carries a name, not the project.
 
         A project of 1,000 topics pickles to about 2 MB: sent with every
@@ -359,12 +363,13 @@ class Renderer:
             if extra and fitted is not None:
                 result.fit = replace(fitted, extra_layouts=fitted.extra_layouts + extra)
             return result  # no check, or the remembered size itself no longer held (searched there)
+        assert fitted is not None  # remembered, so fitted
         if check is False:  # the next size up does not fit: the remembered size is the one
             result.fit = replace(fitted, extra_layouts=fitted.extra_layouts + 1)
             return result
         return None
 
-    def _result(self, future, doc) -> Result:  # noqa: ANN001
+    def _result(self, future, doc: Document) -> Result:  # noqa: ANN001
         from concurrent.futures.process import BrokenProcessPool
 
         try:

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from brochure.base.errors import BrochureError
 from brochure.deliver import rules
 from brochure.web import catalog, pages
+
+if TYPE_CHECKING:
+    from brochure.deliver.packet import Packet
+    from brochure.deliver.patient import Patient
+    from brochure.project.model import Project
 
 bp = Blueprint("desk", __name__)
 
@@ -42,7 +48,7 @@ def _live():  # noqa: ANN202
     return current_app.extensions["desk"]
 
 
-def _packet(project, names: list[str]) -> list[catalog.Entry]:  # noqa: ANN001
+def _packet(project: Project, names: list[str]) -> list[catalog.Entry]:  # noqa: ANN001
     """The chosen documents, in the order picked; 404 for a name that is not a document."""
     by_name = {e.name: e for e in catalog.entries(project) if e.kind == "handout"}
     names = list(dict.fromkeys(names))
@@ -54,7 +60,7 @@ def _packet(project, names: list[str]) -> list[catalog.Entry]:  # noqa: ANN001
     return [by_name[n] for n in names]
 
 
-def _blank(project, entries: list[catalog.Entry]) -> dict[str, str]:  # noqa: ANN001
+def _blank(project: Project, entries: list[catalog.Entry]) -> dict[str, str]:  # noqa: ANN001
     treatments = dict.fromkeys(t for e in entries for t in e.treatments)
     return {
         "name": "",
@@ -69,7 +75,7 @@ def _blank(project, entries: list[catalog.Entry]) -> dict[str, str]:  # noqa: AN
     }
 
 
-def _page(project, form: Form, status: int = 200):  # noqa: ANN001, ANN202
+def _page(project: Project, form: Form, status: int = 200):  # noqa: ANN001, ANN202
     """Render the personalise page, with what the machine can deliver to."""
     from brochure.deliver import printers, staff
 
@@ -171,7 +177,7 @@ def _plain(exc: BrochureError) -> str:
     )
 
 
-def _deliver(action, packet, patient, project, values, form: Form) -> str:  # noqa: ANN001
+def _deliver(action, packet: Packet, patient: Patient | None, project: Project, values, form: Form) -> str:  # noqa: ANN001
     """Print or email the packet through the delivery service; the sentence that confirms it ('' when
     it did not go: the form then says why)."""
     from brochure.deliver.rules import OptionsError
@@ -181,6 +187,7 @@ def _deliver(action, packet, patient, project, values, form: Form) -> str:  # no
         copies = int(values.get("copies") or 1)
     except ValueError:
         copies = 0
+    options: dict[str, Any]
     if action == "print":
         options = {"printer": values.get("printer") or None, "copies": copies}
     else:
@@ -227,7 +234,7 @@ def _sentence_of(message: str) -> str:
     return f"{message[:1].upper()}{message[1:].rstrip('.')}."
 
 
-def _download(packet, patient, project) -> Response:  # noqa: ANN001
+def _download(packet: Packet, patient: Patient | None, project: Project) -> Response:  # noqa: ANN001
     """The packet as a file to save, recorded as given (method 'download'), like a print or an email."""
     from brochure.deliver.service import Delivery, deliver
 

@@ -159,6 +159,7 @@ class Live:
                 state.problems = tuple(str(p) for p in error.problems)
                 state.summary = "The last change stopped the build."
             else:
+                assert summary is not None  # a build that did not stop has its summary
                 state.problems = ()
                 state.summary = summary.describe()
                 docs: dict[str, DocState] = {}

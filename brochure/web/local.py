@@ -24,7 +24,7 @@ def open_desk(project: Path, port: int, *, jobs: int | None = None) -> Any:  # n
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))
-        server = make_server("127.0.0.1", port, None, threaded=True)
+        server = make_server("127.0.0.1", port, None, threaded=True)  # type: ignore[arg-type]  # app set below
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise BrochureError.at(

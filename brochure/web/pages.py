@@ -123,7 +123,7 @@ def thumbnail(out: Path, root: Path, name: str) -> bytes | None:
 
 def _stamp(*paths: Path) -> tuple:
     """Each file's inode, size and modification time (None for a missing one): a write changes it."""
-    stamps = []
+    stamps: list[tuple[int, int, int] | None] = []
     for path in paths:
         try:
             info = path.stat()
