@@ -37,16 +37,6 @@ def register(name: str, clear: Callable[[], None]) -> None:
     _kept[name] = (clear, clear)
 
 
-def names() -> list[str]:
-    """The caches this process has made so far."""
-    return sorted(_kept)
-
-
-def sizes() -> dict[str, int]:
-    """How many entries each cache holds (a registered function's cache counts as -1)."""
-    return {name: len(c) if hasattr(c, "__len__") else -1 for name, (c, _clear) in sorted(_kept.items())}
-
-
 def clear() -> None:
     """Empty every cache of this process."""
     for _cache, empty in _kept.values():

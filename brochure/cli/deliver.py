@@ -13,6 +13,7 @@ import click
 
 from brochure.base.errors import BrochureError, Problem
 from brochure.cli.edge import PROJECT, load, paper_option, table, user_errors
+from brochure.deliver import rules
 
 if TYPE_CHECKING:
     from brochure.deliver.packet import Packet
@@ -101,7 +102,7 @@ def _deliver(project: Project, delivery, settings: MachineSettings, **how: Any):
     return deliver(project, replace(delivery, again=True), settings=settings, **how)
 
 
-def _checked(delivery):  # noqa: ANN001, ANN202 - service.Delivery
+def _checked(delivery):  # noqa: ANN001, ANN202 - service.Request
     """The delivery's options checked before anything is asked or rendered, in the command line's words."""
     from brochure.deliver.rules import OptionsError
     from brochure.deliver.service import check
@@ -110,7 +111,7 @@ def _checked(delivery):  # noqa: ANN001, ANN202 - service.Delivery
         return check(delivery)
     except OptionsError as exc:
         problems = [
-            Problem(None, None, message, _FLAG_FIXES.get(name, problem.fix))
+            Problem(None, None, message, _FLAG_FIXES.get(exc.rules[name], problem.fix))
             for (name, message), problem in zip(exc.fields.items(), exc.problems, strict=True)
         ]
         raise BrochureError(problems) from None
@@ -118,8 +119,9 @@ def _checked(delivery):  # noqa: ANN001, ANN202 - service.Delivery
 
 #: How to mend each option on the command line (the rules' own fixes name no front end's controls).
 _FLAG_FIXES = {
-    "copies": "give a smaller --copies, or print again for more",
-    "consent": "add --encrypt, or --patient-consented once the patient has agreed",
+    "copies": f"give --copies from 1 to {rules.MAX_COPIES}, or print again for more",
+    "consent-or-encrypt": "add --encrypt, or --patient-consented once the patient has agreed",
+    "consent-and-encrypt": "give one of --encrypt and --patient-consented",
 }
 
 
@@ -171,7 +173,7 @@ def _pages(count: int) -> str:
 @click.argument("names", nargs=-1)
 @PROJECT
 @click.option("--printer", default=None, help="The print queue.  [default: settings, else the system's]")
-@click.option("--copies", type=int, default=1, show_default=True, help="Copies.")
+@click.option("--copies", type=int, default=1, show_default=True, help=f"Copies, 1 to {rules.MAX_COPIES}.")
 @click.option("--duplex", is_flag=True, help="Print on both sides of the paper.")
 @_patient_options
 @user_errors
@@ -191,11 +193,11 @@ def print_command(names, project, printer, copies, duplex, name, treated_on, inj
         brochure print aftercare --no-personalise --copies 10
         brochure print --csv today.csv --printer front-desk
     """
-    from brochure.deliver.service import Delivery
+    from brochure.deliver.service import Request
     from brochure.deliver.settings import load_settings
 
     options = {"printer": printer, "copies": copies, "duplex": duplex}
-    asked = _checked(Delivery(names, None, "print", paper=paper, again=yes, record=not no_record, **options))
+    asked = _checked(Request(names, None, "print", paper=paper, again=yes, record=not no_record, **options))
     settings = load_settings()
     _settings_warnings(settings)
     loaded = load(project)
@@ -254,12 +256,12 @@ def email_command(names, project, to, encrypt, consented, draft, name, treated_o
         brochure email --csv today.csv --encrypt
     """
     from brochure.deliver.mail import check_address
-    from brochure.deliver.service import Delivery
+    from brochure.deliver.service import Request
     from brochure.deliver.settings import load_settings
 
     method = "draft" if draft else "email"
     options = {"encrypt": encrypt, "consented": consented}
-    asked = Delivery(names, None, method, paper=paper, again=yes, record=not no_record, **options)
+    asked = Request(names, None, method, paper=paper, again=yes, record=not no_record, **options)
     if csv_file is None or (encrypt and consented):  # a batch's rows may each say the patient consented
         asked = _checked(asked)
     settings = load_settings()
@@ -406,7 +408,7 @@ def _batch(  # noqa: ANN401
 ) -> None:
     """Deliver a CSV batch: check every row first, then one job or email per row, then a summary."""
     from brochure.deliver.batch import Outcome, deliver_rows, read_rows
-    from brochure.deliver.service import Delivery, deliver
+    from brochure.deliver.service import Request, deliver
 
     emailing = "encrypt" in how
     rows = read_rows(
@@ -427,13 +429,13 @@ def _batch(  # noqa: ANN401
     def give(row, packet: Packet) -> Outcome:  # noqa: ANN001
         if emailing:  # brochure email --csv
             method = "draft" if how.get("draft") else "email"
-            consented = row.consented or how.get("consented", False)
+            consented = rules.consent_of(how["encrypt"], how.get("consented", False), row.consented)
             options = {"to": row.email, "encrypt": how["encrypt"], "consented": consented}
         else:
             method = "print"
             options = {k: how[k] for k in ("printer", "copies", "duplex") if k in how}
         # Repeats were asked about for the whole batch, before anything was sent.
-        delivery = Delivery(
+        delivery = Request(
             row.handouts, row.patient, method, again=True, record=record is not None, **options
         )
         done = deliver(project, delivery, settings=settings, packet=packet, record=record)

@@ -117,10 +117,12 @@ def read_rows(
             if email and row is not None and not row.email:
                 fix = "give the patient's address on each row"
                 row_problems.append(Problem(shown, number, "column 'email': is empty", fix))
-            refused = email and row is not None and rules.consent_problem(encrypt, consented or row.consented)
+            refused = None
+            if email and row is not None:
+                refused = rules.consent_problem(encrypt, rules.consent_of(encrypt, consented, row.consented))
             if refused:
                 fix = "write yes once the patient agreed, or send the batch with --encrypt"
-                row_problems.append(Problem(shown, number, f"column 'consent': {refused[0]}", fix))
+                row_problems.append(Problem(shown, number, f"column 'consent': {refused.message}", fix))
             problems += row_problems
             if row is not None:
                 rows.append(row)

@@ -172,7 +172,7 @@ def email_packet(
     """
     to = check_address(to)
     if refused := rules.consent_problem(encrypt, consented):
-        raise MailError.at(None, None, f"{refused[0]}: nothing was sent", refused[1])
+        raise MailError.at(None, None, f"{refused.message}: nothing was sent", refused.fix)
     settings = settings or load_settings()
     passphrase = new_passphrase() if encrypt else None
     if passphrase:

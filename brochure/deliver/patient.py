@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from brochure.base import caches
 from brochure.base.errors import BrochureError, ConfigError, Problem
 from brochure.project import schema
 from brochure.project.config import read_toml
@@ -291,3 +292,6 @@ def _font_chars(path: str, mtime: float) -> frozenset[int]:
             return frozenset(font.getBestCmap() or {})
     except (OSError, TTLibError):
         return frozenset()
+
+
+caches.register("deliver.font characters", _font_chars.cache_clear)

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Request:
     """A delivery asked for: which handouts, for whom, how, and the options of that method."""
 
     names: Sequence[str]
@@ -114,7 +114,7 @@ def _problem(message: str, fix: str):  # noqa: ANN202
     return Problem(None, None, message, fix)
 
 
-def check(delivery: Delivery) -> Delivery:
+def check(delivery: Request) -> Request:
     """``delivery`` with its options checked (the address as it will be used); OptionsError if not.
 
     Every broken rule is reported at once, each under its field.
@@ -123,7 +123,7 @@ def check(delivery: Delivery) -> Delivery:
 
     if delivery.method not in rules.METHODS:
         raise ValueError(f"unknown delivery method {delivery.method!r}")
-    problems: dict[str, tuple[str, str]] = {}
+    problems: dict[str, rules.Broken] = {}
     if delivery.method == "print" and (problem := rules.copies_problem(delivery.copies)):
         problems["copies"] = problem
     if delivery.method in ("email", "draft"):
@@ -131,12 +131,14 @@ def check(delivery: Delivery) -> Delivery:
             try:
                 to = check_address(delivery.to)
             except MailError as exc:
-                problems["to"] = (exc.problems[0].message, exc.problems[0].fix or "")
+                problems["to"] = rules.Broken(exc.problems[0].message, exc.problems[0].fix or "", "address")
             else:
                 delivery = replace(delivery, to=to)
                 again = delivery.to_again
                 if again is not None and again.strip().casefold() != to.casefold():
-                    problems["to_again"] = ("the two addresses differ: nothing was sent", "type them again")
+                    problems["to_again"] = rules.Broken(
+                        "the two addresses differ: nothing was sent", "type them again", "addresses-differ"
+                    )
         if problem := rules.consent_problem(delivery.encrypt, delivery.consented):
             problems["consent"] = problem
     if problems:
@@ -146,7 +148,7 @@ def check(delivery: Delivery) -> Delivery:
 
 def deliver(
     project: Project,
-    delivery: Delivery,
+    delivery: Request,
     *,
     settings: MachineSettings | None = None,
     packet: Packet | None = None,
@@ -191,7 +193,7 @@ def deliver(
             opened.close()
 
 
-def _hand_over(project: Project, delivery: Delivery, packet: Packet, settings: MachineSettings) -> Delivered:
+def _hand_over(project: Project, delivery: Request, packet: Packet, settings: MachineSettings) -> Delivered:
     from brochure.deliver.mail import email_packet
     from brochure.deliver.printing import print_packet
 

@@ -140,17 +140,18 @@ def month_year(date: dt.date | None, lang: str) -> str:
         return format_skeleton("yMMMM", date, locale="en")
 
 
-def long_date(date: dt.date | None, lang: str) -> str:
-    """A whole date in ``lang`` (Babel's CLDR data), English when Babel does not know it."""
+def long_date(date: dt.date | None, lang: str, form: str = "long") -> str:
+    """A whole date in ``lang`` (Babel's CLDR data), English when Babel does not know it;
+    ``form`` "full" names the weekday too."""
     if date is None:
         return ""
     from babel.core import UnknownLocaleError
     from babel.dates import format_date
 
     try:
-        return format_date(date, "long", locale=lang.replace("-", "_"))
+        return format_date(date, form, locale=lang.replace("-", "_"))
     except (UnknownLocaleError, ValueError):
-        return format_date(date, "long", locale="en")
+        return format_date(date, form, locale="en")
 
 
 def project_file(root: Path, lang: str) -> Path:

@@ -48,13 +48,26 @@ def _boxes():  # noqa: ANN202
 
 
 def measure(layout: Layout, safe_px: float = 0.0) -> Measure:
-    """Measure every page of ``layout``; marks closer than ``safe_px`` to the paper's edge are outside."""
+    """Measure every page of ``layout``; marks closer than ``safe_px`` to the paper's edge are outside.
+
+    The boxes are WeasyPrint's own (engine.private.page_box): a WeasyPrint
+    whose boxes are not what this reads gets the page count alone (auto-fit
+    can then tighten the spacing but not lower the size, and the text and
+    edge checks are skipped), never a failed build.
+    """
+    doc = layout.doc
+    pages = len(doc.pages)
+    if all(private.page_box(page) is not None for page in doc.pages):
+        try:
+            return _measure(layout, safe_px)
+        except private.MOVED:
+            pass
+    return Measure(pages, 0.0, 0.0, "", lines=[0] * pages, fill=[1.0] * pages)
+
+
+def _measure(layout: Layout, safe_px: float) -> Measure:
     boxes = _boxes()
     doc = layout.doc
-    if any(private.page_box(page) is None for page in doc.pages):
-        # A WeasyPrint that keeps its page boxes elsewhere: go by the page count alone (auto-fit can
-        # tighten the spacing but not lower the size, and the text and edge checks are skipped).
-        return Measure(len(doc.pages), 0.0, 0.0, "", lines=[0] * len(doc.pages), fill=[1.0] * len(doc.pages))
     root_style = private.page_box(doc.pages[0]).children[0].style if doc.pages else None
     body_pt = root_style["font_size"] / PX_PER_PT if root_style else 0.0
     result = Measure(pages=len(doc.pages), body_pt=round(body_pt, 2), smallest_pt=1e9, smallest_text="")

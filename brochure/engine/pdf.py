@@ -296,7 +296,7 @@ class Layout:
     document: str
     warnings: list[str]
     #: The elements with a language of their own (see _languages), by the page each starts on.
-    languages: list[tuple[int, str, str]] = field(default_factory=list)  # (page index, PDF tag, lang)
+    languages: list[tuple[int, str, str | None]] = field(default_factory=list)  # (page, PDF tag, lang)
 
     @property
     def pages(self) -> int:
@@ -401,34 +401,42 @@ def combine(layouts: Sequence[Layout]) -> Layout:
 _TAGGED = {"article": "/Art", "section": "/Sect", "div": "/Div", "blockquote": "/BlockQuote", "p": "/P"}
 
 
-def languages(root: Any, doc: Any) -> list[tuple[int, str, str]]:  # noqa: ANN401 - lxml / WeasyPrint's
-    """Each element below <html> with a ``lang`` and an ``id``: the page it starts on, its tag, its language.
+def languages(root: Any, doc: Any) -> list[tuple[int, str, str | None]]:  # noqa: ANN401 - lxml, WeasyPrint
+    """Where the elements that give their own language start: (page index, PDF tag, lang or None).
 
-    WeasyPrint 70 gives the PDF the document's language only. The page an
-    element starts on comes from the public ``Page.anchors`` (its ``id``).
+    WeasyPrint 70 gives the PDF the document's language only. For each tag
+    that an element below <html> gives a ``lang`` (a topic's <article
+    lang="es"> in an English brochure), every element of that tag is listed,
+    with its language or None, by the page it starts on, which the public
+    ``Page.anchors`` tells from its ``id``. A tag with an element that has no
+    ``id`` is left out: the structure elements could not be told apart.
     """
-    wanted = [
-        (element.get("id"), _TAGGED[element.tag], element.get("lang"))
-        for element in root.iter()
-        if element.get("lang") and element.get("id") and element.tag in _TAGGED
-    ]
-    if not wanted:
+    tags = {element.tag for element in root.iter() if element.get("lang") and element.tag in _TAGGED}
+    tags.discard("html")
+    if not tags:
         return []
     starts: dict[str, int] = {}
     for index, page in enumerate(doc.pages):
         for anchor in page.anchors:
             starts.setdefault(anchor, index)
-    return [(starts[id_], tag, lang) for id_, tag, lang in wanted if id_ in starts]
+    found = []
+    for tag in sorted(tags):
+        elements = list(root.iter(tag))
+        if not all(element.get("id") in starts for element in elements):
+            continue
+        found += [(starts[e.get("id")], _TAGGED[tag], e.get("lang")) for e in elements]
+    return sorted(found, key=lambda item: item[0])
 
 
-def _language_finisher(languages: list[tuple[int, str, str]]):  # noqa: ANN202
+def _language_finisher(languages: list[tuple[int, str, str | None]]):  # noqa: ANN202
     """A ``write_pdf`` finisher that gives the structure elements of ``languages`` their /Lang.
 
     WeasyPrint makes structure elements page by page, in the order of the
-    boxes, and one for each page an element spans: on each page, the
-    elements of a tag are those that start there, in order, after the
-    continuation of the one before, if it goes on. A page where the count
-    does not add up is left with the document's language.
+    boxes, and one for each page an element spans. On each page, the
+    structure elements of a tag are the continuation of the element before
+    (when there is one more than the elements that start there), then the
+    elements that start there, in order. A page where the counts do not add
+    up keeps the document's language.
     """
 
     def finish(document: Any, pdf: Any) -> None:  # noqa: ANN401
@@ -442,17 +450,18 @@ def _language_finisher(languages: list[tuple[int, str, str]]):  # noqa: ANN202
                 if page is not None:
                     made.setdefault((page, obj["S"]), []).append(obj)
         for tag in {tag for _page, tag, _lang in languages}:
-            current = None
+            before: list[str | None] = []  # the language of the last element started, if any
             for page in range(len(pdf.page_references)):
                 starting = [lang for at, t, lang in languages if at == page and t == tag]
                 elements = made.get((page, tag), [])
-                if current is not None and len(elements) == len(starting) + 1:
-                    starting = [current, *starting]
+                if before and len(elements) == len(starting) + 1:
+                    starting = [before[0], *starting]
                 if len(elements) == len(starting):
                     for element, lang in zip(elements, starting, strict=True):
-                        element.setdefault("Lang", pydyf.String(lang))
+                        if lang:
+                            element.setdefault("Lang", pydyf.String(lang))
                 if starting:
-                    current = starting[-1]
+                    before = [starting[-1]]
 
     return finish
 

@@ -12,8 +12,8 @@ These functions are WeasyPrint 70's own (``Document._build_layout_context``,
 hand-made ``Document``), which change between major versions. So they are
 used only when `enabled` says so: on a WeasyPrint major listed in
 SUPPORTED, and unless ``BROCHURE_ENGINE_PRIVATE=off``. Otherwise, or when
-they raise AttributeError, TypeError or ImportError (an internal that moved
-or changed), `prepare` returns None and `lay_out_prepared` raises
+they raise AttributeError, TypeError, ImportError, KeyError or IndexError
+(an internal that moved or changed), `prepare` returns None and `lay_out_prepared` raises
 `Unavailable`, and the caller lays each copy out whole through the public
 API (brochure.engine.pdf): slower, never a failed build.
 
@@ -49,6 +49,10 @@ from brochure.engine.pdf import (
 SUPPORTED = (70,)
 #: Set to "off" to lay every copy out through the public API (slower; the tests run so too).
 SWITCH = "BROCHURE_ENGINE_PRIVATE"
+
+
+#: What an internal that moved or changed raises: the public path is taken instead.
+MOVED = (AttributeError, TypeError, ImportError, KeyError, IndexError)
 
 
 class Unavailable(Exception):
@@ -295,7 +299,7 @@ def prepare(html: str, **settings: Any) -> Prepared | None:  # noqa: ANN401
         return None
     try:
         return _prepare(html, **settings)
-    except (AttributeError, TypeError, ImportError):
+    except MOVED:
         return None
 
 
@@ -307,6 +311,6 @@ def lay_out_prepared(
         raise Unavailable("switched off")
     try:
         return _lay_out_prepared(prepared, values, first=first)
-    except (AttributeError, TypeError, ImportError) as exc:
+    except MOVED as exc:
         prepared.fillable = False
         raise Unavailable(str(exc)) from None

@@ -380,6 +380,9 @@ def _places(root: Path) -> tuple[tuple[str, str], ...]:
     return tuple((prefix, os.path.join(str(place), "")) for place, prefix in places)
 
 
+caches.register("project.places", _places.cache_clear)
+
+
 def _label(path: Path | str, root: Path) -> str:
     """A path as the key records it: a project that moves stays up to date."""
     text = str(path)

@@ -35,7 +35,7 @@ from brochure.warm.protocol import (
 )
 from brochure.warm.workers import Pickled, Renderer, Result, default_jobs
 
-log = logging.getLogger("brochure.warm.server")
+log = logging.getLogger(__name__)
 
 
 def connect(wait: bool = True, start: bool = False) -> socket.socket | None:

@@ -20,7 +20,7 @@ from brochure.warm.protocol import (
     socket_path,
 )
 
-log = logging.getLogger("brochure.warm.server")
+log = logging.getLogger(__name__)
 
 
 def _keys() -> list[Path]:

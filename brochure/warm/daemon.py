@@ -24,7 +24,7 @@ from pathlib import Path
 from brochure.warm.protocol import _LOST, _same_user, lock_path, receive, send
 from brochure.warm.workers import Renderer
 
-log = logging.getLogger("brochure.warm.server")
+log = logging.getLogger(__name__)
 
 
 @dataclass

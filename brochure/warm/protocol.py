@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("brochure.warm.server")
+log = logging.getLogger(__name__)
 
 
 #: How long the server waits for a build before it stops.

@@ -200,7 +200,7 @@ class Renderer:
         from concurrent.futures import ProcessPoolExecutor
 
         if self._pool is None:
-            from brochure.document import markup  # noqa: F401 - Jinja and Markdown, loaded before the fork
+            from brochure.document import markup, templates  # noqa: F401 - Jinja and Markdown, before the fork
             from brochure.engine.pdf import import_engine
 
             import_engine()  # before the fork: every worker starts with WeasyPrint loaded

@@ -181,7 +181,7 @@ def _deliver(action, packet: Packet, patient: Patient | None, project: Project, 
     """Print or email the packet through the delivery service; the sentence that confirms it ('' when
     it did not go: the form then says why)."""
     from brochure.deliver.rules import OptionsError
-    from brochure.deliver.service import Delivery, GivenRecently, deliver
+    from brochure.deliver.service import GivenRecently, Request, deliver
 
     try:
         copies = int(values.get("copies") or 1)
@@ -197,7 +197,7 @@ def _deliver(action, packet: Packet, patient: Patient | None, project: Project, 
             "encrypt": bool(values.get("encrypt")),
             "consented": bool(values.get("consent")),
         }
-    delivery = Delivery(
+    delivery = Request(
         [n for n, _v in packet.documents], patient, action, again=bool(values.get("again")), **options
     )
     try:
@@ -205,7 +205,7 @@ def _deliver(action, packet: Packet, patient: Patient | None, project: Project, 
     except OptionsError as exc:
         form.errors.update(
             {
-                name: _FIELD_SENTENCES.get(name) or _sentence_of(message)
+                name: _FIELD_SENTENCES.get(exc.rules[name]) or _sentence_of(message)
                 for name, message in exc.fields.items()
             }
         )
@@ -224,9 +224,10 @@ def _deliver(action, packet: Packet, patient: Patient | None, project: Project, 
 
 #: What the page says beside a field whose rule was broken, in the words of its controls.
 _FIELD_SENTENCES = {
-    "to": "Type the patient's email address, such as name@example.com.",
-    "to_again": "The two addresses differ. Type the same address in both boxes.",
-    "consent": "Tick that the patient agreed to unencrypted email, or choose Encrypt.",
+    "address": "Type the patient's email address, such as name@example.com.",
+    "addresses-differ": "The two addresses differ. Type the same address in both boxes.",
+    "consent-or-encrypt": "Tick that the patient agreed to unencrypted email, or choose Encrypt.",
+    "consent-and-encrypt": "Choose one: encrypt the PDF, or send it unencrypted with consent.",
 }
 
 
@@ -236,10 +237,10 @@ def _sentence_of(message: str) -> str:
 
 def _download(packet: Packet, patient: Patient | None, project: Project) -> Response:  # noqa: ANN001
     """The packet as a file to save, recorded as given (method 'download'), like a print or an email."""
-    from brochure.deliver.service import Delivery, deliver
+    from brochure.deliver.service import Request, deliver
 
     names = [n for n, _v in packet.documents]
-    deliver(project, Delivery(names, patient, "download", again=True), packet=packet)
+    deliver(project, Request(names, patient, "download", again=True), packet=packet)
     response = Response(packet.pdf, mimetype="application/pdf")
     # A generic name: the file name must not carry the patient's.
     response.headers["Content-Disposition"] = 'attachment; filename="handouts.pdf"'
@@ -256,7 +257,7 @@ def today() -> str:
 def reprint():  # noqa: ANN201
     """Print a delivery of today again, for the same patient, with the handouts as they are now."""
     from brochure.deliver import PatientError, Record, check_patient, load_settings
-    from brochure.deliver.service import Delivery, deliver
+    from brochure.deliver.service import Request, deliver
 
     project = _live().project()
     try:
@@ -274,7 +275,7 @@ def reprint():  # noqa: ANN201
             patient = check_patient(project, delivery.patient)
             # Again on the printer it went to, or (when it was emailed) on the usual one.
             printer = delivery.target if delivery.method == "print" else None
-            again = Delivery(names, patient, "print", printer=printer, again=True)
+            again = Request(names, patient, "print", printer=printer, again=True)
             done = deliver(project, again, settings=settings, record=record)
             packet, job = done.packet, done.job
     except PatientError:

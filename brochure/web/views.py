@@ -16,6 +16,7 @@ from flask import (
 )
 
 from brochure.base.errors import BrochureError
+from brochure.document.messages import long_date
 from brochure.web import catalog, pages
 from brochure.web.live import Live
 
@@ -34,7 +35,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(status)
     app.register_blueprint(desk.bp)
     app.jinja_env.filters["clock"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t)) if t else ""
-    app.jinja_env.filters["long_date"] = lambda day: f"{day:%A}, {day:%B} {day.day}, {day.year}"
+    app.jinja_env.filters["long_date"] = lambda day: long_date(day, "en", "full")
 
 
 def live() -> Live:

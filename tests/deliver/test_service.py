@@ -143,7 +143,7 @@ def test_the_given_again_question_comes_from_the_service_for_both(sample, queue,
 
 
 def test_options_are_checked_once_for_every_rule_before_anything_goes(sample, record_file):
-    delivery = service.Delivery(
+    delivery = service.Request(
         ["aftercare"], None, "email", to="not an address", to_again="x@example.com", copies=99
     )
     with pytest.raises(rules.OptionsError) as caught:
@@ -152,9 +152,50 @@ def test_options_are_checked_once_for_every_rule_before_anything_goes(sample, re
     assert "not an address" not in str(caught.value)
     assert recorded(record_file) == []
     with pytest.raises(rules.OptionsError) as caught:
-        service.check(service.Delivery(["aftercare"], None, "print", copies=0))
+        service.check(service.Request(["aftercare"], None, "print", copies=0))
     assert caught.value.fields == {"copies": "copies must be a whole number from 1 to 20"}
-    checked = service.check(
-        service.Delivery(["aftercare"], None, "draft", to=" A@Example.com ", encrypt=True)
-    )
+    checked = service.check(service.Request(["aftercare"], None, "draft", to=" A@Example.com ", encrypt=True))
     assert checked.to == "A@Example.com"
+
+
+def test_an_encrypted_batch_takes_rows_that_say_the_patient_consented(sample, tmp_path):
+    from brochure.base.errors import BrochureError
+    from brochure.deliver.batch import read_rows
+
+    rows = tmp_path / "today.csv"
+    rows.write_text(
+        "name,handouts,injector,email,consent\n"
+        "Ana Lima,aftercare,Dana Smith,ana@example.org,yes\n"
+        "Bo Li,aftercare,Dana Smith,bo@example.org,\n"
+    )
+    assert [row.number for row in read_rows(load_project(sample), rows, email=True, encrypt=True)] == [2, 3]
+    with pytest.raises(BrochureError) as caught:
+        read_rows(load_project(sample), rows, email=True)  # unencrypted: row 3 has no consent
+    assert [(p.line, p.message) for p in caught.value.problems] == [
+        (3, "column 'consent': an unencrypted PDF may only be emailed with the patient's consent")
+    ]
+
+
+def test_encrypt_and_consent_together_are_refused_in_each_front_ends_words(sample, record_file):
+    args = ["email", "aftercare", "--project", str(sample), "--encrypt", "--patient-consented"]
+    result = CliRunner().invoke(cli, [*args, "--patient", NAME, "--to", "q@example.org", "--yes"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: encrypt the PDF or send it unencrypted with the patient's consent, not both "
+        "(give one of --encrypt and --patient-consented)\n"
+    )
+    client = desk(sample)
+    page = client.get("/personalise", query_string={"d": ["aftercare"]}, headers=HOST).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    data = {
+        "csrf_token": token,
+        "d": ["aftercare"],
+        **FIELDS,
+        "action": "email",
+        "encrypt": "1",
+        "consent": "1",
+    }
+    data |= {"to": "q@example.org", "to_again": "q@example.org"}
+    html = client.post("/personalise", data=data, headers=HOST).get_data(as_text=True)
+    assert "Choose one: encrypt the PDF, or send it unencrypted with consent." in html
+    assert recorded(record_file) == []

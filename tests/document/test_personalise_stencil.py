@@ -21,6 +21,7 @@ import pytest
 from conftest import REPO, copy_sample
 from pypdf import PdfReader
 
+from brochure.base import caches
 from brochure.base.errors import RenderError
 from brochure.deliver import check_patient
 from brochure.deliver.packet import template_context
@@ -89,7 +90,8 @@ def prepares(monkeypatch):
 
     monkeypatch.setattr(private, "_prepare", counted(private._prepare))
     monkeypatch.setattr(pdf, "lay_out", counted(pdf.lay_out))
-    personalised_module._stencils.clear()
+    caches.clear()  # a cold process: no stencil, no fitted size, no parsed stylesheet
+    assert not personalised_module._stencils
     return calls
 
 

@@ -75,3 +75,38 @@ def test_hyphens_auto_builds_with_the_brand_font(make_project):
 
 def pdf_text_lines(path: Path) -> list[str]:
     return [line.strip() for page in PdfReader(path).pages for line in page.extract_text().split("\n")]
+
+
+def _tagged(tmp_path, body: str) -> list[dict]:
+    from brochure.engine.pdf import render_pdf
+
+    html = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>T</title>'
+        "<style>@page { size: letter; margin: 1in } p { font-size: 12pt }</style></head><body>"
+        + body
+        + "</body></html>"
+    )
+    rendered = render_pdf(
+        html, base_url=tmp_path.as_uri() + "/", roots=[tmp_path], document="doc", allowed_fonts=None
+    )
+    out = tmp_path / "t.pdf"
+    out.write_bytes(rendered.pdf)
+    return [e for e in structure(out) if e["type"] == "/Art"]
+
+
+def test_a_language_reaches_the_pages_its_element_spans_and_no_further(tmp_path):
+    long = "<p>Descanse hoy y evite el ejercicio intenso.</p>" * 80  # two pages and more
+    found = _tagged(
+        tmp_path,
+        f'<article id="a" lang="es">{long}</article><article id="b"><p>English again.</p></article>'
+        '<article id="c" lang="es"><p>Otra vez.</p></article>',
+    )
+    assert len(found) >= 4  # 'a' on each page it spans, then 'b' and 'c'
+    assert [e["lang"] for e in found] == ["es"] * (len(found) - 2) + [None, "es"]
+
+
+def test_an_element_of_the_tag_without_an_id_leaves_the_language_to_the_document(tmp_path):
+    found = _tagged(
+        tmp_path, '<article id="a" lang="es"><p>Hola.</p></article><article><p>Hello.</p></article>'
+    )
+    assert [e["lang"] for e in found] == [None, None]  # never a wrong language
