@@ -1,9 +1,9 @@
 """The per-process caches, all held in one place.
 
 Every cache that lives as long as a process (a render worker, the render
-server, the desk) is made here with `kept`, by name, so one list says what a
-warm process holds between requests, and `clear` empties them all (a worker
-after a fork, a test between cases). None of them holds a patient's details:
+server, the desk) is made here with `kept`, or counted here with `register`,
+by name, so one list says what a warm process holds between requests, and
+`clear` empties them all (the tests do, to start from a cold process). None of them holds a patient's details:
 the personalised copies' stencils keep stand-in words only.
 """
 
@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing is not loaded: a no-op build is timed
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 #: name -> (the cache, how to empty it)
 _kept: dict[str, tuple[Any, Callable[[], None]]] = {}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections import namedtuple
 from pathlib import Path
-from typing import Self
+
+TYPE_CHECKING = False  # typing is not loaded: a no-op build is timed
+if TYPE_CHECKING:
+    from typing import Self
 
 # A named tuple rather than a dataclass: errors load with every command, the
 # dataclasses module costs a hundredth of a second, and a no-op build is timed.

@@ -16,10 +16,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
 
 from brochure.base.errors import BrochureError
 from brochure.base.paths import is_inside
+
+TYPE_CHECKING = False  # typing is not loaded: a no-op build is timed
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 MANIFEST = ".brochure-manifest.json"
 #: PDFs written since the manifest was saved, one line each: merged into it at the end of a build.

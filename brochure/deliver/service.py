@@ -221,3 +221,53 @@ def _hand_over(project: Project, delivery: Request, packet: Packet, settings: Ma
     )
     method = "draft" if result.draft_path else "email"
     return Delivered(packet, method, result.to, email=result)
+
+
+@dataclass
+class Prepared:
+    """A packet personalised for a patient whose fields passed their checks, before it is given."""
+
+    patient: Patient
+    follow_up: dt.date | None
+    packet: Packet | None  # None when it could not be rendered: ``problem`` says why
+    problem: BrochureError | None = None
+
+
+def prepare(project: Project, names: Sequence[str], fields: dict[str, str]) -> Prepared:
+    """Check the patient's ``fields`` (PatientError names each field that fails) and personalise
+    the handouts ``names`` for them: what the desk previews, then prints, emails or downloads."""
+    from brochure.deliver.packet import personalise
+    from brochure.deliver.patient import check_patient, follow_up_date
+
+    patient = check_patient(project, fields)
+    follow_up = follow_up_date(project, names, patient.treated_on)
+    try:
+        packet = personalise(project, names, patient)
+    except BrochureError as exc:
+        return Prepared(patient, follow_up, None, exc)
+    return Prepared(patient, follow_up, packet)
+
+
+class NotInRecord(BrochureError):
+    """The delivery asked for is not one of today's."""
+
+
+def reprint(project: Project, delivery_id: int, *, settings: MachineSettings | None = None) -> Delivered:
+    """Print one of today's deliveries again, for the same patient, with the handouts as they are now:
+    on the printer it went to, or (when it was emailed or downloaded) on the usual one. Recorded as a
+    print. PatientError when the recorded details no longer pass the checks."""
+    from brochure.deliver.patient import check_patient
+    from brochure.deliver.record import Record
+    from brochure.deliver.settings import load_settings
+
+    settings = settings or load_settings()
+    with Record.open(settings, project) as record:
+        found = [d for d in record.today() if d.id == delivery_id]
+        if not found:
+            raise NotInRecord.at(None, None, "that delivery is not in today's record", "pick one from Today")
+        earlier = found[0]
+        names = [name for name, *_rest in earlier.documents]
+        patient = check_patient(project, earlier.patient)
+        printer = earlier.target if earlier.method == "print" else None
+        again = Request(names, patient, "print", printer=printer, again=True)
+        return deliver(project, again, settings=settings, record=record)

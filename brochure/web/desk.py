@@ -104,20 +104,26 @@ def _page(project: Project, form: Form, status: int = 200):  # noqa: ANN001, ANN
 @bp.get("/personalise")
 def personalise_form():  # noqa: ANN201
     """The patient form for the handouts picked (their names, not a patient's, are in the URL)."""
-    from brochure.deliver import follow_up_date
-
     project = _live().project()
     entries = _packet(project, request.args.getlist("d"))
     names = [e.name for e in entries]
     form = Form(names, entries, _blank(project, entries))
-    form.follow_up = follow_up_date(project, names, dt.date.today())
+    form.follow_up = _first_follow_up(project, names)
     return _page(project, form)
+
+
+def _first_follow_up(project: Project, names: list[str]) -> dt.date | None:
+    """The follow-up date of a treatment today, as the empty form shows it."""
+    from brochure.deliver import follow_up_date
+
+    return follow_up_date(project, names, dt.date.today())
 
 
 @bp.post("/personalise")
 def personalise_post():  # noqa: ANN201
     """Preview, print, email or download the packet for the patient in the form."""
-    from brochure.deliver import PatientError, check_patient, follow_up_date, personalise
+    from brochure.deliver import PatientError
+    from brochure.deliver.service import prepare
 
     project = _live().project()
     entries = _packet(project, request.form.getlist("d"))
@@ -128,15 +134,13 @@ def personalise_post():  # noqa: ANN201
     if action not in ACTIONS:
         abort(400, "Unknown action.")
     try:
-        patient = check_patient(project, {k: values[k] for k in PATIENT_FIELDS})
+        prepared = prepare(project, names, {k: values[k] for k in PATIENT_FIELDS})
     except PatientError as exc:
         form.errors = {name: _sentence(name, message) for name, message in exc.fields.items()}
         return _page(project, form, 422)
-    form.follow_up = follow_up_date(project, names, patient.treated_on)
-    try:
-        packet = personalise(project, names, patient)
-    except BrochureError as exc:
-        form.errors["packet"] = _plain(exc)
+    form.follow_up, patient, packet = prepared.follow_up, prepared.patient, prepared.packet
+    if packet is None:
+        form.errors["packet"] = _plain(prepared.problem)
         return _page(project, form, 422)
     if action == "preview":
         form.preview = pages.preview(packet.pdf)
@@ -154,7 +158,7 @@ def personalise_post():  # noqa: ANN201
     # Delivered: a clear confirmation, and the form empty for the next patient.
     cleared = Form(names, entries, _blank(project, entries), done=done, passphrase=form.passphrase)
     cleared.warnings = form.warnings
-    cleared.follow_up = follow_up_date(project, names, dt.date.today())
+    cleared.follow_up = _first_follow_up(project, names)
     return _page(project, cleared)
 
 
@@ -256,8 +260,9 @@ def today() -> str:
 @bp.post("/reprint")
 def reprint():  # noqa: ANN201
     """Print a delivery of today again, for the same patient, with the handouts as they are now."""
-    from brochure.deliver import PatientError, Record, check_patient, load_settings
-    from brochure.deliver.service import Request, deliver
+    from brochure.deliver import PatientError
+    from brochure.deliver.service import NotInRecord
+    from brochure.deliver.service import reprint as print_again
 
     project = _live().project()
     try:
@@ -265,19 +270,11 @@ def reprint():  # noqa: ANN201
     except ValueError:
         abort(400, "Unknown delivery.")
     try:
-        settings = load_settings()
-        with Record.open(settings, project) as record:
-            found = [d for d in record.today() if d.id == wanted]
-            if not found:
-                abort(404, "That delivery is not in today's record.")
-            delivery = found[0]
-            names = [name for name, *_rest in delivery.documents]
-            patient = check_patient(project, delivery.patient)
-            # Again on the printer it went to, or (when it was emailed) on the usual one.
-            printer = delivery.target if delivery.method == "print" else None
-            again = Request(names, patient, "print", printer=printer, again=True)
-            done = deliver(project, again, settings=settings, record=record)
-            packet, job = done.packet, done.job
+        done = print_again(project, wanted)
+        packet, job = done.packet, done.job
+        assert job is not None  # printed
+    except NotInRecord:
+        abort(404, "That delivery is not in today's record.")
     except PatientError:
         return _today(problem="The recorded details no longer pass the checks; use the Handouts page."), 422
     except BrochureError as exc:
