@@ -329,3 +329,31 @@ def test_the_switch_turns_the_internals_off(monkeypatch):
     assert private.prepare("<p>x</p>", base_url="file:///", roots=[], document="x") is None
     monkeypatch.delenv(private.SWITCH)
     assert private.enabled() == private._version_supported()
+
+
+def test_a_stencil_copy_is_what_bare_weasyprint_makes_of_the_same_html(prepares):
+    """The oracle from outside brochure: WeasyPrint's public API alone, given the copy's HTML as
+    `brochure html` writes it (its stylesheets linked), with a fetcher that reads the project."""
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
+
+    from brochure.document.compose import document_html
+    from brochure.document.templates import process_environment
+
+    project = load_project(REPO)
+    context = template_context(project, ["aftercare"], check_patient(project, PATIENTS[0], today=TODAY))
+    render_packet(project, ["aftercare"], context, "letter")  # the stencil
+    prepares.clear()
+    made, _pages = render_packet(project, ["aftercare"], context, "letter")
+    assert prepares == []  # from the stencil
+    fitted = [css for css, *_rest in personalised_module._fitted.values()]
+    assert fitted == [""]  # the sample's aftercare fits as it is: no auto-fit styles to add
+    (doc,) = [d for d in documents(project) if d.name == "aftercare"]
+    env = process_environment(project.root)
+    html = document_html(project, doc, "letter", env, extra={"patient": context})
+    bare = HTML(string=html, base_url=(REPO / "content").as_uri() + "/", url_fetcher=URLFetcher()).render(
+        pdf_variant="pdf/ua-1"
+    )
+    expected = bare.write_pdf(pdf_variant="pdf/ua-1")
+    assert made == expected  # byte for byte: layout, text, fonts, tags
+    assert " ".join(context["name"].split()) in text_of(made)
