@@ -19,7 +19,11 @@ from brochure.project.inputs import Hasher, process_hasher, style_chain
 from brochure.project.model import Document, Project
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from brochure.document.fit import FitHint, FitResult
     from brochure.engine import pdf, private
+    from brochure.engine.measure import Measure
 
 
 def allowed_roots(project: Project) -> list[Path]:
@@ -181,21 +185,12 @@ class Engine:
 
 def render_document(project: Project, doc: Document, paper: str, env=None, *, strict: bool = False):  # noqa: ANN001, ANN201
     """Render ``doc`` to PDF bytes within its page budget (auto-fitting if need be); touches no file."""
-    from brochure.document.fit import fit
     from brochure.engine import pdf
     from brochure.engine.measure import MIN_TEXT_PT
 
     lay_out = layout_engine(project, doc, paper)
     html = document_html(project, doc, paper, env, link_styles=False)
-    layout, measured, fitted = fit(
-        lambda css: lay_out(css, html),
-        doc.budget,
-        floor_pt=doc.floor_pt(project.settings),
-        source=doc.source,
-        name=doc.name,
-        safe_px=project.brand.safe_margin_in * 96,
-        hint=doc.fit_hint,
-    )
+    layout, measured, fitted = fit_document(project, doc, lambda css: lay_out(css, html), doc.fit_hint)
     problems = [
         Problem(
             doc.source, None, f"document {doc.name!r}: {where}", _MARGIN_FIX if in_margin else _OUTSIDE_FIX
@@ -239,6 +234,24 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
         )
     rendered.fit = fitted
     return rendered
+
+
+def fit_document(
+    project: Project, doc: Document, lay_out: Callable[[str], pdf.Layout], hint: FitHint | None = None
+) -> tuple[pdf.Layout, Measure, FitResult]:
+    """``doc`` laid out by ``lay_out(extra_css)`` within its page budget, at a size its readers can
+    still read (see fit.fit): for the build and for personalised copies alike."""
+    from brochure.document.fit import fit
+
+    return fit(
+        lay_out,
+        doc.budget,
+        floor_pt=doc.floor_pt(project.settings),
+        source=doc.source,
+        name=doc.name,
+        safe_px=project.brand.safe_margin_in * 96,
+        hint=hint,
+    )
 
 
 def fits_with(project: Project, doc: Document, paper: str, css: str, env=None) -> bool:  # noqa: ANN001

@@ -58,8 +58,7 @@ def _lay_out(project: Project, doc: Document, paper: str, context: dict | None):
     from markupsafe import escape
 
     from brochure.base.errors import RenderError
-    from brochure.document.compose import document_html, document_sections, layout_engine
-    from brochure.document.fit import fit
+    from brochure.document.compose import document_html, document_sections, fit_document, layout_engine
     from brochure.document.templates import process_environment
     from brochure.engine import pdf
     from brochure.project.inputs import document_key, process_hasher
@@ -77,14 +76,7 @@ def _lay_out(project: Project, doc: Document, paper: str, context: dict | None):
         return engine(extra_css, html)
 
     def fitted(html: str) -> tuple[pdf.Layout, str]:
-        layout, _measured, result = fit(
-            lambda css: lay_out(html, css),
-            doc.budget,
-            floor_pt=doc.floor_pt(project.settings),
-            source=doc.source,
-            name=doc.name,
-            safe_px=project.brand.safe_margin_in * 96,
-        )
+        layout, _measured, result = fit_document(project, doc, lambda css: lay_out(html, css))
         return layout, result.css
 
     layout: Any

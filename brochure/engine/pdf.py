@@ -334,7 +334,20 @@ def _engine(document: str, refused: list[str], time_limit: float, spent: float =
         raise RenderError([_problem(document, m) for m in messages.errors])
 
 
-def lay_out(
+@dataclass
+class Source:
+    """A document's HTML parsed with its stylesheets, inside the engine's safeguards (see `parsing`)."""
+
+    html: Any  # weasyprint.HTML
+    sheets: list[Any]  # weasyprint.CSS, in cascade order
+    document: str
+    messages: _Collect
+    refused: list[str]
+    time_limit: float
+
+
+@contextmanager
+def parsing(
     html: str,
     *,
     base_url: str,
@@ -345,14 +358,16 @@ def lay_out(
     extra_css: str = "",
     fonts: str = "",
     time_limit: float | None = None,
-) -> Layout:
-    """Lay out ``html`` with WeasyPrint's public ``HTML(...).render()``.
+) -> Iterator[Source]:
+    """Parse ``html`` and its styles, and run what the block does with them within the time limit,
+    WeasyPrint's messages caught and what goes wrong raised as a RenderError.
 
     Its styles are ``brand_css``, ``stylesheets`` ((path, cache key) pairs)
     and ``extra_css``, in that order; ``extra_css`` (auto-fit's, marked
     !important) wins over them all. ``fonts`` names the project and the
     content of every font it uses (see _use_fonts). ``time_limit`` defaults
-    to MAX_LAYOUT_SECONDS.
+    to MAX_LAYOUT_SECONDS. Files are read only through the fetcher, inside
+    ``roots``.
     """
     time_limit = time_limit or MAX_LAYOUT_SECONDS
     import_engine()
@@ -364,8 +379,16 @@ def lay_out(
     with _engine(document, refused, time_limit) as messages:
         sheets = style_sheets(fetcher, brand_css, stylesheets, extra_css)
         parsed = HTML(string=html, base_url=base_url, url_fetcher=fetcher)
-        doc = parsed.render(font_config=_fonts(), stylesheets=sheets, pdf_variant=PDF_VARIANT)
-    return Layout(doc, document, list(messages.warnings), languages(parsed.etree_element, doc))
+        yield Source(parsed, sheets, document, messages, refused, time_limit)
+
+
+def lay_out(html: str, **settings: Any) -> Layout:  # noqa: ANN401 - parsing's settings
+    """Lay out ``html`` with WeasyPrint's public ``HTML(...).render()``; ``settings`` as `parsing`'s."""
+    with parsing(html, **settings) as source:
+        doc = source.html.render(font_config=_fonts(), stylesheets=source.sheets, pdf_variant=PDF_VARIANT)
+    return Layout(
+        doc, source.document, list(source.messages.warnings), languages(source.html.etree_element, doc)
+    )
 
 
 def style_sheets(

@@ -29,20 +29,16 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from brochure.engine.pdf import (
-    MAX_LAYOUT_SECONDS,
     PDF_VARIANT,
     Layout,
     _engine,
     _fonts,
-    _use_fonts,
     import_engine,
     languages,
-    make_fetcher,
-    style_sheets,
+    parsing,
 )
 
 #: The WeasyPrint majors whose internals this module was written against and tested with.
@@ -126,44 +122,22 @@ class Prepared:
         return self.scope == pdf._scope and self.font_config is pdf._font_config
 
 
-def _prepare(
-    html: str,
-    *,
-    base_url: str,
-    roots: Sequence[Path],
-    document: str,
-    brand_css: str = "",
-    stylesheets: Sequence[tuple[Path, str]] = (),
-    extra_css: str = "",
-    fonts: str = "",
-    slots: Sequence[str] = (),
-    time_limit: float | None = None,
-) -> Prepared:
-    """Parse ``html``, compute its styles and make its boxes.
+def _prepare(html: str, *, slots: Sequence[str] = (), **settings: Any) -> Prepared:  # noqa: ANN401
+    """Parse ``html``, compute its styles and make its boxes (``settings`` as engine.pdf.parsing's).
 
-    Its styles are ``brand_css``, ``stylesheets`` ((path, cache key) pairs)
-    and ``extra_css``, in that order; ``extra_css`` (auto-fit's, marked
-    !important) wins over them all. ``fonts`` names the project and the
-    content of every font it uses (see _use_fonts). ``slots`` are words in
-    the HTML's text that later layouts fill in. ``time_limit`` (default
-    MAX_LAYOUT_SECONDS) is for this and each layout of it.
+    ``slots`` are words in the HTML's text that later layouts fill in. The
+    time limit is for this and each layout of it.
     """
-    time_limit = time_limit or MAX_LAYOUT_SECONDS
-    import_engine()
-    from weasyprint import DEFAULT_OPTIONS, HTML
+    from weasyprint import DEFAULT_OPTIONS
     from weasyprint.css.counters import CounterStyle
     from weasyprint.document import VARIANTS, Document
     from weasyprint.formatting_structure.build import build_formatting_structure
 
     started = time.monotonic()
-    refused: list[str] = []
-    fetcher = make_fetcher(roots, refused)
-    _use_fonts(fonts)
-    with _engine(document, refused, time_limit) as messages:
-        sheets = style_sheets(fetcher, brand_css, stylesheets, extra_css)
-        parsed = HTML(string=html, base_url=base_url, url_fetcher=fetcher)
+    with parsing(html, **settings) as source:
+        parsed = source.html
         # What HTML.render does, in two steps: styles and boxes here, layout in lay_out_prepared.
-        options = {**DEFAULT_OPTIONS, "stylesheets": sheets, "pdf_variant": PDF_VARIANT}
+        options = {**DEFAULT_OPTIONS, "stylesheets": source.sheets, "pdf_variant": PDF_VARIANT}
         for key, value in VARIANTS[PDF_VARIANT][1].items():
             if options.get(key) is None:
                 options[key] = value
@@ -189,12 +163,12 @@ def _prepare(
         get_image=functools.partial(
             loader.func, *loader.args, **{k: v for k, v in loader.keywords.items() if k != "context"}
         ),
-        document=document,
-        scope=fonts,
+        document=source.document,
+        scope=settings.get("fonts", ""),
         font_config=_fonts(),
-        warnings=list(messages.warnings),
-        refused=refused,
-        time_limit=time_limit,
+        warnings=list(source.messages.warnings),
+        refused=source.refused,
+        time_limit=source.time_limit,
         spent=time.monotonic() - started,
         output_intent=options["output_intent"],
         color_profiles=color_profiles,
