@@ -286,6 +286,8 @@ def email_command(names, project, to, encrypt, consented, draft, name, treated_o
     to, to_again = _address(to, yes, check_address)
     done = _deliver(loaded, replace(asked, patient=patient, to=to, to_again=to_again), settings)
     packet, result = done.packet, done.email
+    for warning in done.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     if result.draft_path:
         click.echo(f"Wrote the draft {result.draft_path} ({_pages(packet.pages)}).")
     else:

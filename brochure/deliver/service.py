@@ -154,12 +154,18 @@ def deliver(
     packet: Packet | None = None,
     record: Record | None = None,
     by: str | None = None,
+    desk: str = "terminal",
+    event: str | None = None,
 ) -> Delivered:
     """Check, personalise (unless ``packet`` is given), deliver and record ``delivery``.
 
     ``record`` is an open delivery record to use (a batch opens it once);
     otherwise one is opened and closed here when ``delivery.record``.
-    ``by`` names the staff member (default: this computer's user).
+    ``by`` names the staff member (default: this computer's user), ``desk``
+    where it was given from (a client's address; "terminal" for the command
+    line); a recorded delivery is also a line of the audit trail (see
+    brochure.deliver.audit), its ``event`` the method unless given
+    ("reprint").
     Raises OptionsError, GivenRecently, or the method's own error
     (PrintError, MailError), each before anything is recorded.
     """
@@ -187,10 +193,33 @@ def deliver(
             done.recorded = record.add(
                 packet, delivery.patient, method=done.method, target=done.target, consent=consent, by=by
             )
+            _audit(settings, done, event or done.method, by, desk, consent)
         return done
     finally:
         if opened is not None:
             opened.close()
+
+
+def _audit(
+    settings: MachineSettings, done: Delivered, event: str, by: str | None, desk: str, consent: str
+) -> None:
+    """The delivery as a line of the audit trail: the record's row stands for the patient. The
+    delivery has happened: a trail that cannot be written is a warning, not an error."""
+    from brochure.deliver import audit
+
+    detail = done.target if done.method == "print" else consent  # a printer, never an address
+    try:
+        audit.append(
+            settings,
+            event,
+            staff=by or (done.recorded.user if done.recorded else None),
+            desk=desk,
+            handouts=done.packet.documents,
+            record=done.recorded.id if done.recorded else None,
+            detail=detail,
+        )
+    except audit.AuditError as exc:
+        done.warnings.append(f"the audit trail could not be written ({exc.problems[0].message})")
 
 
 def _hand_over(project: Project, delivery: Request, packet: Packet, settings: MachineSettings) -> Delivered:
@@ -252,7 +281,14 @@ class NotInRecord(BrochureError):
     """The delivery asked for is not one of today's."""
 
 
-def reprint(project: Project, delivery_id: int, *, settings: MachineSettings | None = None) -> Delivered:
+def reprint(
+    project: Project,
+    delivery_id: int,
+    *,
+    settings: MachineSettings | None = None,
+    by: str | None = None,
+    desk: str = "terminal",
+) -> Delivered:
     """Print one of today's deliveries again, for the same patient, with the handouts as they are now:
     on the printer it went to, or (when it was emailed or downloaded) on the usual one. Recorded as a
     print. PatientError when the recorded details no longer pass the checks."""
@@ -270,4 +306,4 @@ def reprint(project: Project, delivery_id: int, *, settings: MachineSettings | N
         patient = check_patient(project, earlier.patient)
         printer = earlier.target if earlier.method == "print" else None
         again = Request(names, patient, "print", printer=printer, again=True)
-        return deliver(project, again, settings=settings, record=record)
+        return deliver(project, again, settings=settings, record=record, by=by, desk=desk, event="reprint")

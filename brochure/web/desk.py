@@ -112,6 +112,11 @@ def personalise_form():  # noqa: ANN201
     return _page(project, form)
 
 
+def _desk() -> str:
+    """Which desk a request came from, for the audit trail: the browser's address."""
+    return request.remote_addr or "browser"
+
+
 def _first_follow_up(project: Project, names: list[str]) -> dt.date | None:
     """The follow-up date of a treatment today, as the empty form shows it."""
     from brochure.deliver import follow_up_date
@@ -205,7 +210,7 @@ def _deliver(action, packet: Packet, patient: Patient | None, project: Project, 
         [n for n, _v in packet.documents], patient, action, again=bool(values.get("again")), **options
     )
     try:
-        done = deliver(project, delivery, packet=packet)
+        done = deliver(project, delivery, packet=packet, desk=_desk())
     except OptionsError as exc:
         form.errors.update(
             {
@@ -244,7 +249,7 @@ def _download(packet: Packet, patient: Patient | None, project: Project) -> Resp
     from brochure.deliver.service import Request, deliver
 
     names = [n for n, _v in packet.documents]
-    deliver(project, Request(names, patient, "download", again=True), packet=packet)
+    deliver(project, Request(names, patient, "download", again=True), packet=packet, desk=_desk())
     response = Response(packet.pdf, mimetype="application/pdf")
     # A generic name: the file name must not carry the patient's.
     response.headers["Content-Disposition"] = 'attachment; filename="handouts.pdf"'
@@ -270,7 +275,7 @@ def reprint():  # noqa: ANN201
     except ValueError:
         abort(400, "Unknown delivery.")
     try:
-        done = print_again(project, wanted)
+        done = print_again(project, wanted, desk=_desk())
         packet, job = done.packet, done.job
         assert job is not None  # printed
     except NotInRecord:

@@ -8,6 +8,7 @@ CUPS scheduler and the real delivery record.
 from __future__ import annotations
 
 import io
+import json
 import re
 import sqlite3
 
@@ -110,6 +111,14 @@ def test_the_copies_limit_is_one_rule_for_the_command_line_and_the_desk(
     assert desk_print(sample, 3)[0] == 200
     queue.wait_job()
     assert len(recorded(record_file)) == 4
+    # Each recorded delivery is a line of the audit trail, with the desk it came from.
+    trail = [json.loads(line) for line in (record_file.parent / "audit.jsonl").read_text().splitlines()]
+    assert [(line["event"], line["desk"], line["record"]) for line in trail] == [
+        ("print", "terminal", 1),
+        ("print", "127.0.0.1", 2),
+        ("print", "terminal", 3),
+        ("print", "127.0.0.1", 4),
+    ]
 
 
 def test_the_given_again_question_comes_from_the_service_for_both(sample, queue, record_file, monkeypatch):

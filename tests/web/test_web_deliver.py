@@ -134,6 +134,17 @@ def test_print_sends_one_job_to_cups_then_clears_the_form_and_records_it(desk, c
     assert "Printed 2 handouts again on frontdesk" in again.get_data(as_text=True)
     assert NAME in text_of(cups_env.queues["frontdesk"].wait_job().pdf)
     assert again.get_data(as_text=True).count("Printed on frontdesk") == 2
+    # Both are lines of the audit trail, the second a reprint, from this desk, naming no patient.
+    from brochure.deliver import audit
+    from brochure.deliver.settings import load_settings
+
+    trail = audit.entries(load_settings())
+    assert [(e.event, e.desk, e.detail) for e in trail] == [
+        ("print", "127.0.0.1", "frontdesk"),
+        ("reprint", "127.0.0.1", "frontdesk"),
+    ]
+    assert trail[1].record == trail[0].record + 1
+    assert "Ñúñez" not in audit.trail_file(load_settings()).read_text()
 
 
 def test_the_same_handouts_to_the_same_patient_again_asks_first(desk, cups_env):
