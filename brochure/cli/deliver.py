@@ -39,6 +39,12 @@ PATIENT_OPTIONS = [
     ),
     paper_option(),
     click.option("--no-record", is_flag=True, help="Do not record this delivery (leaves no trace of it)."),
+    click.option(
+        "--staff",
+        default=None,
+        help="Who gives the handouts: a staff account's name once the clinic has accounts.  "
+        "[default: this computer's user]",
+    ),
     click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
 ]
 
@@ -100,6 +106,15 @@ def _deliver(project: Project, delivery, settings: MachineSettings, **how: Any):
         )
         _confirm(question, False, f"the same handouts went to this patient {again.minutes} min ago")
     return deliver(project, replace(delivery, again=True), settings=settings, **how)
+
+
+def _staff(settings: MachineSettings, name: str | None) -> str | None:
+    """The staff member named by --staff, checked against the staff accounts; None: this computer's user."""
+    if name is None:
+        return None
+    from brochure.deliver.accounts import staff_member
+
+    return staff_member(settings, name)
 
 
 def _checked(delivery):  # noqa: ANN001, ANN202 - service.Request
@@ -178,7 +193,7 @@ def _pages(count: int) -> str:
 @_patient_options
 @user_errors
 def print_command(names, project, printer, copies, duplex, name, treated_on, injector, treatment, note,
-                  no_personalise, csv_file, paper, no_record, yes) -> None:  # fmt: skip
+                  no_personalise, csv_file, paper, staff, no_record, yes) -> None:  # fmt: skip
     """Print handouts NAME... for a patient, as one job.
 
     The 'Your treatment' box shows the patient's name, treatment date,
@@ -200,6 +215,7 @@ def print_command(names, project, printer, copies, duplex, name, treated_on, inj
     asked = _checked(Request(names, None, "print", paper=paper, again=yes, record=not no_record, **options))
     settings = load_settings()
     _settings_warnings(settings)
+    by = _staff(settings, staff)
     loaded = load(project)
     if csv_file is not None:
         _batch(
@@ -212,12 +228,13 @@ def print_command(names, project, printer, copies, duplex, name, treated_on, inj
             printer=printer,
             copies=copies,
             duplex=duplex,
+            by=by,
         )
         return
     patient = None
     if not no_personalise:
         patient = _ask_patient(loaded, _patient_fields(name, treated_on, injector, treatment, note))
-    done = _deliver(loaded, replace(asked, patient=patient), settings)
+    done = _deliver(loaded, replace(asked, patient=patient), settings, by=by)
     packet, job = done.packet, done.job
     for warning in done.warnings:
         click.echo(f"Warning: {warning}", err=True)
@@ -239,7 +256,7 @@ def print_command(names, project, printer, copies, duplex, name, treated_on, inj
 @_patient_options
 @user_errors
 def email_command(names, project, to, encrypt, consented, draft, name, treated_on, injector, treatment,
-                  note, no_personalise, csv_file, paper, no_record, yes) -> None:  # fmt: skip
+                  note, no_personalise, csv_file, paper, staff, no_record, yes) -> None:  # fmt: skip
     """Email handouts NAME... to a patient, as one PDF attachment.
 
     The connection to the mail server is always encrypted (STARTTLS or
@@ -266,6 +283,7 @@ def email_command(names, project, to, encrypt, consented, draft, name, treated_o
         asked = _checked(asked)
     settings = load_settings()
     _settings_warnings(settings)
+    by = _staff(settings, staff)
     loaded = load(project)
     if csv_file is not None:
         _batch(
@@ -278,13 +296,14 @@ def email_command(names, project, to, encrypt, consented, draft, name, treated_o
             encrypt=encrypt,
             consented=consented,
             draft=draft,
+            by=by,
         )
         return
     patient = None
     if not no_personalise:
         patient = _ask_patient(loaded, _patient_fields(name, treated_on, injector, treatment, note))
     to, to_again = _address(to, yes, check_address)
-    done = _deliver(loaded, replace(asked, patient=patient, to=to, to_again=to_again), settings)
+    done = _deliver(loaded, replace(asked, patient=patient, to=to, to_again=to_again), settings, by=by)
     packet, result = done.packet, done.email
     for warning in done.warnings:
         click.echo(f"Warning: {warning}", err=True)
@@ -440,7 +459,7 @@ def _batch(  # noqa: ANN401
         delivery = Request(
             row.handouts, row.patient, method, again=True, record=record is not None, **options
         )
-        done = deliver(project, delivery, settings=settings, packet=packet, record=record)
+        done = deliver(project, delivery, settings=settings, packet=packet, record=record, by=how.get("by"))
         if done.email is not None:
             passphrase = done.email.passphrase
             return Outcome(row.number, True, f"passphrase {passphrase}" if passphrase else "sent", passphrase)

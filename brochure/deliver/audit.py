@@ -1,8 +1,9 @@
 """The audit trail: one line per event, append-only, each line carrying the hash of the one before.
 
 Events are what staff do with handouts (print, email, draft, download,
-reprint) and, as the clinic server comes, sign-ins and changes of staff and
-settings. Each line says when, which staff member, from which desk, which
+reprint) and changes of staff accounts (staff-add, staff-disable,
+staff-reset); sign-ins and settings come with the clinic server. Each line
+says when, which staff member, from which desk, which
 handouts in which content version, and the patient only as the number of the
 delivery record's row: the audit's own text holds no patient detail, so it
 can be read and kept by people who may not see the record.
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from brochure.deliver.settings import MachineSettings
 
 #: The events the trail knows.
-EVENTS = ("print", "email", "draft", "download", "reprint")
+EVENTS = ("print", "email", "draft", "download", "reprint", "staff-add", "staff-disable", "staff-reset")
 FILE_NAME = "audit.jsonl"
 HEAD_NAME = "audit.head"
 #: The first line's ``prev``: there is no line before it.

@@ -1,0 +1,252 @@
+"""Staff accounts: each person who gives handouts has a name, a role and a password or PIN.
+
+The accounts are kept beside the delivery record (``accounts.sqlite``,
+readable by this user only), never in the project. A password is kept only
+as its argon2id hash. Five wrong passwords in a row lock an account for 15
+minutes. Every change of an account is a line of the audit trail.
+
+Roles: ``front-desk`` personalises and delivers; ``editor`` also sees the
+content status; ``admin`` also manages staff and settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from brochure.base.errors import BrochureError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from brochure.deliver.settings import MachineSettings
+
+ROLES = ("front-desk", "editor", "admin")
+FILE_NAME = "accounts.sqlite"
+#: Wrong passwords in a row that lock an account, and for how long.
+MAX_FAILURES = 5
+LOCKOUT = dt.timedelta(minutes=15)
+#: A PIN of four digits is the least a password may be.
+MIN_PASSWORD = 4
+MAX_NAME = 80
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS account (
+    name TEXT PRIMARY KEY,          -- as the person is known at the clinic
+    folded TEXT NOT NULL UNIQUE,    -- the name without case or accents, for look-ups
+    role TEXT NOT NULL,             -- front-desk, editor or admin
+    hash TEXT NOT NULL,             -- argon2id
+    active INTEGER NOT NULL,        -- 0 once disabled
+    failures INTEGER NOT NULL,      -- wrong passwords in a row
+    locked_until TEXT NOT NULL,     -- ISO 8601, '' when not locked
+    created TEXT NOT NULL
+);
+"""
+
+
+class AccountError(BrochureError):
+    """A staff account cannot be made, changed or used; the message never repeats a password."""
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    role: str
+    active: bool
+    locked_until: dt.datetime | None
+
+
+def accounts_file(settings: MachineSettings) -> Path:
+    """Where this machine's accounts are: beside the delivery record."""
+    return settings.record_file.expanduser().with_name(FILE_NAME)
+
+
+def fold(name: str) -> str:
+    """A name as it is looked up: case and accents do not matter ('María' is 'maria')."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).strip()
+
+
+def _hasher():  # noqa: ANN202 - argon2.PasswordHasher
+    from argon2 import PasswordHasher, Type
+
+    return PasswordHasher(type=Type.ID)
+
+
+def _open(settings: MachineSettings) -> sqlite3.Connection:
+    path = accounts_file(settings)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
+        db = sqlite3.connect(path, timeout=10, isolation_level=None)
+        db.executescript(_SCHEMA)
+    except (OSError, sqlite3.Error) as exc:
+        raise AccountError.at(str(path), None, f"the staff accounts cannot be opened: {exc}", None) from None
+    return db
+
+
+def _checked_name(name: str) -> str:
+    name = unicodedata.normalize("NFC", " ".join((name or "").split()))
+    if not name:
+        raise AccountError.at(None, None, "the name is empty", "give the person's name")
+    if len(name) > MAX_NAME or any(unicodedata.category(c)[0] == "C" for c in name):
+        raise AccountError.at(
+            None, None, f"the name must be at most {MAX_NAME} printable characters", "type it again"
+        )
+    return name
+
+
+def _checked_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD:
+        raise AccountError.at(
+            None, None, f"the password is shorter than {MIN_PASSWORD} characters", "choose a longer one"
+        )
+    return password
+
+
+def _checked_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError.at(None, None, f"unknown role {role!r}", f"use one of: {', '.join(ROLES)}")
+    return role
+
+
+def add(settings: MachineSettings, name: str, role: str, password: str, *, by: str | None = None) -> Account:
+    """Make an account; AccountError when the name is taken (any case or accents)."""
+    from brochure.deliver import audit
+
+    name, role = _checked_name(name), _checked_role(role)
+    digest = _hasher().hash(_checked_password(password))
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    db = _open(settings)
+    try:
+        db.execute(
+            "INSERT INTO account VALUES (?, ?, ?, ?, 1, 0, '', ?)", (name, fold(name), role, digest, now)
+        )
+    except sqlite3.IntegrityError:
+        raise AccountError.at(
+            None, None, f"there is already an account named {name!r}", "choose another name, or reset it"
+        ) from None
+    finally:
+        db.close()
+    audit.append(settings, "staff-add", staff=by, detail=f"{name} ({role})")
+    return Account(name, role, True, None)
+
+
+def accounts(settings: MachineSettings) -> list[Account]:
+    """Every account, by name."""
+    db = _open(settings)
+    try:
+        rows = db.execute("SELECT name, role, active, locked_until FROM account ORDER BY folded").fetchall()
+    finally:
+        db.close()
+    return [Account(n, r, bool(a), _locked(u)) for n, r, a, u in rows]
+
+
+def _locked(value: str) -> dt.datetime | None:
+    if not value:
+        return None
+    until = dt.datetime.fromisoformat(value)
+    return until if until > dt.datetime.now().astimezone() else None
+
+
+def find(settings: MachineSettings, name: str) -> Account:
+    """The account called ``name`` (any case or accents); AccountError when there is none."""
+    for account in accounts(settings):
+        if fold(account.name) == fold(name):
+            return account
+    raise AccountError.at(None, None, "there is no staff account with that name", "see 'brochure staff list'")
+
+
+def disable(settings: MachineSettings, name: str, *, by: str | None = None) -> Account:
+    """Stop an account from signing in or being named for a delivery (its deliveries keep its name)."""
+    from brochure.deliver import audit
+
+    account = find(settings, name)
+    db = _open(settings)
+    try:
+        db.execute("UPDATE account SET active = 0 WHERE name = ?", (account.name,))
+    finally:
+        db.close()
+    audit.append(settings, "staff-disable", staff=by, detail=account.name)
+    return Account(account.name, account.role, False, account.locked_until)
+
+
+def reset(settings: MachineSettings, name: str, password: str, *, by: str | None = None) -> Account:
+    """Give an account a new password; it is active and unlocked again."""
+    from brochure.deliver import audit
+
+    account = find(settings, name)
+    digest = _hasher().hash(_checked_password(password))
+    db = _open(settings)
+    try:
+        db.execute(
+            "UPDATE account SET hash = ?, active = 1, failures = 0, locked_until = '' WHERE name = ?",
+            (digest, account.name),
+        )
+    finally:
+        db.close()
+    audit.append(settings, "staff-reset", staff=by, detail=account.name)
+    return Account(account.name, account.role, True, None)
+
+
+def sign_in(settings: MachineSettings, name: str, password: str) -> Account:
+    """The account, when ``password`` is its own and it may sign in; AccountError otherwise, which
+    says the same for an unknown name as for a wrong password. The fifth wrong one in a row locks it."""
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+    wrong = AccountError.at(None, None, "the name or the password is not right", "type them again")
+    db = _open(settings)
+    try:
+        row = db.execute(
+            "SELECT name, role, hash, active, failures, locked_until FROM account WHERE folded = ?",
+            (fold(name),),
+        ).fetchone()
+        if row is None:
+            _hasher().hash(password or "-")  # the same time as for a real account
+            raise wrong
+        account_name, role, digest, active, failures, locked = row
+        until = _locked(locked)
+        if until is not None:
+            message = f"this account is locked until {until:%H:%M} after {MAX_FAILURES} wrong passwords"
+            raise AccountError.at(None, None, message, "wait, or ask an admin to reset it")
+        try:
+            _hasher().verify(digest, password or "")
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            failures += 1
+            lock = ""
+            if failures >= MAX_FAILURES:
+                lock = (dt.datetime.now().astimezone() + LOCKOUT).isoformat(timespec="seconds")
+                failures = 0
+            db.execute(
+                "UPDATE account SET failures = ?, locked_until = ? WHERE name = ?",
+                (failures, lock, account_name),
+            )
+            raise wrong from None
+        if not active:
+            raise AccountError.at(None, None, "this account is disabled", "ask an admin to reset it")
+        db.execute("UPDATE account SET failures = 0, locked_until = '' WHERE name = ?", (account_name,))
+        return Account(account_name, role, True, None)
+    finally:
+        db.close()
+
+
+def staff_member(settings: MachineSettings, name: str) -> str:
+    """The name to record for a delivery given by ``name``: an active account's, when the clinic has
+    accounts; AccountError for an unknown or disabled one."""
+    name = _checked_name(name)
+    known = accounts(settings)
+    if not known:
+        return name
+    for account in known:
+        if fold(account.name) == fold(name):
+            if not account.active:
+                raise AccountError.at(
+                    None, None, "that staff account is disabled", "ask an admin to reset it"
+                )
+            return account.name
+    raise AccountError.at(None, None, "there is no staff account with that name", "see 'brochure staff list'")

@@ -1,0 +1,118 @@
+"""Staff accounts: argon2id hashes, a lockout after five wrong passwords, and deliveries that name the person."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+from conftest import build_ok, copy_sample
+
+from brochure.cli.main import cli
+from brochure.deliver import accounts, audit
+from brochure.deliver.settings import load_settings
+
+PASSWORD = "correct-horse-7"
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    root = copy_sample(tmp_path_factory.mktemp("accounts") / "clinic")
+    build_ok(root)
+    return root
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    path = tmp_path / "settings.toml"
+    path.write_text(f'[record]\npath = "{tmp_path / "record.sqlite"}"\n')
+    monkeypatch.setenv("BROCHURE_SETTINGS", str(path))
+    return load_settings()
+
+
+def run(*args: str, typed: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=typed)
+
+
+def test_staff_add_list_disable_reset_from_the_terminal(settings):
+    added = run("staff", "add", "Dana Smith", "--role", "front-desk", typed=f"{PASSWORD}\n{PASSWORD}\n")
+    assert added.exit_code == 0, added.output
+    assert added.output.endswith("Added Dana Smith (front-desk).\n")
+    assert PASSWORD not in added.output  # asked for hidden, never echoed
+    assert run("staff", "add", "José Núñez", "--role", "admin", typed="4321\n4321\n").exit_code == 0
+    taken = run("staff", "add", "DANA SMITH", typed=f"{PASSWORD}\n{PASSWORD}\n")
+    assert (taken.exit_code, taken.output.splitlines()[-1]) == (
+        1,
+        "Error: there is already an account named 'DANA SMITH' (choose another name, or reset it)",
+    )
+    short = run("staff", "add", "Al", typed="12\n12\n")
+    assert "Error: the password is shorter than 4 characters (choose a longer one)" in short.output
+    listed = run("staff", "list").output.splitlines()
+    assert listed[1:] == ["Dana Smith  front-desk  active", "José Núñez  admin       active"]
+
+    stored = accounts.accounts_file(settings)
+    assert oct(stored.stat().st_mode & 0o777) == "0o600"
+    with sqlite3.connect(stored) as db:
+        hashes = [h for (h,) in db.execute("SELECT hash FROM account")]
+    assert all(h.startswith("$argon2id$") for h in hashes)
+    assert PASSWORD.encode() not in stored.read_bytes()
+
+    assert run("staff", "disable", "jose nunez").output == "Disabled José Núñez.\n"  # any case or accents
+    with pytest.raises(accounts.AccountError, match="this account is disabled"):
+        accounts.sign_in(settings, "José Núñez", "4321")
+    assert run("staff", "reset", "José Núñez", typed="9876\n9876\n").exit_code == 0
+    assert accounts.sign_in(settings, "jose núñez", "9876").name == "José Núñez"
+    unknown = run("staff", "reset", "Nobody")
+    assert unknown.output == "Error: there is no staff account with that name (see 'brochure staff list')\n"
+
+    events = [(e.event, e.detail) for e in audit.entries(settings)]
+    assert events == [
+        ("staff-add", "Dana Smith (front-desk)"),
+        ("staff-add", "José Núñez (admin)"),
+        ("staff-disable", "José Núñez"),
+        ("staff-reset", "José Núñez"),
+    ]
+    assert PASSWORD not in audit.trail_file(settings).read_text()
+
+
+def test_five_wrong_passwords_lock_the_account_until_a_reset(settings):
+    accounts.add(settings, "Priya Raman", "editor", PASSWORD)
+    assert accounts.sign_in(settings, "Priya Raman", PASSWORD).role == "editor"
+    for _ in range(accounts.MAX_FAILURES):
+        with pytest.raises(accounts.AccountError, match="the name or the password is not right"):
+            accounts.sign_in(settings, "Priya Raman", "wrong")
+    with pytest.raises(accounts.AccountError, match=r"locked until \d\d:\d\d after 5 wrong passwords"):
+        accounts.sign_in(settings, "Priya Raman", PASSWORD)  # even the right one, for 15 minutes
+    assert "locked until" in run("staff", "list").output
+    # An unknown name gets the same words as a wrong password: no list of who has an account.
+    with pytest.raises(accounts.AccountError, match="the name or the password is not right"):
+        accounts.sign_in(settings, "Nobody", PASSWORD)
+    accounts.reset(settings, "Priya Raman", "new-pin-2468")
+    assert accounts.sign_in(settings, "Priya Raman", "new-pin-2468").name == "Priya Raman"
+
+
+def test_a_delivery_names_the_staff_account_given_with_staff(sample, settings, cups_env):
+    cups_env.add_queue("frontdesk")
+    args = ["print", "aftercare", "--project", str(sample), "--printer", "frontdesk"]
+    args += ["--patient", "Ana Lima", "--injector", "Dana Smith", "--yes"]
+    anyone = run(*args, "--staff", "Front Desk 2")  # no accounts yet: the name as given
+    assert anyone.exit_code == 0, anyone.output
+    cups_env.queues["frontdesk"].wait_job()
+    accounts.add(settings, "Dana Smith", "front-desk", PASSWORD)
+    printed = run(*args, "--staff", "dana smith")
+    assert printed.exit_code == 0, printed.output
+    cups_env.queues["frontdesk"].wait_job()
+    unknown = run(*args, "--staff", "Someone")
+    assert unknown.exit_code == 1
+    assert unknown.output == "Error: there is no staff account with that name (see 'brochure staff list')\n"
+    accounts.disable(settings, "Dana Smith")
+    assert "that staff account is disabled" in run(*args, "--staff", "Dana Smith").output
+    with sqlite3.connect(settings.record_file) as db:
+        assert [u for (u,) in db.execute("SELECT user FROM delivery ORDER BY id")] == [
+            "Front Desk 2",
+            "Dana Smith",
+        ]
+    printed_by = [e.staff for e in audit.entries(settings) if e.event == "print"]
+    assert printed_by == ["Front Desk 2", "Dana Smith"]
+    history = run("history", "--project", str(sample)).output
+    assert "Dana Smith" in history
