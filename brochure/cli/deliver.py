@@ -460,11 +460,13 @@ def _batch(  # noqa: ANN401
             row.handouts, row.patient, method, again=True, record=record is not None, **options
         )
         done = deliver(project, delivery, settings=settings, packet=packet, record=record, by=how.get("by"))
+        warned = "".join(f"; warning: {w}" for w in done.warnings)
         if done.email is not None:
             passphrase = done.email.passphrase
-            return Outcome(row.number, True, f"passphrase {passphrase}" if passphrase else "sent", passphrase)
+            said = f"passphrase {passphrase}" if passphrase else "sent"
+            return Outcome(row.number, True, said + warned, passphrase)
         assert done.job is not None  # printed
-        return Outcome(row.number, True, f"job {done.job.job_id}")
+        return Outcome(row.number, True, f"job {done.job.job_id}{warned}")
 
     failed = 0
     try:

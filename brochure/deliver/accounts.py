@@ -202,6 +202,9 @@ def sign_in(settings: MachineSettings, name: str, password: str) -> Account:
     wrong = AccountError.at(None, None, "the name or the password is not right", "type them again")
     db = _open(settings)
     try:
+        # One attempt at a time, from reading the count of failures to writing it: attempts made
+        # at once from several desks never lose a failure, nor clear a lock another one set.
+        db.execute("BEGIN IMMEDIATE")
         row = db.execute(
             "SELECT name, role, hash, active, failures, locked_until FROM account WHERE folded = ?",
             (fold(name),),
@@ -232,6 +235,8 @@ def sign_in(settings: MachineSettings, name: str, password: str) -> Account:
         db.execute("UPDATE account SET failures = 0, locked_until = '' WHERE name = ?", (account_name,))
         return Account(account_name, role, True, None)
     finally:
+        if db.in_transaction:
+            db.execute("COMMIT")  # a failure counted is kept, whatever is raised
         db.close()
 
 

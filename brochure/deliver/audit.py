@@ -111,31 +111,52 @@ def append(
     detail: str = "",
     when: dt.datetime | None = None,
 ) -> Entry:
-    """Add one event to the trail (made 0600 if new) and return it; ``staff`` defaults to this
-    computer's user."""
+    """Add one event to the trail (0600) and return it; ``staff`` defaults to this computer's user.
+    Whatever stops it is an AuditError."""
     if event not in EVENTS:
         raise ValueError(f"unknown audit event {event!r}")
     path = trail_file(settings)
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-    except OSError as exc:
-        raise AuditError.at(str(path), None, f"the audit trail cannot be opened: {exc}", None) from None
-    with os.fdopen(fd, "r+", encoding="utf-8") as file:
+        return _append(path, event, staff, desk, handouts, record, detail, when)
+    except AuditError:
+        raise
+    except (OSError, ValueError) as exc:  # a full disk, a folder in the way, text that cannot be written
+        raise AuditError.at(str(path), None, f"the audit trail cannot be written: {exc}", None) from None
+
+
+def _append(
+    path: Path,
+    event: str,
+    staff: str | None,
+    desk: str,
+    handouts: Sequence[tuple[str, str]],
+    record: int | None,
+    detail: str,
+    when: dt.datetime | None,
+) -> Entry:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "r+", encoding="utf-8", errors="replace") as file:
         _lock(file)
-        last = None
-        for line in file:
-            if line.strip():
-                last = line
+        text = file.read()
         prev, seq = START, 1
+        last = next((line for line in reversed(text.splitlines()) if line.strip()), None)
         if last is not None:
             try:
                 before = json.loads(last)
-                prev, seq = before["hash"], int(before["seq"]) + 1
+                prev, seq = str(before["hash"]), int(before["seq"]) + 1
             except (ValueError, KeyError, TypeError):
-                raise AuditError.at(
-                    str(path), None, "the audit trail's last line is damaged", "run 'brochure audit verify'"
-                ) from None
+                # A line torn by a crash: go on from the last line written whole (verify names the torn one).
+                head = _read_head(path.with_name(HEAD_NAME))
+                if head is None:
+                    raise AuditError.at(
+                        str(path),
+                        None,
+                        "the audit trail's last line is damaged",
+                        "run 'brochure audit verify'",
+                    ) from None
+                seq, prev = head[0] + 1, head[1]
         at = (when or dt.datetime.now().astimezone()).isoformat(timespec="seconds")
         fields = {
             "seq": seq,
@@ -148,11 +169,21 @@ def append(
             "detail": detail,
         }
         digest = _digest(prev, fields)
-        file.write(json.dumps({**fields, "prev": prev, "hash": digest}, ensure_ascii=False) + "\n")
+        line = json.dumps({**fields, "prev": prev, "hash": digest})  # ASCII: any text can be written
+        file.write(("\n" if text and not text.endswith("\n") else "") + line + "\n")
         file.flush()
         os.fsync(file.fileno())
         _write_head(path.with_name(HEAD_NAME), seq, digest)  # still under the lock
     return _entry({**fields, "prev": prev, "hash": digest})
+
+
+def _read_head(path: Path) -> tuple[int, str] | None:
+    """The last line's number and hash as the head file keeps them; None when it is missing or damaged."""
+    try:
+        head = json.loads(path.read_text(encoding="utf-8"))
+        return int(head["seq"]), str(head["hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _write_head(path: Path, seq: int, digest: str) -> None:
@@ -160,20 +191,24 @@ def _write_head(path: Path, seq: int, digest: str) -> None:
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         file.write(json.dumps({"seq": seq, "hash": digest}) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
     os.replace(temporary, path)
 
 
-def _lock(file: io.TextIOWrapper) -> None:
-    """Hold the file while a line is added: several desks (threads or processes) append in turn."""
+def _lock(file: io.TextIOWrapper, shared: bool = False) -> None:
+    """Hold the file while a line is added (or, ``shared``, while it is read to be verified): several
+    desks (threads or processes) append in turn, and a check never sees a line half added."""
     try:
         import fcntl
 
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+        fcntl.flock(file.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
     except (ImportError, OSError):  # pragma: no cover - Windows: appends are short and O_APPEND
         pass
 
 
 def _entry(data: dict) -> Entry:
+    dt.datetime.fromisoformat(str(data["at"]))  # a ValueError for a damaged line
     return Entry(
         seq=int(data["seq"]),
         at=str(data["at"]),
@@ -205,15 +240,30 @@ def entries(settings: MachineSettings) -> list[Entry]:
 
 
 def verify(settings: MachineSettings) -> tuple[int, list[Problem]]:
-    """How many lines the trail has, and each line that was changed, removed or moved (by line)."""
+    """How many lines the trail has, and each line that was changed, removed, moved or damaged.
+
+    It reads the trail and its head under a shared lock, so a line being added meanwhile is never
+    taken for a removed one.
+    """
     path = trail_file(settings)
+    try:
+        with path.open(encoding="utf-8", errors="replace") as file:
+            _lock(file, shared=True)
+            text = file.read()
+            head = _read_head(path.with_name(HEAD_NAME))
+    except FileNotFoundError:
+        text, head = "", _read_head(path.with_name(HEAD_NAME))
+    except OSError as exc:
+        raise AuditError.at(
+            str(path), None, f"the audit trail cannot be read: {exc}", "check the file"
+        ) from None
     shown = str(path)
     problems: list[Problem] = []
     prev: str | None = START
     seq: int | None = 0
     count = 0
     fix = "the trail was changed outside brochure: keep this file as evidence and tell the practice manager"
-    for number, line in _lines(path):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         count += 1
@@ -221,6 +271,12 @@ def verify(settings: MachineSettings) -> tuple[int, list[Problem]]:
             data = json.loads(line)
             fields = {key: data[key] for key in COLUMNS}
             stored_prev, stored_hash = data["prev"], data["hash"]
+            if not (
+                isinstance(fields["seq"], int)
+                and isinstance(stored_prev, str)
+                and isinstance(stored_hash, str)
+            ):
+                raise TypeError
         except (ValueError, KeyError, TypeError):
             problems.append(Problem(shown, number, "this line is damaged", fix))
             prev, seq = None, None
@@ -235,20 +291,14 @@ def verify(settings: MachineSettings) -> tuple[int, list[Problem]]:
         if _digest(stored_prev, fields) != stored_hash:
             problems.append(Problem(shown, number, f"line {fields['seq']} was changed", fix))
         prev, seq = stored_hash, fields["seq"]
-    try:
-        head = json.loads(path.with_name(HEAD_NAME).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        head = None if count == 0 else {}
-    except (OSError, ValueError):
-        head = {}
-    if head is not None and (head.get("seq"), head.get("hash")) != (seq or None, prev if seq else None):
-        last = head.get("seq")
-        message = (
-            f"the trail ends at line {seq or 0}, but line {last} was written last"
-            if last
-            else (f"{HEAD_NAME} is missing or damaged")
+    if head is None and (count or path.with_name(HEAD_NAME).exists()):
+        problems.append(Problem(shown, None, f"{HEAD_NAME} is missing or damaged", fix))
+    elif head is not None and head != (seq, prev):
+        problems.append(
+            Problem(
+                shown, None, f"the trail ends at line {seq or 0}, but line {head[0]} was written last", fix
+            )
         )
-        problems.append(Problem(shown, None, message, fix))
     return count, problems
 
 

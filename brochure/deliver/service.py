@@ -21,6 +21,7 @@ Nothing here parses options or prints: the front ends do.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from brochure.deliver.record import Record
     from brochure.deliver.settings import MachineSettings
     from brochure.project.model import Project
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,9 @@ def _audit(
         )
     except audit.AuditError as exc:
         done.warnings.append(f"the audit trail could not be written ({exc.problems[0].message})")
+    except Exception:  # noqa: BLE001 - the handouts are given: never turn that into an error
+        log.exception("the audit trail could not be written")
+        done.warnings.append("the audit trail could not be written (see the log)")
 
 
 def _hand_over(project: Project, delivery: Request, packet: Packet, settings: MachineSettings) -> Delivered:

@@ -224,8 +224,8 @@ def _deliver(action, packet: Packet, patient: Patient | None, project: Project, 
         return ""
     count, sheets = len(packet.documents), packet.pages
     what = f"{count} handout{'s' * (count != 1)} ({sheets} page{'s' * (sheets != 1)})"
+    form.warnings = [f"{w[:1].upper()}{w[1:]}." for w in done.warnings]
     if done.job is not None:
-        form.warnings = [f"{w[:1].upper()}{w[1:]}." for w in done.warnings]
         return f"Sent {what} to the printer {done.job.printer} (job {done.job.job_id})."
     form.passphrase = (done.email.passphrase if done.email else None) or ""
     return f"Emailed {what}" + (", encrypted." if delivery.encrypt else ".")
@@ -285,8 +285,9 @@ def reprint():  # noqa: ANN201
     except BrochureError as exc:
         return _today(problem=_plain(exc)), 422
     count = len(packet.documents)
+    warned = "".join(f" {w[:1].upper()}{w[1:]}." for w in done.warnings)
     return _today(
-        done=f"Printed {count} handout{'s' * (count != 1)} again on {job.printer} (job {job.job_id})."
+        done=f"Printed {count} handout{'s' * (count != 1)} again on {job.printer} (job {job.job_id}).{warned}"
     )
 
 

@@ -116,3 +116,25 @@ def test_a_delivery_names_the_staff_account_given_with_staff(sample, settings, c
     assert printed_by == ["Front Desk 2", "Dana Smith"]
     history = run("history", "--project", str(sample)).output
     assert "Dana Smith" in history
+
+
+def test_wrong_passwords_from_several_desks_at_once_still_lock_the_account(settings):
+    import threading
+
+    accounts.add(settings, "Luis Ortega", "front-desk", PASSWORD)
+    refused = []
+
+    def attempt() -> None:
+        try:
+            accounts.sign_in(settings, "Luis Ortega", "wrong")
+        except accounts.AccountError as exc:
+            refused.append(str(exc))
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(refused) == 8
+    with pytest.raises(accounts.AccountError, match="locked until"):
+        accounts.sign_in(settings, "Luis Ortega", PASSWORD)

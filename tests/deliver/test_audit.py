@@ -132,3 +132,34 @@ def test_the_report_picks_days_and_its_csv_runs_no_formula(settings):
     )
     bad = run("audit", "report", "--since", "20th")
     assert (bad.exit_code, bad.output) == (1, "Error: --since is not a date (write it as YYYY-MM-DD)\n")
+
+
+def test_a_line_torn_by_a_crash_is_named_and_the_trail_goes_on(settings):
+    audit.append(settings, "print", staff="a")
+    with audit.trail_file(settings).open("a") as file:
+        file.write('{"seq": 2, "at": "2026-12-04T10')  # the process died while writing
+    audit.append(settings, "print", staff="b")
+    count, problems = audit.verify(settings)
+    assert count == 3
+    assert [(p.line, p.message) for p in problems] == [(2, "this line is damaged")]
+    last = audit.trail_file(settings).read_text().splitlines()[-1]
+    assert json.loads(last)["seq"] == 2
+    assert json.loads(last)["staff"] == "b"
+
+
+def test_a_head_that_is_not_what_was_written_is_named(settings):
+    audit.append(settings, "print", staff="a")
+    audit.trail_file(settings).with_name(audit.HEAD_NAME).write_text("null\n")
+    _count, problems = audit.verify(settings)
+    assert [p.message for p in problems] == ["audit.head is missing or damaged"]
+
+
+def test_a_delivery_whose_trail_cannot_be_written_still_counts_and_says_so(sample, settings, cups_env):
+    cups_env.add_queue("frontdesk")
+    audit.trail_file(settings).mkdir(parents=True)  # a folder where the trail should be
+    args = ["print", "aftercare", "--project", str(sample), "--printer", "frontdesk", "--patient", NAME]
+    result = run(*args, "--injector", "Dana Smith")
+    assert result.exit_code == 0, result.output  # printed and recorded: not an error
+    assert "Warning: the audit trail could not be written" in result.output
+    assert NAME not in result.output
+    cups_env.queues["frontdesk"].wait_job()
