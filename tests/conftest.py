@@ -190,3 +190,15 @@ def png_bytes(width: int, height: int) -> bytes:
     raw = zlib.compress(row * height, 9)
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """This machine's delivery settings, named by BROCHURE_SETTINGS, with the delivery record (and
+    so the audit trail and the staff accounts beside it) in tmp_path, never the user's own."""
+    from brochure.deliver.settings import load_settings
+
+    path = tmp_path / "settings.toml"
+    path.write_text(f'[record]\npath = "{tmp_path / "private" / "deliveries.sqlite"}"\n')
+    monkeypatch.setenv("BROCHURE_SETTINGS", str(path))
+    return load_settings()

@@ -10,7 +10,6 @@ from conftest import build_ok, copy_sample
 
 from brochure.cli.main import cli
 from brochure.deliver import accounts, audit
-from brochure.deliver.settings import load_settings
 
 PASSWORD = "correct-horse-7"
 
@@ -20,14 +19,6 @@ def sample(tmp_path_factory):
     root = copy_sample(tmp_path_factory.mktemp("accounts") / "clinic")
     build_ok(root)
     return root
-
-
-@pytest.fixture
-def settings(tmp_path, monkeypatch):
-    path = tmp_path / "settings.toml"
-    path.write_text(f'[record]\npath = "{tmp_path / "record.sqlite"}"\n')
-    monkeypatch.setenv("BROCHURE_SETTINGS", str(path))
-    return load_settings()
 
 
 def run(*args: str, typed: str | None = None):

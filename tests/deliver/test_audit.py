@@ -12,7 +12,6 @@ from conftest import build_ok, copy_sample
 
 from brochure.cli.main import cli
 from brochure.deliver import audit
-from brochure.deliver.settings import load_settings
 
 NAME = "Wilhelmina Okonkwo-Braithwaite"
 
@@ -22,15 +21,6 @@ def sample(tmp_path_factory):
     root = copy_sample(tmp_path_factory.mktemp("audit") / "clinic")
     build_ok(root)
     return root
-
-
-@pytest.fixture
-def settings(tmp_path, monkeypatch):
-    """Settings with the record (and so the trail) in tmp_path."""
-    path = tmp_path / "settings.toml"
-    path.write_text(f'[record]\npath = "{tmp_path / "record.sqlite"}"\n')
-    monkeypatch.setenv("BROCHURE_SETTINGS", str(path))
-    return load_settings()
 
 
 def run(*args: str):

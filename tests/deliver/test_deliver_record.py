@@ -24,14 +24,6 @@ def clinic(tmp_path: Path) -> Path:
     return copy_sample(tmp_path / "clinic")
 
 
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    path = tmp_path / "settings.toml"
-    path.write_text(f'[record]\npath = "{tmp_path / "private" / "deliveries.sqlite"}"\n')
-    monkeypatch.setenv("BROCHURE_SETTINGS", str(path))
-    return load_settings()
-
-
 def test_record_keeps_each_delivery_with_its_content_version_and_history_flags_changes(clinic, settings):
     project = load_project(clinic)
     patient = check_patient(project, {"name": NAME, "injector": "Dana Smith", "treatment": "Botox"})
