@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from brochure.base.errors import BrochureError
+from brochure.base.errors import BrochureError, Problem
 from brochure.deliver import rules
 from brochure.deliver.rules import OptionsError
 
@@ -85,7 +85,9 @@ class GivenRecently(BrochureError):
         self.minutes = max(1, round((dt.datetime.now().astimezone() - earlier.when).total_seconds() / 60))
         super().__init__(
             [
-                _problem(
+                Problem(
+                    None,
+                    None,
                     f"the same handouts went to this patient {self.minutes} min ago ({earlier.method})",
                     "confirm that they are to be given again",
                 )
@@ -109,12 +111,6 @@ def repeats(
         else:
             seen[same] = number
     return found
-
-
-def _problem(message: str, fix: str):  # noqa: ANN202
-    from brochure.base.errors import Problem
-
-    return Problem(None, None, message, fix)
 
 
 def check(delivery: Request) -> Request:

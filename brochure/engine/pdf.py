@@ -435,7 +435,6 @@ def languages(root: Any, doc: Any) -> list[tuple[int, str, str | None]]:  # noqa
     ``id`` is left out: the structure elements could not be told apart.
     """
     tags = {element.tag for element in root.iter() if element.get("lang") and element.tag in _TAGGED}
-    tags.discard("html")
     if not tags:
         return []
     starts: dict[str, int] = {}

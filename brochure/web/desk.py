@@ -175,8 +175,7 @@ def _sentence(name: str, message: str) -> str:
     """'is required' for the field 'name' -> 'Patient name is required.'"""
     from brochure.deliver import FIELDS
 
-    label = FIELDS.get(name, name)
-    return f"{label[:1].upper()}{label[1:]} {message.rstrip('.')}."
+    return _sentence_of(f"{FIELDS.get(name, name)} {message}")
 
 
 def _plain(exc: BrochureError) -> str:

@@ -262,9 +262,13 @@ def test_no_patient_detail_in_out_cache_logs_job_title_or_process_list(cups_serv
             if path.is_file():
                 data = path.read_bytes()
                 assert not [s for s in secret if s in data], f"a patient detail in {path}"
-        # Only the record keeps it, private.
+        # Only the record keeps it, private: not the audit trail, nor anything else beside it.
         assert record.stat().st_mode & 0o777 == 0o600
         assert NAME.encode() in record.read_bytes()
+        beside = [p for p in record.parent.iterdir() if p.is_file() and p != record]
+        assert {p.name for p in beside} >= {"audit.jsonl", "audit.head"}
+        for path in beside:
+            assert not [s for s in secret if s in path.read_bytes()], f"a patient detail in {path}"
     finally:
         subprocess.run(
             [sys.executable, "-m", "brochure", "server", "stop"], env=env, capture_output=True, timeout=60
