@@ -10,7 +10,8 @@ Settings, from the environment: BENCH_RUNS (default 3) runs of each short
 measure; BENCH_SCALE (default "300,1000") the topic counts of the scale
 rows, "" for none; BENCH_SCALE_RUNS (default 1) runs of each forced full
 build at scale; BENCH_SECTIONS (default "sample,scale,extra") which parts
-to run. A quick trial: `BENCH_SCALE=20 BENCH_RUNS=1 .venv/bin/python bench/run.py`.
+to run; BENCH_ROWS (default: all) which bench/rows_NAME.py modules, by NAME
+("serve,desk"). A quick trial: `BENCH_SCALE=20 BENCH_RUNS=1 .venv/bin/python bench/run.py`.
 
 Other modules may add rows. Every bench/rows_*.py is imported, in name
 order, after the sample and scale rows, and its `rows(context)` is called;
@@ -662,7 +663,10 @@ def scale_rows(work: Path, count: int) -> list[Row]:
 def extra_rows(work: Path) -> list[Row]:
     """The rows of every bench/rows_*.py (see the module docstring)."""
     found = []
+    only = {name for name in os.environ.get("BENCH_ROWS", "").split(",") if name}
     for path in sorted(Path(__file__).parent.glob("rows_*.py")):
+        if only and path.stem[5:] not in only:
+            continue
         folder = work / path.stem
         folder.mkdir()
         try:

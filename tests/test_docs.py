@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -57,3 +58,51 @@ def test_make_sample_works_on_a_fresh_clone(tmp_path):
     assert (
         result.stdout.strip().splitlines()[-1].startswith(f"{len(pdfs)} rebuilt, 0 up to date, 0 failed in ")
     )
+
+
+def _apt_packages(text: str) -> set[str]:
+    line = re.search(r"apt(?:-get)? install ([^\n\\]+(?:\\\n[^\n\\]+)*)", text).group(1)
+    line = line.replace("\\\n", " ").split("&&")[0]
+    return {word for word in line.split() if not word.startswith("-")}
+
+
+def test_the_dockerfile_installs_the_readmes_packages_and_runs_brochure_serve():
+    import shlex
+
+    from brochure.cli.serve import serve
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    readme_packages = _apt_packages(README)
+    installed = _apt_packages(dockerfile)
+    runtime = readme_packages - {"chromium", "cups"}  # the browser is for the tests; CUPS is the host's
+    assert runtime <= installed, runtime - installed
+    assert installed - readme_packages <= {"python3", "python3-venv", "ca-certificates"}
+    assert re.search(r'^VOLUME \["/clinic", "/data"\]$', dockerfile, re.MULTILINE)
+    entry = re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE).group(1)
+    command = json.loads(entry)
+    assert command[:2] == ["brochure", "serve"]
+    serve.make_context("serve", [*command[2:], "--host-name", "desk.clinic.lan"])  # the options exist
+    assert "docker run" in dockerfile  # its own example
+    assert "docker build -t brochure ." in README
+    unit = (REPO / "docs" / "brochure.service").read_text()
+    exec_start = shlex.split(re.search(r"^ExecStart=(.*)$", unit, re.MULTILINE).group(1))
+    assert exec_start[0].endswith("/brochure")
+    assert exec_start[1] == "serve"
+    serve.make_context("serve", exec_start[2:])
+    assert "docs/brochure.service" in README
+    if shutil.which("systemd-analyze"):
+        # The unit's syntax (not its paths or user, which are the server's).
+        result = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", str(REPO / "docs" / "brochure.service")],
+            capture_output=True,
+            text=True,
+        )
+        syntax = [
+            line
+            for line in result.stderr.splitlines()
+            if "Unknown key" in line
+            or "Unknown section" in line
+            or "Invalid" in line
+            or "Failed to parse" in line
+        ]
+        assert not syntax, syntax

@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from brochure.base.errors import BrochureError
+from brochure.base.errors import BrochureError, Problem
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,11 +44,27 @@ CREATE TABLE IF NOT EXISTS account (
     locked_until TEXT NOT NULL,     -- ISO 8601, '' when not locked
     created TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS setting (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+#: Minutes without a click before the clinic server signs a person out, by default and at most.
+IDLE_MINUTES = 10
+IDLE_RANGE = (1, 60)
 
 
 class AccountError(BrochureError):
     """A staff account cannot be made, changed or used; the message never repeats a password."""
+
+
+class Locked(AccountError):
+    """Too many wrong passwords: the account waits until ``until``."""
+
+    def __init__(self, until: dt.datetime) -> None:
+        message = f"this account is locked until {until:%H:%M} after {MAX_FAILURES} wrong passwords"
+        super().__init__([Problem(None, None, message, "wait, or ask an admin to reset it")])
+        self.until = until
 
 
 @dataclass(frozen=True)
@@ -115,7 +131,15 @@ def _checked_role(role: str) -> str:
     return role
 
 
-def add(settings: MachineSettings, name: str, role: str, password: str, *, by: str | None = None) -> Account:
+def add(
+    settings: MachineSettings,
+    name: str,
+    role: str,
+    password: str,
+    *,
+    by: str | None = None,
+    desk: str = "terminal",
+) -> Account:
     """Make an account; AccountError when the name is taken (any case or accents)."""
     from brochure.deliver import audit
 
@@ -133,7 +157,7 @@ def add(settings: MachineSettings, name: str, role: str, password: str, *, by: s
         ) from None
     finally:
         db.close()
-    audit.append(settings, "staff-add", staff=by, detail=f"{name} ({role})")
+    audit.append(settings, "staff-add", staff=by, desk=desk, detail=f"{name} ({role})")
     return Account(name, role, True, None)
 
 
@@ -162,7 +186,9 @@ def find(settings: MachineSettings, name: str) -> Account:
     raise AccountError.at(None, None, "there is no staff account with that name", "see 'brochure staff list'")
 
 
-def disable(settings: MachineSettings, name: str, *, by: str | None = None) -> Account:
+def disable(
+    settings: MachineSettings, name: str, *, by: str | None = None, desk: str = "terminal"
+) -> Account:
     """Stop an account from signing in or being named for a delivery (its deliveries keep its name)."""
     from brochure.deliver import audit
 
@@ -172,11 +198,13 @@ def disable(settings: MachineSettings, name: str, *, by: str | None = None) -> A
         db.execute("UPDATE account SET active = 0 WHERE name = ?", (account.name,))
     finally:
         db.close()
-    audit.append(settings, "staff-disable", staff=by, detail=account.name)
+    audit.append(settings, "staff-disable", staff=by, desk=desk, detail=account.name)
     return Account(account.name, account.role, False, account.locked_until)
 
 
-def reset(settings: MachineSettings, name: str, password: str, *, by: str | None = None) -> Account:
+def reset(
+    settings: MachineSettings, name: str, password: str, *, by: str | None = None, desk: str = "terminal"
+) -> Account:
     """Give an account a new password; it is active and unlocked again."""
     from brochure.deliver import audit
 
@@ -190,16 +218,21 @@ def reset(settings: MachineSettings, name: str, password: str, *, by: str | None
         )
     finally:
         db.close()
-    audit.append(settings, "staff-reset", staff=by, detail=account.name)
+    audit.append(settings, "staff-reset", staff=by, desk=desk, detail=account.name)
     return Account(account.name, account.role, True, None)
 
 
-def sign_in(settings: MachineSettings, name: str, password: str) -> Account:
+def sign_in(settings: MachineSettings, name: str, password: str, *, desk: str = "terminal") -> Account:
     """The account, when ``password`` is its own and it may sign in; AccountError otherwise, which
-    says the same for an unknown name as for a wrong password. The fifth wrong one in a row locks it."""
+    says the same for an unknown name as for a wrong password. The fifth wrong one in a row locks it
+    (Locked). Each attempt is a line of the audit trail, naming the account but never what was typed
+    for a name that has none."""
     from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+    from brochure.deliver import audit
+
     wrong = AccountError.at(None, None, "the name or the password is not right", "type them again")
+    event, who, outcome = "sign-in-failed", "(unknown name)", ""
     db = _open(settings)
     try:
         # One attempt at a time, from reading the count of failures to writing it: attempts made
@@ -213,31 +246,77 @@ def sign_in(settings: MachineSettings, name: str, password: str) -> Account:
             _hasher().hash(password or "-")  # the same time as for a real account
             raise wrong
         account_name, role, digest, active, failures, locked = row
+        who = account_name
         until = _locked(locked)
         if until is not None:
-            message = f"this account is locked until {until:%H:%M} after {MAX_FAILURES} wrong passwords"
-            raise AccountError.at(None, None, message, "wait, or ask an admin to reset it")
+            outcome = "while locked"
+            raise Locked(until)
         try:
             _hasher().verify(digest, password or "")
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             failures += 1
             lock = ""
             if failures >= MAX_FAILURES:
-                lock = (dt.datetime.now().astimezone() + LOCKOUT).isoformat(timespec="seconds")
-                failures = 0
+                until = dt.datetime.now().astimezone() + LOCKOUT
+                lock, failures = until.isoformat(timespec="seconds"), 0
             db.execute(
                 "UPDATE account SET failures = ?, locked_until = ? WHERE name = ?",
                 (failures, lock, account_name),
             )
+            if until is not None:
+                event, outcome = "lockout", f"{MAX_FAILURES} wrong passwords; locked until {until:%H:%M}"
+                raise Locked(until) from None
             raise wrong from None
         if not active:
+            outcome = "account disabled"
             raise AccountError.at(None, None, "this account is disabled", "ask an admin to reset it")
         db.execute("UPDATE account SET failures = 0, locked_until = '' WHERE name = ?", (account_name,))
+        event = "sign-in"
         return Account(account_name, role, True, None)
     finally:
         if db.in_transaction:
             db.execute("COMMIT")  # a failure counted is kept, whatever is raised
         db.close()
+        audit.append(settings, event, staff=who, desk=desk, detail=outcome)
+
+
+def idle_minutes(settings: MachineSettings) -> int:
+    """Minutes without a click after which the clinic server signs a person out."""
+    db = _open(settings)
+    try:
+        row = db.execute("SELECT value FROM setting WHERE key = 'idle_minutes'").fetchone()
+    finally:
+        db.close()
+    try:
+        minutes = int(row[0]) if row else IDLE_MINUTES
+    except ValueError:
+        minutes = IDLE_MINUTES
+    return min(max(minutes, IDLE_RANGE[0]), IDLE_RANGE[1])
+
+
+def set_idle_minutes(
+    settings: MachineSettings, minutes: int, *, by: str | None = None, desk: str = "terminal"
+) -> None:
+    """Change the idle sign-out time (1 to 60 minutes); the change is a line of the audit trail."""
+    from brochure.deliver import audit
+
+    low, high = IDLE_RANGE
+    if not low <= minutes <= high:
+        raise AccountError.at(
+            None,
+            None,
+            f"the idle sign-out must be {low} to {high} minutes",
+            f"choose a number from {low} to {high}",
+        )
+    before = idle_minutes(settings)
+    db = _open(settings)
+    try:
+        db.execute("INSERT OR REPLACE INTO setting VALUES ('idle_minutes', ?)", (str(minutes),))
+    finally:
+        db.close()
+    audit.append(
+        settings, "settings", staff=by, desk=desk, detail=f"idle sign-out {before} -> {minutes} minutes"
+    )
 
 
 def staff_member(settings: MachineSettings, name: str) -> str:

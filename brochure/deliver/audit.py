@@ -37,7 +37,23 @@ if TYPE_CHECKING:
     from brochure.deliver.settings import MachineSettings
 
 #: The events the trail knows.
-EVENTS = ("print", "email", "draft", "download", "reprint", "staff-add", "staff-disable", "staff-reset")
+EVENTS = (
+    "sign-in",
+    "sign-in-failed",
+    "lockout",
+    "sign-out",
+    "timeout",
+    "preview",
+    "print",
+    "email",
+    "draft",
+    "download",
+    "reprint",
+    "staff-add",
+    "staff-disable",
+    "staff-reset",
+    "settings",
+)
 FILE_NAME = "audit.jsonl"
 HEAD_NAME = "audit.head"
 #: The first line's ``prev``: there is no line before it.

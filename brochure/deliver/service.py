@@ -279,6 +279,21 @@ def prepare(project: Project, names: Sequence[str], fields: dict[str, str]) -> P
     return Prepared(patient, follow_up, packet)
 
 
+def previewed(prepared: Prepared, *, by: str | None = None, desk: str = "terminal") -> list[str]:
+    """Put the preview of a prepared packet on the audit trail (its handouts and their versions; the
+    patient is in no record yet, so nothing of theirs); the warnings, if the trail cannot be written."""
+    from brochure.deliver import audit
+    from brochure.deliver.settings import load_settings
+
+    if prepared.packet is None:
+        return []
+    try:
+        audit.append(load_settings(), "preview", staff=by, desk=desk, handouts=prepared.packet.documents)
+    except audit.AuditError as exc:
+        return [f"the audit trail could not be written ({exc.problems[0].message})"]
+    return []
+
+
 class NotInRecord(BrochureError):
     """The delivery asked for is not one of today's."""
 

@@ -1,7 +1,10 @@
 """The desk's Flask app: its factory and the safeguards every request passes through.
 
-- Loopback only: a caller that is not 127.0.0.1/::1 gets 403, and a Host
-  header other than 127.0.0.1 or localhost gets 400 (DNS rebinding).
+- The one-computer desk (`brochure desk`) answers loopback only: a caller
+  that is not 127.0.0.1/::1 gets 403, and a Host header other than
+  127.0.0.1 or localhost gets 400 (DNS rebinding). The clinic server
+  (`brochure serve`) answers the network, but only the host names it is
+  given, only over HTTPS, and only to staff signed in (brochure.web.signin).
 - Every POST carries the page's CSRF token (kept in a SameSite=Strict
   session cookie), and a cross-site Origin is refused.
 - Patient details only ever travel in POST bodies, and no response is kept
@@ -20,10 +23,11 @@ import ipaddress
 import logging
 import secrets
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, render_template, request, session
+from flask import Flask, Response, abort, current_app, render_template, request, session
 from flask.globals import request_ctx
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
@@ -46,6 +50,16 @@ CSP = (
 CACHEABLE = ("static", "handouts.thumbnail", "handouts.pdf")
 
 
+@dataclass(frozen=True)
+class Clinic:
+    """The desk served to the clinic network (`brochure serve`): over HTTPS only, to the host names
+    in ``hosts``, each person signed in (brochure.web.signin)."""
+
+    hosts: tuple[str, ...]
+    #: The server's own root certificate, offered on the sign-in page (None: the clinic's own).
+    root_certificate: Path | None = None
+
+
 def create_app(
     project: Path | str,
     *,
@@ -53,13 +67,19 @@ def create_app(
     watch: bool = True,
     live: Live | None = None,
     jobs: int | None = None,
+    clinic: Clinic | None = None,
 ) -> Flask:
-    """The desk for the project at ``project``; with ``watch``, a background thread keeps it built."""
+    """The desk for the project at ``project``; with ``watch``, a background thread keeps it built.
+    Without ``clinic``, the one-computer desk (loopback, no sign-in); with it, the clinic server's."""
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=secrets.token_bytes(32),
-        TRUSTED_HOSTS=HOSTS,
-        SESSION_COOKIE_NAME="brochure_desk",
+        TRUSTED_HOSTS=list(clinic.hosts) if clinic else HOSTS,
+        CLINIC=clinic,
+        ROOT_CERTIFICATE=str(clinic.root_certificate) if clinic and clinic.root_certificate else None,
+        # On the clinic server the cookie only ever travels over HTTPS, to this host ('__Host-').
+        SESSION_COOKIE_NAME="__Host-brochure" if clinic else "brochure_desk",
+        SESSION_COOKIE_SECURE=clinic is not None,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_HTTPONLY=True,
         MAX_CONTENT_LENGTH=256 * 1024,
@@ -82,10 +102,23 @@ def create_app(
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["desk_css"] = Markup(DESK_CSS)  # noqa: S704 - our own file, hashed in CSP
 
-    from brochure.web import views
+    from brochure.web import signin, views
 
+    app.jinja_env.globals["may_open"] = signin.may_open
     views.register(app)
+    if clinic is not None:
+        from brochure.web import admin
+
+        signin.install(app)
+        admin.register(app)
     return app
+
+
+def plain(exc: BrochureError) -> str:
+    """A library error as one or more sentences for staff (its messages never hold patient details)."""
+    return " ".join(
+        f"{p.message[:1].upper()}{p.message[1:]}" + (f" ({p.fix})." if p.fix else ".") for p in exc.problems
+    )
 
 
 def csrf_token() -> str:
@@ -106,7 +139,7 @@ def _loopback(address: str | None) -> bool:
 def _guard() -> None:
     """Refuse what does not come from this machine's own browser, on this page."""
     # Flask has already refused a Host header not in TRUSTED_HOSTS with 400.
-    if not _loopback(request.remote_addr):
+    if current_app.config["CLINIC"] is None and not _loopback(request.remote_addr):
         abort(403)
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         origin = request.headers.get("Origin")
@@ -126,6 +159,8 @@ def _headers(response):  # noqa: ANN001, ANN202 - flask.Response
     headers["X-Frame-Options"] = "DENY"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    if current_app.config["CLINIC"] is not None:
+        headers["Strict-Transport-Security"] = "max-age=31536000"
     if request.endpoint not in CACHEABLE or response.status_code != 200:
         headers["Cache-Control"] = "no-store"
         headers.pop("Expires", None)

@@ -11,11 +11,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, after_this_request, current_app, render_template, request
 
 from brochure.base.errors import BrochureError
 from brochure.deliver import rules
 from brochure.web import catalog, pages
+from brochure.web.app import plain
+from brochure.web.signin import desk, staff_name
 
 if TYPE_CHECKING:
     from brochure.deliver.packet import Packet
@@ -85,9 +87,12 @@ def _page(project: Project, form: Form, status: int = 200):  # noqa: ANN001, ANN
     try:
         queues, default_queue = printers()
     except BrochureError as exc:
-        print_problem = _plain(exc)
+        print_problem = plain(exc)
     if not form.values.get("printer"):
-        form.values["printer"] = default_queue or (queues[0] if queues else "")
+        remembered = request.cookies.get(_printer_cookie(), "")
+        form.values["printer"] = (
+            remembered if remembered in queues else default_queue or (queues[0] if queues else "")
+        )
     return (
         render_template(
             "personalise.html",
@@ -110,11 +115,6 @@ def personalise_form():  # noqa: ANN201
     form = Form(names, entries, _blank(project, entries))
     form.follow_up = _first_follow_up(project, names)
     return _page(project, form)
-
-
-def _desk() -> str:
-    """Which desk a request came from, for the audit trail: the browser's address."""
-    return request.remote_addr or "browser"
 
 
 def _first_follow_up(project: Project, names: list[str]) -> dt.date | None:
@@ -145,9 +145,13 @@ def personalise_post():  # noqa: ANN201
         return _page(project, form, 422)
     form.follow_up, patient, packet = prepared.follow_up, prepared.patient, prepared.packet
     if packet is None:
-        form.errors["packet"] = _plain(prepared.problem)
+        form.errors["packet"] = plain(prepared.problem)
         return _page(project, form, 422)
     if action == "preview":
+        from brochure.deliver.service import previewed
+
+        warnings = previewed(prepared, by=staff_name(), desk=desk())
+        form.warnings = [f"{w[:1].upper()}{w[1:]}." for w in warnings]
         form.preview = pages.preview(packet.pdf)
         return _page(project, form)
     if action == "download":
@@ -155,7 +159,7 @@ def personalise_post():  # noqa: ANN201
     try:
         done = _deliver(action, packet, patient, project, values, form)
     except BrochureError as exc:
-        form.errors[action] = _plain(exc)
+        form.errors[action] = plain(exc)
         done = ""
     if not done:
         form.preview = pages.preview(packet.pdf)
@@ -176,13 +180,6 @@ def _sentence(name: str, message: str) -> str:
     from brochure.deliver import FIELDS
 
     return _sentence_of(f"{FIELDS.get(name, name)} {message}")
-
-
-def _plain(exc: BrochureError) -> str:
-    """A library error as one or more sentences for staff (its messages never hold patient details)."""
-    return " ".join(
-        f"{p.message[:1].upper()}{p.message[1:]}" + (f" ({p.fix})." if p.fix else ".") for p in exc.problems
-    )
 
 
 def _deliver(action, packet: Packet, patient: Patient | None, project: Project, values, form: Form) -> str:  # noqa: ANN001
@@ -209,7 +206,7 @@ def _deliver(action, packet: Packet, patient: Patient | None, project: Project, 
         [n for n, _v in packet.documents], patient, action, again=bool(values.get("again")), **options
     )
     try:
-        done = deliver(project, delivery, packet=packet, desk=_desk())
+        done = deliver(project, delivery, packet=packet, desk=desk(), by=staff_name())
     except OptionsError as exc:
         form.errors.update(
             {
@@ -225,9 +222,30 @@ def _deliver(action, packet: Packet, patient: Patient | None, project: Project, 
     what = f"{count} handout{'s' * (count != 1)} ({sheets} page{'s' * (sheets != 1)})"
     form.warnings = [f"{w[:1].upper()}{w[1:]}." for w in done.warnings]
     if done.job is not None:
+        _remember_printer(done.job.printer)
         return f"Sent {what} to the printer {done.job.printer} (job {done.job.job_id})."
     form.passphrase = (done.email.passphrase if done.email else None) or ""
     return f"Emailed {what}" + (", encrypted." if delivery.encrypt else ".")
+
+
+def _printer_cookie() -> str:
+    return "__Host-desk-printer" if current_app.config.get("CLINIC") else "desk_printer"
+
+
+def _remember_printer(queue: str) -> None:
+    """This desk's printer, kept by its browser: the next form there starts with it, whoever signs in."""
+
+    @after_this_request
+    def keep(response: Response) -> Response:
+        response.set_cookie(
+            _printer_cookie(),
+            queue,
+            max_age=400 * 24 * 3600,
+            secure=bool(current_app.config.get("CLINIC")),
+            httponly=True,
+            samesite="Strict",
+        )
+        return response
 
 
 #: What the page says beside a field whose rule was broken, in the words of its controls.
@@ -248,7 +266,8 @@ def _download(packet: Packet, patient: Patient | None, project: Project) -> Resp
     from brochure.deliver.service import Request, deliver
 
     names = [n for n, _v in packet.documents]
-    deliver(project, Request(names, patient, "download", again=True), packet=packet, desk=_desk())
+    given = Request(names, patient, "download", again=True)
+    deliver(project, given, packet=packet, desk=desk(), by=staff_name())
     response = Response(packet.pdf, mimetype="application/pdf")
     # A generic name: the file name must not carry the patient's.
     response.headers["Content-Disposition"] = 'attachment; filename="handouts.pdf"'
@@ -274,7 +293,7 @@ def reprint():  # noqa: ANN201
     except ValueError:
         abort(400, "Unknown delivery.")
     try:
-        done = print_again(project, wanted, desk=_desk())
+        done = print_again(project, wanted, desk=desk(), by=staff_name())
         packet, job = done.packet, done.job
         assert job is not None  # printed
     except NotInRecord:
@@ -282,7 +301,7 @@ def reprint():  # noqa: ANN201
     except PatientError:
         return _today(problem="The recorded details no longer pass the checks; use the Handouts page."), 422
     except BrochureError as exc:
-        return _today(problem=_plain(exc)), 422
+        return _today(problem=plain(exc)), 422
     count = len(packet.documents)
     warned = "".join(f" {w[:1].upper()}{w[1:]}." for w in done.warnings)
     return _today(
@@ -301,5 +320,5 @@ def _today(done: str = "", problem: str = "") -> str:
         with Record.open(load_settings(), project) as record:
             deliveries = record.today()
     except BrochureError as exc:
-        problem = problem or _plain(exc)
+        problem = problem or plain(exc)
     return render_template("today.html", deliveries=deliveries, problem=problem, titles=titles, done=done)

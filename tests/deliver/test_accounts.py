@@ -61,7 +61,9 @@ def test_staff_add_list_disable_reset_from_the_terminal(settings):
         ("staff-add", "Dana Smith (front-desk)"),
         ("staff-add", "José Núñez (admin)"),
         ("staff-disable", "José Núñez"),
+        ("sign-in-failed", "account disabled"),
         ("staff-reset", "José Núñez"),
+        ("sign-in", ""),
     ]
     assert PASSWORD not in audit.trail_file(settings).read_text()
 
@@ -69,10 +71,12 @@ def test_staff_add_list_disable_reset_from_the_terminal(settings):
 def test_five_wrong_passwords_lock_the_account_until_a_reset(settings):
     accounts.add(settings, "Priya Raman", "editor", PASSWORD)
     assert accounts.sign_in(settings, "Priya Raman", PASSWORD).role == "editor"
-    for _ in range(accounts.MAX_FAILURES):
+    for _ in range(accounts.MAX_FAILURES - 1):
         with pytest.raises(accounts.AccountError, match="the name or the password is not right"):
-            accounts.sign_in(settings, "Priya Raman", "wrong")
-    with pytest.raises(accounts.AccountError, match=r"locked until \d\d:\d\d after 5 wrong passwords"):
+            accounts.sign_in(settings, "Priya Raman", "wrong", desk="10.0.0.7")
+    with pytest.raises(accounts.Locked, match=r"locked until \d\d:\d\d after 5 wrong passwords"):
+        accounts.sign_in(settings, "Priya Raman", "wrong", desk="10.0.0.7")  # the fifth locks it
+    with pytest.raises(accounts.Locked, match=r"locked until \d\d:\d\d after 5 wrong passwords"):
         accounts.sign_in(settings, "Priya Raman", PASSWORD)  # even the right one, for 15 minutes
     assert "locked until" in run("staff", "list").output
     # An unknown name gets the same words as a wrong password: no list of who has an account.
@@ -80,6 +84,38 @@ def test_five_wrong_passwords_lock_the_account_until_a_reset(settings):
         accounts.sign_in(settings, "Nobody", PASSWORD)
     accounts.reset(settings, "Priya Raman", "new-pin-2468")
     assert accounts.sign_in(settings, "Priya Raman", "new-pin-2468").name == "Priya Raman"
+    # Each attempt is a line of the trail; what was typed for an unknown name is not.
+    seen = [
+        (e.event, e.staff, e.desk)
+        for e in audit.entries(settings)
+        if e.event not in ("staff-add", "staff-reset")
+    ]
+    assert seen == [
+        ("sign-in", "Priya Raman", "terminal"),
+        *[("sign-in-failed", "Priya Raman", "10.0.0.7")] * 4,
+        ("lockout", "Priya Raman", "10.0.0.7"),
+        ("sign-in-failed", "Priya Raman", "terminal"),  # the right password while locked
+        ("sign-in-failed", "(unknown name)", "terminal"),
+        ("sign-in", "Priya Raman", "terminal"),
+    ]
+    assert "Nobody" not in audit.trail_file(settings).read_text()
+    assert audit.verify(settings)[1] == []
+
+
+def test_the_idle_sign_out_is_a_setting_from_1_to_60_minutes(settings):
+    assert accounts.idle_minutes(settings) == accounts.IDLE_MINUTES == 10
+    accounts.set_idle_minutes(settings, 3, by="Admin Person", desk="10.0.0.9")
+    assert accounts.idle_minutes(settings) == 3
+    for bad in (0, 61):
+        with pytest.raises(accounts.AccountError, match="the idle sign-out must be 1 to 60 minutes"):
+            accounts.set_idle_minutes(settings, bad)
+    assert accounts.idle_minutes(settings) == 3
+    [line] = [e for e in audit.entries(settings) if e.event == "settings"]
+    assert (line.staff, line.desk, line.detail) == (
+        "Admin Person",
+        "10.0.0.9",
+        "idle sign-out 10 -> 3 minutes",
+    )
 
 
 def test_a_delivery_names_the_staff_account_given_with_staff(sample, settings, cups_env):

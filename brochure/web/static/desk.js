@@ -76,7 +76,61 @@ function setUpStatus() {
   };
 }
 
+// The clinic server signs a person out after some idle minutes: warn a minute before, let one click
+// keep the session, and when the time is up sign out from here (the server's sweep would too).
+function setUpIdle() {
+  const box = document.getElementById("idle-warning");
+  if (!box) return;
+  const count = document.getElementById("idle-count");
+  const stay = document.getElementById("idle-stay");
+  let deadline = Date.now() + Number(box.dataset.seconds) * 1000;
+  const signOut = () => {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = box.dataset.signout;
+    for (const [name, value] of [["csrf_token", box.dataset.csrf], ["reason", "idle"]]) {
+      const input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = value;
+      form.append(input);
+    }
+    document.body.append(form);
+    form.submit();
+  };
+  const tick = () => {
+    const left = Math.ceil((deadline - Date.now()) / 1000);
+    if (left <= 0) {
+      signOut();
+      return;
+    }
+    if (left <= 60) {
+      count.textContent = String(left);
+      if (box.hidden) {
+        box.hidden = false;
+        stay.focus();
+      }
+    } else if (!box.hidden) {
+      box.hidden = true;
+    }
+    window.setTimeout(tick, 1000);
+  };
+  stay.addEventListener("click", async () => {
+    const body = new URLSearchParams({ csrf_token: box.dataset.csrf });
+    try {
+      const response = await fetch(box.dataset.alive, { method: "POST", body, cache: "no-store", redirect: "manual" });
+      if (!response.ok) { signOut(); return; }
+      deadline = Date.now() + Number(await response.text()) * 1000;
+    } catch (error) {
+      return;  // the server is restarting: the next tick tries again
+    }
+    box.hidden = true;
+  });
+  tick();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  setUpIdle();
   setUpSearch();
   setUpBasket();
   setUpStatus();
