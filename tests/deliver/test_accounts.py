@@ -165,3 +165,20 @@ def test_wrong_passwords_from_several_desks_at_once_still_lock_the_account(setti
     assert len(refused) == 8
     with pytest.raises(accounts.AccountError, match="locked until"):
         accounts.sign_in(settings, "Luis Ortega", PASSWORD)
+
+
+def test_a_hash_made_with_other_settings_is_remade_at_the_next_sign_in(settings):
+    import sqlite3
+
+    from argon2 import PasswordHasher, Type
+
+    accounts.add(settings, "Old Hash", "front-desk", PASSWORD)
+    older = PasswordHasher(type=Type.ID, memory_cost=65536, time_cost=3, parallelism=4).hash(PASSWORD)
+    with sqlite3.connect(accounts.accounts_file(settings)) as db:
+        db.execute("UPDATE account SET hash = ? WHERE name = 'Old Hash'", (older,))
+    assert accounts.sign_in(settings, "Old Hash", PASSWORD).name == "Old Hash"  # the old one still works
+    with sqlite3.connect(accounts.accounts_file(settings)) as db:
+        [(now,)] = db.execute("SELECT hash FROM account WHERE name = 'Old Hash'")
+    assert now != older
+    assert now.startswith("$argon2id$v=19$m=47104,t=1,p=1$")
+    assert accounts.sign_in(settings, "Old Hash", PASSWORD).name == "Old Hash"

@@ -64,6 +64,7 @@ class Server:
     spki: str
     err: list[bytes] = field(default_factory=list)
     requested: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # what the browser's policy refused
 
     def settings(self):  # noqa: ANN201
         os.environ["BROCHURE_SETTINGS"] = str(self.settings_file)
@@ -174,7 +175,19 @@ def new_page(browser, server: Server):  # noqa: ANN001, ANN201
     page = context.new_page()
     page.set_default_timeout(60_000)  # a hang guard, not a timing check
     page.on("request", lambda request: server.requested.append(request.url))
+    page.on(
+        "console", lambda m: server.refused.append(m.text) if "Content Security Policy" in m.text else None
+    )
     return page
+
+
+@pytest.fixture(autouse=True)
+def nothing_refused(request):  # noqa: ANN001, ANN201
+    """No page, script or form of the clinic server breaks its own content-security policy."""
+    yield
+    if "server" in request.fixturenames:
+        found = request.getfixturevalue("server")
+        assert not found.refused, found.refused
 
 
 def sign_in(page, server: Server, name: str, password: str | None = None) -> None:  # noqa: ANN001
@@ -260,6 +273,11 @@ def test_three_desks_personalise_and_print_at_once_for_20_rounds(server, browser
         assert all(patient not in url for url in server.requested)
         assert patient not in server.logged()
     assert "POST /personalise 200" in server.logged()  # the log has the requests, not what they carried
+    for _role, password in PASSWORDS.values():  # nor any password, anywhere
+        assert password not in trail
+        assert password not in server.logged()
+        assert all(password not in url for url in server.requested)
+        assert password not in " ".join(seen_in_ps)
     # Today shows who gave each handout.
     today = pages["Ana Torres"]
     today.get_by_role("link", name="Today").click()
