@@ -1,12 +1,13 @@
 # The clinic server (brochure serve) in a container: Debian, the README's system packages, brochure.
 #
 #   docker build -t brochure .
+#   docker run --rm -it -v brochure-data:/data --entrypoint brochure brochure staff add "Your Name" --role admin
 #   docker run -d --name brochure -p 8443:8443 \
 #       -v /srv/clinic:/clinic -v brochure-data:/data \
 #       -v /run/cups/cups.sock:/run/cups/cups.sock \
 #       brochure --host-name desk.clinic.lan
 #
-# /clinic is the project folder (content/, templates/, styles/, brand.yaml); /data keeps the delivery
+# /clinic is the project folder (content/ with brand.toml and topics/; out/ owned by uid 10001); /data keeps the delivery
 # record, the audit trail, the staff accounts and the server's own certificates (back it up).
 # Printing goes to the host's CUPS through its socket. See README, "Run brochure for the whole clinic".
 FROM debian:trixie-slim
@@ -20,9 +21,11 @@ RUN apt-get update \
 
 COPY pyproject.toml README.md /opt/brochure/src/
 COPY brochure /opt/brochure/src/brochure
+COPY templates /opt/brochure/src/templates
+COPY styles /opt/brochure/src/styles
 RUN python3 -m venv /opt/brochure/venv \
     && /opt/brochure/venv/bin/pip install --no-cache-dir /opt/brochure/src \
-    && useradd --system --home-dir /data --shell /usr/sbin/nologin brochure \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin brochure \
     && mkdir -p /clinic /data && chown brochure:brochure /data && chmod 700 /data
 
 # The record, audit trail, accounts and certificates under /data (platformdirs follows XDG).

@@ -48,7 +48,8 @@ def disable():  # noqa: ANN201
         gone = accounts.disable(_settings(), name, by=staff_name(), desk=desk())
     except accounts.AccountError as exc:
         return _page(problem=plain(exc)), 422
-    _end_sessions(gone.name)
+    finally:
+        _end_sessions(name, "account disabled")  # even if the trail could not take the change
     return _page(done=f"Disabled {gone.name}. Their deliveries keep their name.")
 
 
@@ -61,7 +62,8 @@ def reset():  # noqa: ANN201
         account = accounts.reset(_settings(), name, password, by=staff_name(), desk=desk())
     except accounts.AccountError as exc:
         return _page(problem=plain(exc)), 422
-    _end_sessions(account.name)
+    finally:
+        _end_sessions(name, "new password set")
     return _page(done=f"New password set for {account.name}; the account is active and unlocked.")
 
 
@@ -87,12 +89,11 @@ def _settings():  # noqa: ANN202 - MachineSettings
     return load_settings()
 
 
-def _end_sessions(name: str) -> None:
-    """A disabled account, or one given a new password, is signed out everywhere."""
-    sessions = current_app.extensions["sessions"]
-    for key, who in sessions.signed_in():
-        if who.name == name:
-            sessions.close(key)
+def _end_sessions(name: str, why: str) -> None:
+    """A disabled account, or one given a new password, is signed out everywhere (and each on the trail)."""
+    from brochure.deliver.accounts import fold
+
+    current_app.extensions["sessions"].end(lambda who: fold(who.name) == fold(name), why)
 
 
 def _page(done: str = "", problem: str = "", typed: str = "") -> str:

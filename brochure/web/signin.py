@@ -114,6 +114,12 @@ class Sessions:
         for key in keys:
             self.find(key, touch=False)
 
+    def end(self, which, why: str) -> None:  # noqa: ANN001 - a test of a SignedIn
+        """Sign out everyone for whom ``which(person)`` is true; each is a sign-out on the trail."""
+        for key, who in self.signed_in():
+            if which(who) and self.close(key) is not None:
+                _audit("sign-out", who, detail=why)
+
     def signed_in(self) -> list[tuple[str, SignedIn]]:
         with self._lock:
             return list(self._open.items())
@@ -142,11 +148,22 @@ def install(app: Flask) -> None:
         while True:
             time.sleep(SWEEP_SECONDS)
             try:
-                sessions.sweep()
+                sweep_once(sessions)
             except Exception:  # noqa: BLE001 - the sweep must go on; the next request also checks
                 log.exception("signing out idle sessions failed")
 
     threading.Thread(target=sweep, name="brochure-idle-sweep", daemon=True).start()
+
+
+def sweep_once(sessions: Sessions) -> None:
+    """Sign out the sessions idle too long, and those of accounts disabled since they signed in
+    (on the server's terminal too: `brochure staff disable` runs in another process)."""
+    from brochure.deliver import accounts, load_settings
+
+    sessions.sweep()
+    if sessions.signed_in():
+        active = {a.name for a in accounts.accounts(load_settings()) if a.active}
+        sessions.end(lambda who: who.name not in active, "account disabled")
 
 
 def sessions() -> Sessions:
@@ -179,6 +196,14 @@ def may_open(blueprint: str) -> bool:
     if who is None:
         return "sessions" not in current_app.extensions
     return RANK[who.role] >= RANK[NEEDS.get(blueprint, "front-desk")]
+
+
+def still_open() -> bool:
+    """For a long answer (the status page's event stream): is its session still open? (Always, on
+    the one-computer desk.) A stream must not outlive a sign-out or a time-out."""
+    if "sessions" not in current_app.extensions:
+        return True
+    return sessions().find(session.get("sid"), touch=False) is not None
 
 
 def desk() -> str:
@@ -261,8 +286,11 @@ def root_certificate() -> Response:
     path = current_app.config.get("ROOT_CERTIFICATE")
     if not path:
         abort(404, "This server uses the clinic's own certificate: ask IT for its root.")
-    with open(path, "rb") as file:
-        data = file.read()
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError:
+        abort(404, "The root certificate is not on the server any more: restart brochure serve.")
     response = Response(data, mimetype="application/x-x509-ca-cert")
     response.headers["Content-Disposition"] = 'attachment; filename="brochure-root-ca.crt"'
     return response

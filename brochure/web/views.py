@@ -17,7 +17,7 @@ from flask import (
 
 from brochure.base.errors import BrochureError
 from brochure.document.messages import long_date
-from brochure.web import catalog, pages
+from brochure.web import catalog, pages, signin
 from brochure.web.live import Live
 
 handouts = Blueprint("handouts", __name__)
@@ -123,7 +123,7 @@ def events() -> Response:
     def stream():  # noqa: ANN202
         version = desk.version
         yield f"retry: 1000\ndata: {version}\n\n"
-        while True:
+        while signin.still_open():
             now = desk.wait(version, KEEP_ALIVE)
             if now == version:
                 yield ": still here\n\n"

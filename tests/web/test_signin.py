@@ -21,14 +21,15 @@ def clinic(tmp_path, settings):  # noqa: ANN001, ANN201
     app = create_app(copy_sample(tmp_path / "clinic"), watch=False, clinic=Clinic(("localhost",)))
     now = [1_000_000.0]
     app.extensions["sessions"].clock = lambda: now[0]
+    app.extensions["sessions"].idle = 10 * 60
     return app, now
 
 
-def signed_in(app, client=None):  # noqa: ANN001, ANN201
+def signed_in(app, client=None, password="dana-pass"):  # noqa: ANN001, ANN201
     client = client or app.test_client()
     page = client.get("/signin", base_url=HTTPS).get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    form = {"csrf_token": token, "name": "dana smith", "password": "dana-pass"}
+    form = {"csrf_token": token, "name": "dana smith", "password": password}
     response = client.post("/signin", data=form, base_url=HTTPS)
     assert (response.status_code, response.location) == (303, "/")
     return client
@@ -92,3 +93,56 @@ def test_signing_in_gives_a_new_session_and_needs_the_forms_token(clinic):
     after = client.get_cookie("__Host-brochure", domain="localhost").value
     assert before != after
     assert client.get("/", base_url=HTTPS).headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_a_disabled_account_is_signed_out_on_the_page_and_from_the_terminal(clinic, settings):
+    from brochure.web.signin import sweep_once
+
+    app, _now = clinic
+    accounts.add(settings, "Ada Admin", "admin", "ada-pass")
+    dana = signed_in(app)
+    admin = app.test_client()
+    page = admin.get("/signin", base_url=HTTPS).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    admin.post(
+        "/signin", data={"csrf_token": token, "name": "Ada Admin", "password": "ada-pass"}, base_url=HTTPS
+    )
+    page = admin.get("/staff", base_url=HTTPS).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    done = admin.post("/staff/disable", data={"csrf_token": token, "name": "Dana Smith"}, base_url=HTTPS)
+    assert "Disabled Dana Smith" in done.get_data(as_text=True)
+    assert dana.get("/today", base_url=HTTPS).status_code == 303  # signed out at once
+    last = audit.entries(settings)[-2:]
+    assert [(e.event, e.staff, e.detail) for e in last] == [
+        ("staff-disable", "Ada Admin", "Dana Smith"),
+        ("sign-out", "Dana Smith", "account disabled"),
+    ]
+    # Disabled on the server's terminal (another process): the sweep signs the session out.
+    accounts.reset(settings, "Dana Smith", "dana-pass-2")
+    dana = signed_in(app, password="dana-pass-2")
+    accounts.disable(settings, "Dana Smith")
+    assert dana.get("/today", base_url=HTTPS).status_code == 200  # not yet ...
+    sweep_once(app.extensions["sessions"])
+    assert dana.get("/today", base_url=HTTPS).status_code == 303  # ... after the sweep
+    assert admin.get("/today", base_url=HTTPS).status_code == 200  # the others stay
+
+
+def test_the_status_event_stream_ends_with_its_session(clinic, settings, monkeypatch):
+    from brochure.web import views
+
+    app, now = clinic
+    monkeypatch.setattr(views, "KEEP_ALIVE", 0.05)
+    accounts.add(settings, "Eva Editor", "editor", "eva-pass")
+    client = app.test_client()
+    page = client.get("/signin", base_url=HTTPS).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post(
+        "/signin", data={"csrf_token": token, "name": "Eva Editor", "password": "eva-pass"}, base_url=HTTPS
+    )
+    stream = client.get("/status/events", base_url=HTTPS, buffered=False)
+    chunks = iter(stream.response)
+    assert next(chunks).startswith(b"retry:")
+    assert next(chunks) == b": still here\n\n"
+    now[0] += 11 * 60  # idle past the limit: the stream stops instead of holding a thread
+    assert list(chunks) in ([], [b": still here\n\n"])
+    stream.close()
