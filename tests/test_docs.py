@@ -30,6 +30,15 @@ def test_readme_setup_commands_are_makefile_targets():
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
 
+def test_ci_installs_every_package_the_readme_installs():
+    ci = (REPO / ".ci" / "run").read_text()
+    installed = set(re.search(r'^packages="([^"]+)"', ci, re.MULTILINE).group(1).split())
+    lines = re.findall(r"^ *sudo apt install (.+)$", README, re.MULTILINE)
+    assert len(lines) >= 2  # "Set up and try it", and the clinic server's set-up
+    wanted = {word for line in lines for word in line.split() if not word.startswith("-")}
+    assert wanted <= installed, wanted - installed
+
+
 def test_readme_preview_picture_exists():
     src = re.search(r'<img src="([^"]+)"', README).group(1)
     assert (REPO / src).is_file()
