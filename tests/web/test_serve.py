@@ -62,6 +62,7 @@ class Server:
     ca_file: Path
     process: subprocess.Popen
     spki: str
+    base: Path = Path()
     err: list[bytes] = field(default_factory=list)
     requested: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # what the browser's policy refused
@@ -118,7 +119,8 @@ def server(tmp_path_factory, cups_server) -> Iterator[Server]:  # noqa: ANN001
             **os.environ,
             "BROCHURE_SETTINGS": str(settings_file),
             "CUPS_SERVER": cups_server.address,
-            "TMPDIR": str(tmp),
+            "TMPDIR": str(tmp),  # the server's, its render server's and their workers' temporary files
+            "BROCHURE_CACHE_DIR": str(base / "cache"),
         },
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -137,7 +139,9 @@ def server(tmp_path_factory, cups_server) -> Iterator[Server]:  # noqa: ANN001
         pytest.fail(f"brochure serve did not start: {first!r} {b''.join(err)!r}")
     port = int(found.group(1))
     threading.Thread(target=lambda: process.stdout.read(), daemon=True).start()
-    running = Server(f"https://localhost:{port}", port, root, settings_file, ca_file, process, spki, err)
+    running = Server(
+        f"https://localhost:{port}", port, root, settings_file, ca_file, process, spki, base, err
+    )
     try:
         yield running
     finally:
@@ -273,6 +277,25 @@ def test_three_desks_personalise_and_print_at_once_for_20_rounds(server, browser
         assert all(patient not in url for url in server.requested)
         assert patient not in server.logged()
     assert "POST /personalise 200" in server.logged()  # the log has the requests, not what they carried
+    # Nor on disk: out/ (the PDFs, the manifest, the thumbnails), the topic cache, every temporary
+    # file, every file beside the record but the record itself, and CUPS's own logs.
+    scanned = [
+        path
+        for folder in (
+            server.root / "out",
+            server.base / "cache",
+            server.base / "tmp",
+            server.base / "private",
+        )
+        for path in folder.rglob("*")
+        if path.is_file() and not path.name.startswith("deliveries.sqlite")
+    ]
+    assert any(p.name.endswith(".pdf") for p in scanned)
+    assert any(p.name == "audit.jsonl" for p in scanned)
+    secrets = [p.encode() for p in everyone] + [pw.encode() for _role, pw in PASSWORDS.values()]
+    held = [(str(p), s) for p in scanned for s in secrets if s in p.read_bytes()]
+    assert not held, held[:3]
+    assert not [s for s in secrets if s in cups_server.logs()]
     for _role, password in PASSWORDS.values():  # nor any password, anywhere
         assert password not in trail
         assert password not in server.logged()
