@@ -24,7 +24,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from brochure.base.errors import BrochureError, Problem
 from brochure.deliver import rules
@@ -202,26 +202,32 @@ def deliver(
 def _audit(
     settings: MachineSettings, done: Delivered, event: str, by: str | None, desk: str, consent: str
 ) -> None:
-    """The delivery as a line of the audit trail: the record's row stands for the patient. The
-    delivery has happened: a trail that cannot be written is a warning, not an error."""
+    """The delivery as a line of the audit trail: the record's row stands for the patient."""
+    detail = done.target if done.method == "print" else consent  # a printer, never an address
+    done.warnings += _noted(
+        settings,
+        event,
+        staff=by or (done.recorded.user if done.recorded else None),
+        desk=desk,
+        handouts=done.packet.documents,
+        record=done.recorded.id if done.recorded else None,
+        detail=detail,
+    )
+
+
+def _noted(settings: MachineSettings, event: str, **fields: Any) -> list[str]:
+    """Add a line to the audit trail for what has already happened: a trail that cannot be written
+    is a warning to show (returned), not an error that would undo it."""
     from brochure.deliver import audit
 
-    detail = done.target if done.method == "print" else consent  # a printer, never an address
     try:
-        audit.append(
-            settings,
-            event,
-            staff=by or (done.recorded.user if done.recorded else None),
-            desk=desk,
-            handouts=done.packet.documents,
-            record=done.recorded.id if done.recorded else None,
-            detail=detail,
-        )
+        audit.append(settings, event, **fields)
     except audit.AuditError as exc:
-        done.warnings.append(f"the audit trail could not be written ({exc.problems[0].message})")
+        return [f"the audit trail could not be written ({exc.problems[0].message})"]
     except Exception:  # noqa: BLE001 - the handouts are given: never turn that into an error
         log.exception("the audit trail could not be written")
-        done.warnings.append("the audit trail could not be written (see the log)")
+        return ["the audit trail could not be written (see the log)"]
+    return []
 
 
 def _hand_over(project: Project, delivery: Request, packet: Packet, settings: MachineSettings) -> Delivered:
@@ -282,16 +288,11 @@ def prepare(project: Project, names: Sequence[str], fields: dict[str, str]) -> P
 def previewed(prepared: Prepared, *, by: str | None = None, desk: str = "terminal") -> list[str]:
     """Put the preview of a prepared packet on the audit trail (its handouts and their versions; the
     patient is in no record yet, so nothing of theirs); the warnings, if the trail cannot be written."""
-    from brochure.deliver import audit
     from brochure.deliver.settings import load_settings
 
     if prepared.packet is None:
         return []
-    try:
-        audit.append(load_settings(), "preview", staff=by, desk=desk, handouts=prepared.packet.documents)
-    except audit.AuditError as exc:
-        return [f"the audit trail could not be written ({exc.problems[0].message})"]
-    return []
+    return _noted(load_settings(), "preview", staff=by, desk=desk, handouts=prepared.packet.documents)
 
 
 class NotInRecord(BrochureError):

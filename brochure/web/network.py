@@ -9,7 +9,6 @@ never a page.
 
 from __future__ import annotations
 
-import errno
 import logging
 import ssl
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ def open_clinic(
 
     from brochure.project.model import load_project
     from brochure.web.app import Clinic, create_app
+    from brochure.web.local import cannot_listen, try_port
 
     load_project(project)  # a folder that is not a project stops here, with its message
     try:
@@ -62,23 +62,17 @@ def open_clinic(
             "give the certificate in PEM form with --cert and its key with --key",
         ) from None
     adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
-    clinic = Clinic(names, certificate.root)
-    app = create_app(project, watch=True, jobs=jobs, clinic=clinic)
     server = wsgi.Server(
-        (host, port), app, numthreads=THREADS[0], max=THREADS[1], server_name=names[0], shutdown_timeout=2
+        (host, port), None, numthreads=THREADS[0], max=THREADS[1], server_name=names[0], shutdown_timeout=2
     )
     server.ssl_adapter = adapter
     try:
-        server.prepare()
+        try_port(host, port)
+        server.prepare()  # listens (no request is answered before serve())
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise BrochureError.at(
-                None,
-                None,
-                f"port {port} is in use (is brochure serve already running?)",
-                "choose another --bind",
-            ) from None
-        raise BrochureError.at(
-            None, None, f"cannot listen on {host}:{port}: {exc.strerror}", "choose another --bind"
-        ) from None
+        in_use = f"port {port} is in use (is brochure serve already running?)"
+        fix = "choose another --bind"
+        raise cannot_listen(exc, f"{host}:{port}", in_use, fix, fix) from None
+    # The app, and its watcher's first build, only once the port is ours.
+    server.wsgi_app = create_app(project, watch=True, jobs=jobs, clinic=Clinic(names, certificate.root))
     return server

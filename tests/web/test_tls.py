@@ -89,6 +89,17 @@ def test_serve_says_what_to_do_without_accounts_or_with_half_a_certificate(tmp_p
     bad = CliRunner().invoke(cli, ["serve", "--project", str(root), "--bind", "8443"])
     assert bad.exit_code == 2
     assert "is not ADDRESS:PORT" in bad.output
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = CliRunner().invoke(cli, ["serve", "--project", str(root), "--bind", f"127.0.0.1:{port}"])
+    assert busy.exit_code == 1
+    assert busy.output.endswith(
+        f"Error: port {port} is in use (is brochure serve already running?) (choose another --bind)\n"
+    )
     junk = tmp_path / "cert.pem"
     junk.write_text("not a certificate")
     broken = CliRunner().invoke(
