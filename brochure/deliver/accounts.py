@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+import threading
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from brochure.base.errors import BrochureError, Problem
@@ -73,6 +74,14 @@ class Account:
     role: str
     active: bool
     locked_until: dt.datetime | None
+    #: Changes when the password does (a short hash of its hash): a session opened before is stale.
+    stamp: str = field(default="", compare=False, repr=False)
+
+
+#: Wrong passwords for names that have no account, by a hash of the name, in this process only
+#: (nothing typed is written): such a name locks like a real one, so a lock tells nobody who exists.
+_strangers: dict[str, tuple[int, dt.datetime | None]] = {}
+_strangers_lock = threading.Lock()
 
 
 def accounts_file(settings: MachineSettings) -> Path:
@@ -172,10 +181,18 @@ def accounts(settings: MachineSettings) -> list[Account]:
     """Every account, by name."""
     db = _open(settings)
     try:
-        rows = db.execute("SELECT name, role, active, locked_until FROM account ORDER BY folded").fetchall()
+        rows = db.execute(
+            "SELECT name, role, active, locked_until, hash FROM account ORDER BY folded"
+        ).fetchall()
     finally:
         db.close()
-    return [Account(n, r, bool(a), _locked(u)) for n, r, a, u in rows]
+    return [Account(n, r, bool(a), _locked(u), _stamp(h)) for n, r, a, u, h in rows]
+
+
+def _stamp(digest: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(digest.encode()).hexdigest()[:16]
 
 
 def _locked(value: str) -> dt.datetime | None:
@@ -231,15 +248,30 @@ def reset(
 
 def sign_in(settings: MachineSettings, name: str, password: str, *, desk: str = "terminal") -> Account:
     """The account, when ``password`` is its own and it may sign in; AccountError otherwise, which
-    says the same for an unknown name as for a wrong password. The fifth wrong one in a row locks it
+    says the same for an unknown name as for a wrong password: five wrong ones in a row lock either
     (Locked). Each attempt is a line of the audit trail, naming the account but never what was typed
-    for a name that has none."""
-    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
+    for a name that has none; a sign-in that cannot be put on the trail does not happen (AuditError)."""
     from brochure.deliver import audit
 
+    try:
+        result, event, who, outcome = _attempt(settings, name, password)
+    except sqlite3.Error as exc:  # busy past the timeout, a damaged file
+        raise AccountError.at(
+            str(accounts_file(settings)), None, f"the staff accounts cannot be read: {exc}", "try again"
+        ) from None
+    audit.append(settings, event, staff=who, desk=desk, detail=outcome)
+    if isinstance(result, AccountError):
+        raise result
+    return result
+
+
+def _attempt(
+    settings: MachineSettings, name: str, password: str
+) -> tuple[Account | AccountError, str, str, str]:
+    """Check one sign-in: (the account or the error to raise, the audit event, whom it names, detail)."""
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
     wrong = AccountError.at(None, None, "the name or the password is not right", "type them again")
-    event, who, outcome = "sign-in-failed", "(unknown name)", ""
     db = _open(settings)
     try:
         # One attempt at a time, from reading the count of failures to writing it: attempts made
@@ -250,43 +282,66 @@ def sign_in(settings: MachineSettings, name: str, password: str, *, desk: str = 
             (fold(name),),
         ).fetchone()
         if row is None:
-            _hasher().hash(password or "-")  # the same time as for a real account
-            raise wrong
+            return _stranger(name, password, wrong)
         account_name, role, digest, active, failures, locked = row
-        who = account_name
         until = _locked(locked)
         if until is not None:
-            outcome = "while locked"
-            raise Locked(until)
+            _hasher().hash(password or "-")  # the same time as a check
+            return Locked(until), "sign-in-failed", account_name, "while locked"
         try:
             _hasher().verify(digest, password or "")
         except (VerifyMismatchError, VerificationError, InvalidHashError):
-            failures += 1
-            lock = ""
-            if failures >= MAX_FAILURES:
-                until = dt.datetime.now().astimezone() + LOCKOUT
-                lock, failures = until.isoformat(timespec="seconds"), 0
+            failures, until = _failed(failures)
+            lock = until.isoformat(timespec="seconds") if until else ""
             db.execute(
                 "UPDATE account SET failures = ?, locked_until = ? WHERE name = ?",
                 (failures, lock, account_name),
             )
             if until is not None:
-                event, outcome = "lockout", f"{MAX_FAILURES} wrong passwords; locked until {until:%H:%M}"
-                raise Locked(until) from None
-            raise wrong from None
+                return Locked(until), "lockout", account_name, _lock_detail(until)
+            return wrong, "sign-in-failed", account_name, ""
         if not active:
-            outcome = "account disabled"
-            raise AccountError.at(None, None, "this account is disabled", "ask an admin to reset it")
+            disabled = AccountError.at(None, None, "this account is disabled", "ask an admin to reset it")
+            return disabled, "sign-in-failed", account_name, "account disabled"
         db.execute("UPDATE account SET failures = 0, locked_until = '' WHERE name = ?", (account_name,))
         if _hasher().check_needs_rehash(digest):
-            db.execute("UPDATE account SET hash = ? WHERE name = ?", (_hasher().hash(password), account_name))
-        event = "sign-in"
-        return Account(account_name, role, True, None)
+            # Its other sessions see a new stamp, and end at the server's next sweep (once, on upgrade).
+            digest = _hasher().hash(password)
+            db.execute("UPDATE account SET hash = ? WHERE name = ?", (digest, account_name))
+        return Account(account_name, role, True, None, _stamp(digest)), "sign-in", account_name, ""
     finally:
         if db.in_transaction:
-            db.execute("COMMIT")  # a failure counted is kept, whatever is raised
+            db.execute("COMMIT")  # a failure counted is kept, whatever happens next
         db.close()
-        audit.append(settings, event, staff=who, desk=desk, detail=outcome)
+
+
+def _failed(failures: int) -> tuple[int, dt.datetime | None]:
+    """One more wrong password after ``failures``: the new count, and the lock's end if it locks."""
+    if failures + 1 >= MAX_FAILURES:
+        return 0, dt.datetime.now().astimezone() + LOCKOUT
+    return failures + 1, None
+
+
+def _lock_detail(until: dt.datetime) -> str:
+    return f"{MAX_FAILURES} wrong passwords; locked until {until:%H:%M}"
+
+
+def _stranger(name: str, password: str, wrong: AccountError) -> tuple[AccountError, str, str, str]:
+    """A name with no account: the same time, the same answers and the same lock as a real one."""
+    import hashlib
+
+    _hasher().hash(password or "-")  # the same time as a check
+    key = hashlib.sha256(fold(name).encode()).hexdigest()
+    now = dt.datetime.now().astimezone()
+    with _strangers_lock:
+        failures, until = _strangers.get(key, (0, None))
+        if until is not None and until > now:
+            return Locked(until), "sign-in-failed", "(unknown name)", "while locked"
+        failures, until = _failed(failures)
+        _strangers[key] = (failures, until)
+    if until is not None:
+        return Locked(until), "lockout", "(unknown name)", _lock_detail(until)
+    return wrong, "sign-in-failed", "(unknown name)", ""
 
 
 def idle_minutes(settings: MachineSettings) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, render_template, request
 
 from brochure.web.app import plain
-from brochure.web.signin import ROLE_NAMES, desk, staff_name
+from brochure.web.signin import ROLE_NAMES, desk, staff_name, sweep_once
 
 bp = Blueprint("admin", __name__)
 
@@ -49,7 +49,7 @@ def disable():  # noqa: ANN201
     except accounts.AccountError as exc:
         return _page(problem=plain(exc)), 422
     finally:
-        _end_sessions(name, "account disabled")  # even if the trail could not take the change
+        sweep_once(current_app.extensions["sessions"])  # signed out at once (even if the trail failed)
     return _page(done=f"Disabled {gone.name}. Their deliveries keep their name.")
 
 
@@ -63,7 +63,7 @@ def reset():  # noqa: ANN201
     except accounts.AccountError as exc:
         return _page(problem=plain(exc)), 422
     finally:
-        _end_sessions(name, "new password set")
+        sweep_once(current_app.extensions["sessions"])
     return _page(done=f"New password set for {account.name}; the account is active and unlocked.")
 
 
@@ -87,13 +87,6 @@ def _settings():  # noqa: ANN202 - MachineSettings
     from brochure.deliver import load_settings
 
     return load_settings()
-
-
-def _end_sessions(name: str, why: str) -> None:
-    """A disabled account, or one given a new password, is signed out everywhere (and each on the trail)."""
-    from brochure.deliver.accounts import fold
-
-    current_app.extensions["sessions"].end(lambda who: fold(who.name) == fold(name), why)
 
 
 def _page(done: str = "", problem: str = "", typed: str = "") -> str:

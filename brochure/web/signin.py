@@ -66,6 +66,7 @@ class SignedIn:
     role: str
     desk: str
     last: float  # the time of their last click (time.time())
+    stamp: str = ""  # the account's stamp at sign-in: a new password (or a disabled account) ends it
 
 
 class Sessions:
@@ -77,10 +78,10 @@ class Sessions:
         self._open: dict[str, SignedIn] = {}
         self._lock = threading.Lock()
 
-    def open(self, name: str, role: str, desk: str) -> str:
+    def open(self, name: str, role: str, desk: str, stamp: str = "") -> str:
         key = secrets.token_urlsafe(32)
         with self._lock:
-            self._open[key] = SignedIn(name, role, desk, self.clock())
+            self._open[key] = SignedIn(name, role, desk, self.clock(), stamp)
         return key
 
     def find(self, key: str | None, *, touch: bool) -> SignedIn | None:
@@ -155,15 +156,20 @@ def install(app: Flask) -> None:
     threading.Thread(target=sweep, name="brochure-idle-sweep", daemon=True).start()
 
 
+#: Why a session ends when its account changed under it.
+CHANGED = "account disabled or given a new password"
+
+
 def sweep_once(sessions: Sessions) -> None:
-    """Sign out the sessions idle too long, and those of accounts disabled since they signed in
-    (on the server's terminal too: `brochure staff disable` runs in another process)."""
+    """Sign out the sessions idle too long, and those whose account was disabled or given a new
+    password since they signed in: on the Staff and settings page, or on the server's terminal
+    (`brochure staff disable|reset` runs in another process)."""
     from brochure.deliver import accounts, load_settings
 
     sessions.sweep()
     if sessions.signed_in():
-        active = {a.name for a in accounts.accounts(load_settings()) if a.active}
-        sessions.end(lambda who: who.name not in active, "account disabled")
+        current = {a.name: a.stamp for a in accounts.accounts(load_settings()) if a.active}
+        sessions.end(lambda who: current.get(who.name) != who.stamp, CHANGED)
 
 
 def sessions() -> Sessions:
@@ -254,7 +260,7 @@ def submit():  # noqa: ANN201
         if ended is not None:
             _audit("sign-out", ended, detail="another person signed in")
     session.clear()  # a new session key and a new CSRF token: nothing carries over from before
-    session["sid"] = sessions().open(account.name, account.role, desk())
+    session["sid"] = sessions().open(account.name, account.role, desk(), account.stamp)
     return redirect(url_for("handouts.index"), 303)
 
 

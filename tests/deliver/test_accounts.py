@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pytest
@@ -182,3 +183,66 @@ def test_a_hash_made_with_other_settings_is_remade_at_the_next_sign_in(settings)
     assert now != older
     assert now.startswith("$argon2id$v=19$m=47104,t=1,p=1$")
     assert accounts.sign_in(settings, "Old Hash", PASSWORD).name == "Old Hash"
+
+
+def test_a_name_without_an_account_locks_like_a_real_one(settings, monkeypatch):
+    monkeypatch.setattr(accounts, "_strangers", {})
+    accounts.add(settings, "Priya Raman", "editor", PASSWORD)
+    answers = {}
+    for name in ("Priya Raman", "Nobody Here"):  # the same words, the same fifth time: no one is told apart
+        said = []
+        for _ in range(accounts.MAX_FAILURES):
+            with pytest.raises(accounts.AccountError) as caught:
+                accounts.sign_in(settings, name, "wrong")
+            said.append((type(caught.value).__name__, re.sub(r"\d\d:\d\d", "HH:MM", str(caught.value))))
+        answers[name] = said
+    assert answers["Priya Raman"] == answers["Nobody Here"]
+    assert answers["Nobody Here"][-1][0] == "Locked"
+    with pytest.raises(accounts.Locked):
+        accounts.sign_in(settings, "nobody here", "anything")  # any case: the same name
+    lockouts = [(e.staff, e.detail[:16]) for e in audit.entries(settings) if e.event == "lockout"]
+    assert lockouts == [("Priya Raman", "5 wrong password"), ("(unknown name)", "5 wrong password")]
+    assert "Nobody" not in audit.trail_file(settings).read_text()
+    assert "Nobody" not in accounts.accounts_file(settings).read_bytes().decode("latin-1")
+
+
+def test_no_sign_in_without_its_line_on_the_trail(settings):
+    accounts.add(settings, "Priya Raman", "editor", PASSWORD)
+    trail = audit.trail_file(settings)
+    trail.rename(trail.with_name("moved.jsonl"))
+    trail.mkdir()  # a folder where the trail should be: it cannot be written
+    with pytest.raises(audit.AuditError, match="the audit trail cannot be written"):
+        accounts.sign_in(settings, "Priya Raman", PASSWORD)
+
+
+def test_a_busy_account_file_is_a_plain_error(settings, monkeypatch):
+    accounts.add(settings, "Priya Raman", "editor", PASSWORD)
+    original = accounts._open
+
+    def busy(settings):  # noqa: ANN001, ANN202 - another desk holds the write lock past the timeout
+        db = original(settings)
+        db.execute("PRAGMA busy_timeout = 50")
+        return db
+
+    blocker = sqlite3.connect(accounts.accounts_file(settings), isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    monkeypatch.setattr(accounts, "_open", busy)
+    try:
+        with pytest.raises(
+            accounts.AccountError, match="the staff accounts cannot be read: database is locked"
+        ):
+            accounts.sign_in(settings, "Priya Raman", PASSWORD)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+def test_an_accounts_stamp_changes_with_its_password(settings):
+    accounts.add(settings, "Priya Raman", "editor", PASSWORD)
+    before = accounts.sign_in(settings, "Priya Raman", PASSWORD).stamp
+    assert before == accounts.find(settings, "Priya Raman").stamp
+    assert len(before) == 16
+    accounts.reset(settings, "Priya Raman", "new-pin-2468")
+    after = accounts.find(settings, "Priya Raman").stamp
+    assert after != before
+    assert accounts.sign_in(settings, "Priya Raman", "new-pin-2468").stamp == after

@@ -25,11 +25,11 @@ def clinic(tmp_path, settings):  # noqa: ANN001, ANN201
     return app, now
 
 
-def signed_in(app, client=None, password="dana-pass"):  # noqa: ANN001, ANN201
+def signed_in(app, client=None, password="dana-pass", name="dana smith"):  # noqa: ANN001, ANN201
     client = client or app.test_client()
     page = client.get("/signin", base_url=HTTPS).get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    form = {"csrf_token": token, "name": "dana smith", "password": password}
+    form = {"csrf_token": token, "name": name, "password": password}
     response = client.post("/signin", data=form, base_url=HTTPS)
     assert (response.status_code, response.location) == (303, "/")
     return client
@@ -57,12 +57,7 @@ def test_the_status_page_refreshing_itself_does_not_keep_a_session_alive(clinic,
 
     app, now = clinic
     accounts.add(settings, "Eva Editor", "editor", "eva-pass")
-    client = app.test_client()
-    page = client.get("/signin", base_url=HTTPS).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    client.post(
-        "/signin", data={"csrf_token": token, "name": "Eva Editor", "password": "eva-pass"}, base_url=HTTPS
-    )
+    client = signed_in(app, name="Eva Editor", password="eva-pass")
     assert "status.table" in PASSIVE
     for _ in range(12):  # the page's own script, every minute, for 12 minutes
         now[0] += 60
@@ -101,12 +96,7 @@ def test_a_disabled_account_is_signed_out_on_the_page_and_from_the_terminal(clin
     app, _now = clinic
     accounts.add(settings, "Ada Admin", "admin", "ada-pass")
     dana = signed_in(app)
-    admin = app.test_client()
-    page = admin.get("/signin", base_url=HTTPS).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    admin.post(
-        "/signin", data={"csrf_token": token, "name": "Ada Admin", "password": "ada-pass"}, base_url=HTTPS
-    )
+    admin = signed_in(app, name="Ada Admin", password="ada-pass")
     page = admin.get("/staff", base_url=HTTPS).get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     done = admin.post("/staff/disable", data={"csrf_token": token, "name": "Dana Smith"}, base_url=HTTPS)
@@ -115,16 +105,20 @@ def test_a_disabled_account_is_signed_out_on_the_page_and_from_the_terminal(clin
     last = audit.entries(settings)[-2:]
     assert [(e.event, e.staff, e.detail) for e in last] == [
         ("staff-disable", "Ada Admin", "Dana Smith"),
-        ("sign-out", "Dana Smith", "account disabled"),
+        ("sign-out", "Dana Smith", "account disabled or given a new password"),
     ]
-    # Disabled on the server's terminal (another process): the sweep signs the session out.
-    accounts.reset(settings, "Dana Smith", "dana-pass-2")
-    dana = signed_in(app, password="dana-pass-2")
-    accounts.disable(settings, "Dana Smith")
-    assert dana.get("/today", base_url=HTTPS).status_code == 200  # not yet ...
-    sweep_once(app.extensions["sessions"])
-    assert dana.get("/today", base_url=HTTPS).status_code == 303  # ... after the sweep
-    assert admin.get("/today", base_url=HTTPS).status_code == 200  # the others stay
+    # Changed on the server's terminal (another process): the sweep signs the session out.
+    for change in (
+        lambda: accounts.disable(settings, "Dana Smith"),
+        lambda: accounts.reset(settings, "Dana Smith", "pin-9"),
+    ):
+        accounts.reset(settings, "Dana Smith", "dana-pass-2")
+        dana = signed_in(app, password="dana-pass-2")
+        change()
+        assert dana.get("/today", base_url=HTTPS).status_code == 200  # not yet ...
+        sweep_once(app.extensions["sessions"])
+        assert dana.get("/today", base_url=HTTPS).status_code == 303  # ... after the sweep
+        assert admin.get("/today", base_url=HTTPS).status_code == 200  # the others stay
 
 
 def test_the_status_event_stream_ends_with_its_session(clinic, settings, monkeypatch):
@@ -133,12 +127,7 @@ def test_the_status_event_stream_ends_with_its_session(clinic, settings, monkeyp
     app, now = clinic
     monkeypatch.setattr(views, "KEEP_ALIVE", 0.05)
     accounts.add(settings, "Eva Editor", "editor", "eva-pass")
-    client = app.test_client()
-    page = client.get("/signin", base_url=HTTPS).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    client.post(
-        "/signin", data={"csrf_token": token, "name": "Eva Editor", "password": "eva-pass"}, base_url=HTTPS
-    )
+    client = signed_in(app, name="Eva Editor", password="eva-pass")
     stream = client.get("/status/events", base_url=HTTPS, buffered=False)
     chunks = iter(stream.response)
     assert next(chunks).startswith(b"retry:")
