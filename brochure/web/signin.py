@@ -49,7 +49,7 @@ bp = Blueprint("signin", __name__)
 #: Pages anyone may open: the sign-in page itself, the static files and the root certificate.
 PUBLIC = frozenset({"signin.form", "signin.submit", "signin.root_certificate", "static"})
 #: Requests a page's own script makes while nobody touches it: they do not keep a session alive.
-PASSIVE = frozenset({"status.events", "status.table"})
+PASSIVE = frozenset({"status.events", "status.table", "signin.left"})
 #: The role each part of the desk needs, by blueprint; anything else needs front-desk.
 NEEDS = {"status": "editor", "admin": "admin"}
 RANK = {"front-desk": 0, "editor": 1, "admin": 2}
@@ -278,6 +278,13 @@ def signout():  # noqa: ANN201
     session.clear()
     session["notice"] = {"switch": "switch", "idle": "timeout"}.get(reason, "signed-out")
     return redirect(url_for("signin.form"), 303)
+
+
+@bp.get("/session/left")
+def left() -> Response:
+    """The seconds before this session is signed out, for the idle warning of each open page (it
+    does not count as a click): another tab of the same session may have been used since."""
+    return Response(str(sessions().left(session.get("sid"))), mimetype="text/plain")
 
 
 @bp.post("/session/alive")

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -432,25 +432,91 @@ def test_roles_switching_user_and_the_admin_page(server, browser):
     page.context.close()
 
 
-def test_the_page_warns_a_minute_before_the_idle_sign_out_then_signs_out(server, browser):
+@dataclass
+class Steered:
+    """The clinic server's app in this process, on cheroot over TLS, its sessions' clock moved by
+    the test together with the browser's, so that both see the same minutes go by."""
+
+    url: str
+    ahead: list[float]
+
+    def run_for(self, page, minutes: str) -> None:  # noqa: ANN001
+        mm, ss = (int(part) for part in minutes.split(":"))
+        self.ahead[0] += mm * 60 + ss
+        page.clock.run_for(minutes)
+
+
+@pytest.fixture
+def steered(server: Server, monkeypatch):  # noqa: ANN001, ANN201
+    from cheroot import wsgi
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+    from brochure.web.app import Clinic, create_app
+
+    monkeypatch.setenv("BROCHURE_SETTINGS", str(server.settings_file))
+    app = create_app(server.root, watch=False, clinic=Clinic(("localhost",)))
+    ahead = [0.0]
+    app.extensions["sessions"].clock = lambda: time.time() + ahead[0]
+    listening = wsgi.Server(("127.0.0.1", 0), app, numthreads=8)
+    listening.ssl_adapter = BuiltinSSLAdapter(
+        str(server.base / "server.pem"), str(server.base / "server.key")
+    )
+    listening.prepare()
+    thread = threading.Thread(target=listening.serve, daemon=True)
+    thread.start()
+    try:
+        yield Steered(f"https://localhost:{listening.bind_addr[1]}", ahead)
+    finally:
+        listening.stop()
+
+
+def test_the_page_warns_a_minute_before_the_idle_sign_out_then_signs_out(server, steered, browser):
     page = new_page(browser, server)
     page.clock.install()
-    sign_in(page, server, "Ben Okafor")
+    local = replace(server, url=steered.url)
+    sign_in(page, local, "Ben Okafor")
     warning = page.locator("#idle-warning")
     assert warning.is_hidden()
-    page.clock.run_for("08:58")
+    steered.run_for(page, "08:58")
     assert warning.is_hidden()
-    page.clock.run_for("00:05")  # 9 minutes 3 seconds without a click
-    assert warning.is_visible()
+    steered.run_for(page, "00:05")  # 9 minutes 3 seconds without a click
+    warning.wait_for(state="visible")
     assert "you will be signed out in" in warning.inner_text()
     page.get_by_role("button", name="Stay signed in").click()
     warning.wait_for(state="hidden")
-    page.clock.run_for("09:05")  # counted again from the click
-    assert warning.is_visible()
-    page.clock.run_for("01:00")
-    page.wait_for_url(server.url + "/signin")
+    steered.run_for(page, "09:05")  # counted again from the click
+    warning.wait_for(state="visible")
+    steered.run_for(page, "01:00")
+    page.wait_for_url(local.url + "/signin")
     assert "You were signed out after 10 minutes without a click" in page.get_by_role("status").inner_text()
     settings = server.settings()
     last = [e for e in audit.entries(settings) if e.staff == "Ben Okafor"][-1]
     assert (last.event, last.detail) == ("timeout", "after 10 idle minutes")
     page.context.close()
+
+
+def test_a_tab_left_open_does_not_sign_out_a_session_used_in_another(server, steered, browser):
+    stale = new_page(browser, server)
+    stale.clock.install()
+    local = replace(server, url=steered.url)
+    sign_in(stale, local, "Cruz Lima")
+    used = stale.context.new_page()  # a second tab of the same browser: the same session
+    used.goto(local.url + "/today")
+    steered.run_for(stale, "05:00")
+    used.reload()  # a click in the other tab, half way
+    steered.run_for(stale, "05:03")  # the first tab's own ten minutes are up ...
+    stale.wait_for_timeout(300)
+    assert urlsplit(stale.url).path == "/"  # ... but the session's are not: it asked the server
+    assert stale.locator("#idle-warning").is_hidden()
+    assert used.reload().status == 200
+    steered.run_for(stale, "09:03")  # now nobody has clicked for 9 minutes: both tabs warn
+    stale.locator("#idle-warning").wait_for(state="visible")
+    used.locator("#idle-warning").wait_for(state="visible")
+    steered.run_for(stale, "01:00")
+    stale.wait_for_url(local.url + "/signin")
+    used.wait_for_url(local.url + "/signin")
+    timeouts = [
+        e for e in audit.entries(server.settings()) if e.staff == "Cruz Lima" and e.event == "timeout"
+    ]
+    assert len(timeouts) == 1
+    stale.context.close()

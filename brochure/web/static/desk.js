@@ -78,12 +78,15 @@ function setUpStatus() {
 
 // The clinic server signs a person out after some idle minutes: warn a minute before, let one click
 // keep the session, and when the time is up sign out from here (the server's sweep would too).
+// Before it warns or signs out, a page asks the server how long is left: another tab of the same
+// session may have been used since this one loaded.
 function setUpIdle() {
   const box = document.getElementById("idle-warning");
   if (!box) return;
   const count = document.getElementById("idle-count");
   const stay = document.getElementById("idle-stay");
   let deadline = Date.now() + Number(box.dataset.seconds) * 1000;
+  let confirmed = false;  // the server said less than a minute is left, for this deadline
   const signOut = () => {
     const form = document.createElement("form");
     form.method = "post";
@@ -98,14 +101,30 @@ function setUpIdle() {
     document.body.append(form);
     form.submit();
   };
-  const tick = () => {
-    const left = Math.ceil((deadline - Date.now()) / 1000);
-    if (left <= 0) {
-      signOut();
-      return;
+  const serverLeft = async () => {
+    try {
+      const response = await fetch(box.dataset.left, { cache: "no-store", redirect: "manual" });
+      return response.ok ? Number(await response.text()) : 0;  // redirected: already signed out
+    } catch (error) {
+      return null;  // the server is restarting: ask again at the next tick
     }
-    if (left <= 60) {
-      count.textContent = String(left);
+  };
+  const tick = async () => {
+    let left = Math.ceil((deadline - Date.now()) / 1000);
+    if ((left <= 60 && !confirmed) || left <= 0) {
+      const server = await serverLeft();
+      if (server === 0) {
+        signOut();
+        return;
+      }
+      if (server !== null) {
+        deadline = Date.now() + server * 1000;
+        left = server;
+        confirmed = server <= 60;
+      }
+    }
+    if (left <= 60 && confirmed) {
+      count.textContent = String(Math.max(left, 1));
       if (box.hidden) {
         box.hidden = false;
         stay.focus();
@@ -121,6 +140,7 @@ function setUpIdle() {
       const response = await fetch(box.dataset.alive, { method: "POST", body, cache: "no-store", redirect: "manual" });
       if (!response.ok) { signOut(); return; }
       deadline = Date.now() + Number(await response.text()) * 1000;
+      confirmed = false;
     } catch (error) {
       return;  // the server is restarting: the next tick tries again
     }
