@@ -100,8 +100,11 @@ class Sessions:
                 if touch:
                     who.last = now
                 return who
-        _audit("timeout", expired, detail=f"after {self.idle // 60} idle minutes")
+        _audit("timeout", expired, detail=self.idle_detail())
         return None
+
+    def idle_detail(self) -> str:
+        return f"after {self.idle // 60} idle minutes"
 
     def close(self, key: str | None) -> SignedIn | None:
         with self._lock:
@@ -110,16 +113,13 @@ class Sessions:
     def sweep(self) -> None:
         """Sign out everyone idle too long, even if their browser never asks again."""
         now = self.clock()
-        with self._lock:
-            keys = [k for k, who in self._open.items() if now - who.last >= self.idle]
-        for key in keys:
-            self.find(key, touch=False)
+        self.end(lambda who: now - who.last >= self.idle, self.idle_detail(), event="timeout")
 
-    def end(self, which, why: str) -> None:  # noqa: ANN001 - a test of a SignedIn
-        """Sign out everyone for whom ``which(person)`` is true; each is a sign-out on the trail."""
+    def end(self, which, why: str, event: str = "sign-out") -> None:  # noqa: ANN001 - a test of a SignedIn
+        """Sign out everyone for whom ``which(person)`` is true; each is an ``event`` on the trail."""
         for key, who in self.signed_in():
             if which(who) and self.close(key) is not None:
-                _audit("sign-out", who, detail=why)
+                _audit(event, who, detail=why)
 
     def signed_in(self) -> list[tuple[str, SignedIn]]:
         with self._lock:
@@ -272,7 +272,7 @@ def signout():  # noqa: ANN201
     who = sessions().close(session.get("sid"))
     if who is not None:
         if reason == "idle":
-            _audit("timeout", who, detail=f"after {sessions().idle // 60} idle minutes")
+            _audit("timeout", who, detail=sessions().idle_detail())
         else:
             _audit("sign-out", who, detail="switch user" if reason == "switch" else "")
     session.clear()
