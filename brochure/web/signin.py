@@ -48,8 +48,9 @@ bp = Blueprint("signin", __name__)
 
 #: Pages anyone may open: the sign-in page itself, the static files and the root certificate.
 PUBLIC = frozenset({"signin.form", "signin.submit", "signin.root_certificate", "static"})
-#: Requests a page's own script makes while nobody touches it: they do not keep a session alive.
-PASSIVE = frozenset({"status.events", "status.table", "signin.left"})
+#: Requests a page makes by itself while nobody touches it (its script's refreshes, its thumbnails,
+#: which load lazily, late on a busy machine): they do not keep a session alive.
+PASSIVE = frozenset({"status.events", "status.table", "signin.left", "handouts.thumbnail"})
 #: The role each part of the desk needs, by blueprint; anything else needs front-desk.
 NEEDS = {"status": "editor", "admin": "admin"}
 RANK = {"front-desk": 0, "editor": 1, "admin": 2}

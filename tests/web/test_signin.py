@@ -59,9 +59,11 @@ def test_the_status_page_refreshing_itself_does_not_keep_a_session_alive(clinic,
     accounts.add(settings, "Eva Editor", "editor", "eva-pass")
     client = signed_in(app, name="Eva Editor", password="eva-pass")
     assert "status.table" in PASSIVE
+    assert "handouts.thumbnail" in PASSIVE  # a lazy thumbnail loading late is no click
     for _ in range(12):  # the page's own script, every minute, for 12 minutes
         now[0] += 60
         client.get("/status/table", base_url=HTTPS)
+        client.get("/thumbs/aftercare.png", base_url=HTTPS)
     assert client.get("/status", base_url=HTTPS).status_code == 303
 
 
