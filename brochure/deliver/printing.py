@@ -24,7 +24,17 @@ TIMEOUT = 30
 
 
 class PrintError(BrochureError):
-    """A print job could not be handed to CUPS."""
+    """A print job could not be handed to CUPS. ``kind`` says what went wrong, for the desk's own
+    words: "service" (no print service), "printer" (no such printer, or none chosen), "refused"
+    (the printer takes no jobs), "failed" (lp said no)."""
+
+    kind = "failed"
+
+
+def _failed(kind: str, message: str, fix: str) -> PrintError:
+    error = PrintError.at(None, None, message, fix)
+    error.kind = kind
+    return error
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,8 @@ class PrintJob:
     job_id: str
     printer: str
     warnings: list[str] = field(default_factory=list)
+    #: The printer was paused when the job was handed over: it waits there until it is resumed.
+    paused: bool = False
 
 
 def _run(command: list[str], data: bytes | None = None) -> subprocess.CompletedProcess:
@@ -41,15 +53,14 @@ def _run(command: list[str], data: bytes | None = None) -> subprocess.CompletedP
     try:
         return subprocess.run(command, input=data, capture_output=True, env=env, timeout=TIMEOUT, check=False)
     except FileNotFoundError:
-        raise PrintError.at(
-            None,
-            None,
+        raise _failed(
+            "service",
             f"the '{command[0]}' command is not installed",
             "install CUPS' commands (Debian: apt install cups-client cups-bsd)",
         ) from None
     except subprocess.TimeoutExpired:
-        raise PrintError.at(
-            None, None, f"the print service did not answer within {TIMEOUT} s", "check that CUPS is running"
+        raise _failed(
+            "service", f"the print service did not answer within {TIMEOUT} s", "check that CUPS is running"
         ) from None
 
 
@@ -63,9 +74,8 @@ def check_scheduler() -> None:
     if "scheduler is running" not in out or "not running" in out:
         where = os.environ.get("CUPS_SERVER")
         place = f" at {where} (CUPS_SERVER)" if where else ""
-        raise PrintError.at(
-            None,
-            None,
+        raise _failed(
+            "service",
             f"the print service (CUPS) is not running{place}",
             "start it (sudo systemctl start cups), or ask IT",
         )
@@ -100,22 +110,20 @@ def print_packet(
     queues, default = printers()
     printer = printer or settings.printer or default
     if not printer:
-        raise PrintError.at(
-            None,
-            None,
+        raise _failed(
+            "printer",
             "no printer chosen and the computer has no default printer",
             "give --printer NAME (see 'brochure printers'), or set [printer] name in the settings file",
         )
     if printer not in queues:
         known = ", ".join(queues) if queues else "none"
-        raise PrintError.at(
-            None, None, f"there is no printer named {printer!r} (printers: {known})", "check the name"
+        raise _failed(
+            "printer", f"there is no printer named {printer!r} (printers: {known})", "check the name"
         )
     accepting, paused = _state(printer)
     if not accepting:
-        raise PrintError.at(
-            None,
-            None,
+        raise _failed(
+            "refused",
             f"printer {printer!r} is not accepting jobs",
             f"ask IT to enable it (cupsaccept {printer}), or choose another printer",
         )
@@ -141,5 +149,6 @@ def print_packet(
     match = re.search(r"request id is (\S+)", out)
     if result.returncode != 0 or not match:
         reason = out.strip().removeprefix("lp: ") or f"lp exited with {result.returncode}"
-        raise PrintError.at(None, None, f"printing failed: {reason}", "check the printer with 'lpstat -p'")
-    return PrintJob(match.group(1), printer, warnings)
+        kind = "refused" if "not accepting" in reason else "failed"
+        raise _failed(kind, f"printing failed: {reason}", "check the printer with 'lpstat -p'")
+    return PrintJob(match.group(1), printer, warnings, paused)

@@ -178,13 +178,18 @@ class Record:
     def today(self) -> list[Delivery]:
         return self.search(since=dt.date.today())
 
-    def recent(self, patient: Patient, names: Sequence[str], minutes: int = AGAIN_MINUTES) -> Delivery | None:
-        """A delivery of the same handouts to the same patient in the last ``minutes``, if there is one."""
+    def recent(
+        self, patient: Patient, names: Sequence[str], minutes: int = AGAIN_MINUTES, method: str | None = None
+    ) -> Delivery | None:
+        """A delivery of the same handouts to the same patient in the last ``minutes`` (by ``method``
+        when one is named), if there is one."""
         since = dt.datetime.now().astimezone() - dt.timedelta(minutes=minutes)
         for delivery in self.search(patient.name):
             if delivery.when < since:
                 break
             same_patient = delivery.patient_name.casefold() == patient.name.casefold()
+            if method is not None and delivery.method != method:
+                continue
             if same_patient and sorted(d[0] for d in delivery.documents) == sorted(names):
                 return delivery
         return None

@@ -179,7 +179,9 @@ def deliver(
         record = opened = Record.open(settings, project)
     try:
         if record is not None and delivery.patient is not None and not delivery.again:
-            earlier = record.recent(delivery.patient, list(delivery.names), minutes=rules.AGAIN_MINUTES)
+            earlier = record.recent(
+                delivery.patient, list(delivery.names), minutes=rules.AGAIN_MINUTES, method=delivery.method
+            )
             if earlier is not None:
                 raise GivenRecently(earlier)
         if packet is None:
@@ -306,10 +308,14 @@ def reprint(
     settings: MachineSettings | None = None,
     by: str | None = None,
     desk: str = "terminal",
+    encrypt: bool = False,
+    consented: bool = False,
 ) -> Delivered:
-    """Print one of today's deliveries again, for the same patient, with the handouts as they are now:
-    on the printer it went to, or (when it was emailed or downloaded) on the usual one. Recorded as a
-    print. PatientError when the recorded details no longer pass the checks."""
+    """Give one of today's deliveries again, for the same patient, with the handouts as they are now,
+    the way it was given: printed on the printer it went to, or emailed to the address it went to
+    (``encrypt`` or ``consented`` as for any email). A download or a draft is printed on the usual
+    printer. Recorded like the first (the trail says "reprint"); PatientError when the recorded
+    details no longer pass the checks."""
     from brochure.deliver.patient import check_patient
     from brochure.deliver.record import Record
     from brochure.deliver.settings import load_settings
@@ -322,6 +328,18 @@ def reprint(
         earlier = found[0]
         names = [name for name, *_rest in earlier.documents]
         patient = check_patient(project, earlier.patient)
-        printer = earlier.target if earlier.method == "print" else None
-        again = Request(names, patient, "print", printer=printer, again=True)
+        if earlier.method == "email":
+            again = Request(
+                names,
+                patient,
+                "email",
+                to=earlier.target,
+                to_again=earlier.target,
+                encrypt=encrypt,
+                consented=consented,
+                again=True,
+            )
+        else:
+            printer = earlier.target if earlier.method == "print" else None
+            again = Request(names, patient, "print", printer=printer, again=True)
         return deliver(project, again, settings=settings, record=record, by=by, desk=desk, event="reprint")

@@ -7,11 +7,26 @@ a view gathers the form, calls it, and shows what it said.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, abort, after_this_request, current_app, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    after_this_request,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from brochure.base.errors import BrochureError
 from brochure.deliver import rules
@@ -28,6 +43,34 @@ bp = Blueprint("desk", __name__)
 
 PATIENT_FIELDS = ("name", "treated_on", "injector", "treatment", "note")
 ACTIONS = ("preview", "print", "email", "download")
+#: How long one person's live previews of the same handouts make one line of the audit trail.
+PREVIEW_AUDIT_MINUTES = 10
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What happened to a delivery, as the page says it: ``kind`` "good" (done, and nothing is
+    waiting), "wait" (accepted, but it will not come out yet) or "bad" (nothing was given)."""
+
+    kind: str
+    text: str
+    more: list[str] = field(default_factory=list)
+    passphrase: str = ""
+
+    @property
+    def role(self) -> str:
+        return "status" if self.kind == "good" else "alert"
+
+
+@dataclass
+class Again:
+    """The same handouts went to the same patient by the same method a few minutes ago."""
+
+    method: str
+    minutes: int
+    at: str
 
 
 @dataclass
@@ -40,10 +83,14 @@ class Form:
     errors: dict[str, str] = field(default_factory=dict)
     preview: list[pages.Page] = field(default_factory=list)
     follow_up: dt.date | None = None
-    done: str = ""
-    passphrase: str = ""
-    warnings: list[str] = field(default_factory=list)
-    again: str = ""  # when the same handouts went to the same patient a few minutes ago
+    outcome: Outcome | None = None
+    again: Again | None = None
+    cards: dict[str, catalog.Card] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        chosen = self.values.get("action", "")
+        return chosen if chosen in ("print", "email", "download") else "print"
 
 
 def _live():  # noqa: ANN202
@@ -62,23 +109,24 @@ def _packet(project: Project, names: list[str]) -> list[catalog.Entry]:  # noqa:
     return [by_name[n] for n in names]
 
 
-def _blank(project: Project, entries: list[catalog.Entry]) -> dict[str, str]:  # noqa: ANN001
-    treatments = dict.fromkeys(t for e in entries for t in e.treatments)
+def _blank() -> dict[str, str]:
+    """The form as it starts: empty but for the treatment date (today, replaced when typed over)."""
     return {
         "name": "",
         "treated_on": dt.date.today().isoformat(),
         "injector": "",
-        "treatment": ", ".join(treatments),
+        "treatment": "",
         "note": "",
         "printer": "",
         "copies": "1",
         "to": "",
         "to_again": "",
+        "action": "print",
     }
 
 
 def _page(project: Project, form: Form, status: int = 200):  # noqa: ANN001, ANN202
-    """Render the personalise page, with what the machine can deliver to."""
+    """Render the personalise page, with what the server can deliver to."""
     from brochure.deliver import printers, staff
 
     queues: list[str] = []
@@ -87,17 +135,23 @@ def _page(project: Project, form: Form, status: int = 200):  # noqa: ANN001, ANN
     try:
         queues, default_queue = printers()
     except BrochureError as exc:
-        print_problem = plain(exc)
+        log.warning("no printers: %s", plain(exc))
+        print_problem = (
+            "Printing is not working right now. Download the PDF or email it instead, and tell IT."
+        )
     if not form.values.get("printer"):
         remembered = request.cookies.get(_printer_cookie(), "")
         form.values["printer"] = (
             remembered if remembered in queues else default_queue or (queues[0] if queues else "")
         )
+    form.cards = catalog.versions(project)
+    treatments = dict.fromkeys(t for e in catalog.entries(project) for t in e.treatments)
     return (
         render_template(
             "personalise.html",
             form=form,
             injectors=staff(project),
+            treatments=list(treatments),
             queues=queues,
             print_problem=print_problem,
             max_copies=rules.MAX_COPIES,
@@ -108,34 +162,141 @@ def _page(project: Project, form: Form, status: int = 200):  # noqa: ANN001, ANN
 
 @bp.get("/personalise")
 def personalise_form():  # noqa: ANN201
-    """The patient form for the handouts picked (their names, not a patient's, are in the URL)."""
+    """The patient form for the handouts picked (their names, not a patient's, are in the URL).
+    From a card's Give button or the packet, it first settles which version of each topic."""
     project = _live().project()
+    if "give" in request.args or "packet" in request.args:
+        return redirect(url_for("desk.personalise_form", d=_chosen(project)), 303)
     entries = _packet(project, request.args.getlist("d"))
     names = [e.name for e in entries]
-    form = Form(names, entries, _blank(project, entries))
+    form = Form(names, entries, _blank())
     form.follow_up = _first_follow_up(project, names)
     return _page(project, form)
 
 
-def _first_follow_up(project: Project, names: list[str]) -> dt.date | None:
-    """The follow-up date of a treatment today, as the empty form shows it."""
+def _chosen(project: Project) -> list[str]:
+    """The handouts the Handouts page asked for: a card's (Give) or the ticked ones, each in the
+    version chosen on its card."""
+    cards = {card.key: card for card in catalog.versions(project).values()}
+    given = request.args.get("give")
+    keys = [given] if given else request.args.getlist("t")
+    names = [] if given else request.args.getlist("d")
+    for key in keys:
+        card = cards.get(key)
+        if card is None:
+            abort(404, "One of the handouts picked no longer exists. Pick again on the Handouts page.")
+        wanted = request.args.get(f"v-{key}", "")
+        names.append(wanted if wanted in {v.name for v in card.versions} else card.main.name)
+    if not names:
+        abort(404, "Pick at least one handout on the Handouts page: tick “Add to packet” on each.")
+    return names
+
+
+def _first_follow_up(project: Project, names: list[str], day: dt.date | None = None) -> dt.date | None:
+    """The follow-up date of a treatment on ``day`` (today when not given)."""
     from brochure.deliver import follow_up_date
 
-    return follow_up_date(project, names, dt.date.today())
+    return follow_up_date(project, names, day or dt.date.today())
+
+
+def _form_values() -> dict[str, str]:
+    values = {**_blank(), **{k: v for k, v in request.form.items() if k in _KEPT}}
+    actions = request.form.getlist("action")
+    values["action"] = next((a for a in actions if a != "preview"), "print")
+    return values
+
+
+@bp.post("/personalise/preview")
+def live_preview() -> Response:
+    """The packet drawn for the fields as typed so far, as JSON for the page's script: its pages, where
+    the patient's name is on them, and the follow-up date. With no name yet, the blank handouts."""
+    from brochure.deliver import PatientError
+    from brochure.deliver.packet import personalise
+    from brochure.deliver.service import prepare
+
+    project = _live().project()
+    entries = _packet(project, request.form.getlist("d"))
+    names = [e.name for e in entries]
+    values = _form_values()
+    fields = {k: values[k] for k in PATIENT_FIELDS}
+    answer: dict[str, Any] = {"errors": {}, "blank": False, "follow_up": ""}
+    if not fields["name"].strip():
+        packet = personalise(project, names, None)  # no name yet: the handouts as they print blank
+        answer["blank"] = True
+        with contextlib.suppress(ValueError):
+            day = dt.date.fromisoformat(fields["treated_on"])
+            answer["follow_up"] = _day(_first_follow_up(project, names, day))
+        find = ""
+    else:
+        try:
+            prepared = prepare(project, names, fields)
+        except PatientError as exc:
+            answer["errors"] = {name: _sentence(name, message) for name, message in exc.fields.items()}
+            return _json(answer)
+        if prepared.packet is None:
+            answer["errors"] = {"packet": plain(prepared.problem) if prepared.problem else "Not drawn."}
+            return _json(answer)
+        packet, find = prepared.packet, prepared.patient.name
+        answer["follow_up"] = _day(prepared.follow_up)
+        _audit_preview(prepared, names)
+    drawn = pages.preview(packet.pdf, find=find)
+    answer["pages"] = [
+        {
+            "src": page.data_url,
+            "alt": f"Page {n} of {len(drawn)} of the handouts",
+            "text": page.text,
+            "found": page.found,
+        }
+        for n, page in enumerate(drawn, 1)
+    ]
+    return _json(answer)
+
+
+def _json(answer: dict[str, Any]) -> Response:
+    return Response(json.dumps(answer), mimetype="application/json")
+
+
+def _day(day: dt.date | None) -> str:
+    from brochure.document.messages import long_date
+
+    return long_date(day, "en", "full") if day else ""
+
+
+_previews: dict[tuple, float] = {}
+_previews_lock = threading.Lock()
+
+
+def _audit_preview(prepared: Any, names: list[str]) -> None:  # noqa: ANN401 - service.Prepared
+    """One audit line for a person's previews of the same handouts: the live preview redraws at
+    every pause in typing, and the trail wants the fact, not each keystroke."""
+    from brochure.deliver.service import previewed
+
+    key = (staff_name(), desk(), tuple(names))
+    now = time.monotonic()
+    with _previews_lock:
+        last = _previews.get(key)
+        if last is not None and now - last < PREVIEW_AUDIT_MINUTES * 60:
+            return
+        _previews[key] = now
+        for old in [k for k, t in _previews.items() if now - t > PREVIEW_AUDIT_MINUTES * 60]:
+            del _previews[old]
+    for warning in previewed(prepared, by=staff_name(), desk=desk()):
+        log.warning("%s", warning)
 
 
 @bp.post("/personalise")
 def personalise_post():  # noqa: ANN201
-    """Preview, print, email or download the packet for the patient in the form."""
+    """Print, email or download the packet for the patient in the form (or, without the page's
+    script, draw its preview)."""
     from brochure.deliver import PatientError
     from brochure.deliver.service import prepare
 
     project = _live().project()
     entries = _packet(project, request.form.getlist("d"))
     names = [e.name for e in entries]
-    values = {**_blank(project, entries), **{k: v for k, v in request.form.items() if k in _KEPT}}
+    values = _form_values()
     form = Form(names, entries, values)
-    action = request.form.get("action", "preview")
+    action = "preview" if "preview" in request.form.getlist("action") else values["action"]
     if action not in ACTIONS:
         abort(400, "Unknown action.")
     try:
@@ -145,28 +306,23 @@ def personalise_post():  # noqa: ANN201
         return _page(project, form, 422)
     form.follow_up, patient, packet = prepared.follow_up, prepared.patient, prepared.packet
     if packet is None:
-        form.errors["packet"] = plain(prepared.problem)
+        form.errors["packet"] = (
+            plain(prepared.problem) if prepared.problem else "The handouts could not be made."
+        )
         return _page(project, form, 422)
     if action == "preview":
-        from brochure.deliver.service import previewed
-
-        warnings = previewed(prepared, by=staff_name(), desk=desk())
-        form.warnings = [f"{w[:1].upper()}{w[1:]}." for w in warnings]
-        form.preview = pages.preview(packet.pdf)
+        _audit_preview(prepared, names)
+        form.preview = pages.preview(packet.pdf, find=patient.name)
         return _page(project, form)
+    outcome = _deliver(action, packet, patient, project, values, form)
+    if outcome is None or outcome.kind == "bad":
+        form.outcome = outcome
+        return _page(project, form, 422 if form.errors or outcome else 200)
     if action == "download":
-        return _download(packet, patient, project)
-    try:
-        done = _deliver(action, packet, patient, project, values, form)
-    except BrochureError as exc:
-        form.errors[action] = plain(exc)
-        done = ""
-    if not done:
-        form.preview = pages.preview(packet.pdf)
-        return _page(project, form, 422 if form.errors else 200)
-    # Delivered: a clear confirmation, and the form empty for the next patient.
-    cleared = Form(names, entries, _blank(project, entries), done=done, passphrase=form.passphrase)
-    cleared.warnings = form.warnings
+        return _download_answer(packet, outcome)
+    # Given: say so, and empty the form for the next patient (the method and printer stay).
+    cleared = Form(names, entries, {**_blank(), "action": action, "printer": values.get("printer", "")})
+    cleared.outcome = outcome
     cleared.follow_up = _first_follow_up(project, names)
     return _page(project, cleared)
 
@@ -182,9 +338,19 @@ def _sentence(name: str, message: str) -> str:
     return _sentence_of(f"{FIELDS.get(name, name)} {message}")
 
 
-def _deliver(action, packet: Packet, patient: Patient | None, project: Project, values, form: Form) -> str:  # noqa: ANN001
-    """Print or email the packet through the delivery service; the sentence that confirms it ('' when
-    it did not go: the form then says why)."""
+def _what(packet: Packet, titles: dict[str, str]) -> str:
+    """'Aftercare: what to expect' for one handout, '3 handouts' for more."""
+    names = [n for n, _v in packet.documents]
+    return titles.get(names[0], names[0]) if len(names) == 1 else f"{len(names)} handouts"
+
+
+def _deliver(
+    action, packet: Packet, patient: Patient | None, project: Project, values, form: Form
+) -> Outcome | None:  # noqa: ANN001
+    """Print, email or download the packet through the delivery service; what the page says of it
+    (None when it was not tried: the form or the repeat question says why)."""
+    from brochure.deliver.mail import MailError
+    from brochure.deliver.printing import PrintError
     from brochure.deliver.rules import OptionsError
     from brochure.deliver.service import GivenRecently, Request, deliver
 
@@ -192,19 +358,18 @@ def _deliver(action, packet: Packet, patient: Patient | None, project: Project, 
         copies = int(values.get("copies") or 1)
     except ValueError:
         copies = 0
-    options: dict[str, Any]
+    options: dict[str, Any] = {}
     if action == "print":
         options = {"printer": values.get("printer") or None, "copies": copies}
-    else:
+    elif action == "email":
         options = {
             "to": values.get("to", "").strip(),
             "to_again": values.get("to_again", "").strip(),
             "encrypt": bool(values.get("encrypt")),
             "consented": bool(values.get("consent")),
         }
-    delivery = Request(
-        [n for n, _v in packet.documents], patient, action, again=bool(values.get("again")), **options
-    )
+    again = action == "download" or bool(values.get("again"))  # a second download gives no second copy
+    delivery = Request([n for n, _v in packet.documents], patient, action, again=again, **options)
     try:
         done = deliver(project, delivery, packet=packet, desk=desk(), by=staff_name())
     except OptionsError as exc:
@@ -214,18 +379,74 @@ def _deliver(action, packet: Packet, patient: Patient | None, project: Project, 
                 for name, message in exc.fields.items()
             }
         )
-        return ""
+        return None
     except GivenRecently as exc:
-        form.again = exc.earlier.when.strftime("%H:%M")
-        return ""
-    count, sheets = len(packet.documents), packet.pages
-    what = f"{count} handout{'s' * (count != 1)} ({sheets} page{'s' * (sheets != 1)})"
-    form.warnings = [f"{w[:1].upper()}{w[1:]}." for w in done.warnings]
+        form.again = Again(action, exc.minutes, exc.earlier.when.strftime("%H:%M"))
+        return None
+    except PrintError as exc:
+        log.warning("printing failed: %s", plain(exc))  # for IT: the printer and what CUPS said
+        return _print_failed(exc, values.get("printer", ""))
+    except MailError as exc:
+        log.warning("email failed: %s", plain(exc))
+        return Outcome(
+            "bad",
+            "The email was not sent.",
+            ["Print the handouts or download the PDF instead, and tell IT that email is not working."],
+        )
+    except BrochureError as exc:
+        log.warning("%s failed: %s", action, plain(exc))
+        return Outcome(
+            "bad", f"Nothing was given: {plain(exc)}", ["Try again, or tell IT if it happens again."]
+        )
+    titles = {e.name: e.title for e in form.entries}
+    what, name = _what(packet, titles), patient.name if patient else "a blank box"
+    more = [
+        f"{w[:1].upper()}{w[1:]}."
+        for w in done.warnings
+        if not (done.job and done.job.paused and "paused" in w)
+    ]
     if done.job is not None:
         _remember_printer(done.job.printer)
-        return f"Sent {what} to the printer {done.job.printer} (job {done.job.job_id})."
-    form.passphrase = (done.email.passphrase if done.email else None) or ""
-    return f"Emailed {what}" + (", encrypted." if delivery.encrypt else ".")
+        copies_text = f"{copies} cop{'y' if copies == 1 else 'ies'}"
+        if done.job.paused:
+            return Outcome(
+                "wait",
+                f"The printer {done.job.printer} is paused: the job will wait there until it is resumed.",
+                ["Print on another printer, download the PDF, or email it instead.", *more],
+            )
+        return Outcome("good", f"Printed {copies_text} of {what} on {done.job.printer} for {name}.", more)
+    if action == "download":
+        # Said by the script from a response header: no patient detail in it.
+        return Outcome("good", f"Downloaded {what} as handouts.pdf. It is recorded in Today.", more)
+    passphrase = (done.email.passphrase if done.email else None) or ""
+    sealed = ", encrypted" if delivery.encrypt else ""
+    return Outcome("good", f"Emailed {what} to {done.target} for {name}{sealed}.", more, passphrase)
+
+
+def _print_failed(exc: Any, printer: str) -> Outcome:  # noqa: ANN401 - printing.PrintError
+    """Why nothing was printed, in the desk's words, with what to do now."""
+    instead = "Download the PDF or email it instead"
+    if exc.kind == "service":
+        return Outcome(
+            "bad", "Printing is not working right now: nothing was printed.", [f"{instead}, and tell IT."]
+        )
+    if exc.kind == "refused":
+        return Outcome(
+            "bad",
+            f"The printer {printer} is not taking jobs: nothing was printed.",
+            [f"Choose another printer, or {instead[0].lower()}{instead[1:]}."],
+        )
+    if exc.kind == "printer":
+        return Outcome(
+            "bad",
+            "That printer is not set up on the server: nothing was printed.",
+            ["Choose another printer."],
+        )
+    return Outcome(
+        "bad",
+        "The printer did not take the job: nothing was printed.",
+        [f"Try again, choose another printer, or {instead[0].lower()}{instead[1:]}."],
+    )
 
 
 def _printer_cookie() -> str:
@@ -261,17 +482,21 @@ def _sentence_of(message: str) -> str:
     return f"{message[:1].upper()}{message[1:].rstrip('.')}."
 
 
-def _download(packet: Packet, patient: Patient | None, project: Project) -> Response:  # noqa: ANN001
-    """The packet as a file to save, recorded as given (method 'download'), like a print or an email."""
-    from brochure.deliver.service import Request, deliver
-
-    names = [n for n, _v in packet.documents]
-    given = Request(names, patient, "download", again=True)
-    deliver(project, given, packet=packet, desk=desk(), by=staff_name())
+def _download_answer(packet: Packet, outcome: Outcome) -> Response:
+    """The packet as a file to save (already recorded as given, method 'download'); the page's script
+    shows what the outcome says."""
     response = Response(packet.pdf, mimetype="application/pdf")
     # A generic name: the file name must not carry the patient's.
     response.headers["Content-Disposition"] = 'attachment; filename="handouts.pdf"'
+    response.headers["X-Brochure-Outcome"] = _header_safe(outcome.text)
     return response
+
+
+def _header_safe(text: str) -> str:
+    """``text`` for a response header (which is Latin-1): percent-encoded, for the script to decode."""
+    from urllib.parse import quote
+
+    return quote(text, safe=" ,.:()'")
 
 
 @bp.get("/today")
@@ -282,34 +507,69 @@ def today() -> str:
 
 @bp.post("/reprint")
 def reprint():  # noqa: ANN201
-    """Print a delivery of today again, for the same patient, with the handouts as they are now."""
+    """Give one of today's deliveries again, the way it was given: first the question (print again
+    on that printer? send again to that address?), then, once answered yes, the delivery."""
     from brochure.deliver import PatientError
+    from brochure.deliver.mail import MailError
+    from brochure.deliver.printing import PrintError
+    from brochure.deliver.rules import OptionsError
     from brochure.deliver.service import NotInRecord
-    from brochure.deliver.service import reprint as print_again
+    from brochure.deliver.service import reprint as give_again
 
     project = _live().project()
     try:
         wanted = int(request.form.get("id", ""))
     except ValueError:
         abort(400, "Unknown delivery.")
+    if request.form.get("confirm") != "yes":
+        return _today(ask=wanted)
     try:
-        done = print_again(project, wanted, desk=desk(), by=staff_name())
-        packet, job = done.packet, done.job
-        assert job is not None  # printed
+        done = give_again(
+            project,
+            wanted,
+            desk=desk(),
+            by=staff_name(),
+            encrypt=bool(request.form.get("encrypt")),
+            consented=bool(request.form.get("consent")),
+        )
     except NotInRecord:
         abort(404, "That delivery is not in today's record.")
     except PatientError:
         return _today(problem="The recorded details no longer pass the checks; use the Handouts page."), 422
+    except OptionsError:
+        return _today(ask=wanted, ask_problem=_FIELD_SENTENCES["consent-or-encrypt"]), 422
+    except PrintError as exc:
+        log.warning("printing failed: %s", plain(exc))
+        return _today(outcome=_print_failed(exc, "")), 422
+    except MailError as exc:
+        log.warning("email failed: %s", plain(exc))
+        return _today(
+            outcome=Outcome("bad", "The email was not sent.", ["Print the handouts instead, and tell IT."])
+        ), 422
     except BrochureError as exc:
         return _today(problem=plain(exc)), 422
-    count = len(packet.documents)
-    warned = "".join(f" {w[:1].upper()}{w[1:]}." for w in done.warnings)
+    count = len(done.packet.documents)
+    what = f"{count} handout{'s' * (count != 1)}"
+    name = done.recorded.patient_name if done.recorded else "the patient"
+    more = [f"{w[:1].upper()}{w[1:]}." for w in done.warnings]
+    if done.job is not None:
+        if done.job.paused:
+            text = f"The printer {done.job.printer} is paused: the job will wait there until it is resumed."
+            return _today(
+                outcome=Outcome("wait", text, ["Print on another printer, or email it instead.", *more])
+            )
+        return _today(
+            outcome=Outcome("good", f"Printed {what} again on {done.job.printer} for {name}.", more)
+        )
+    passphrase = (done.email.passphrase if done.email else None) or ""
     return _today(
-        done=f"Printed {count} handout{'s' * (count != 1)} again on {job.printer} (job {job.job_id}).{warned}"
+        outcome=Outcome("good", f"Emailed {what} again to {done.target} for {name}.", more, passphrase)
     )
 
 
-def _today(done: str = "", problem: str = "") -> str:
+def _today(
+    problem: str = "", outcome: Outcome | None = None, ask: int | None = None, ask_problem: str = ""
+) -> str:
     from brochure.deliver import Record, load_settings
 
     deliveries = []
@@ -321,4 +581,15 @@ def _today(done: str = "", problem: str = "") -> str:
             deliveries = record.today()
     except BrochureError as exc:
         problem = problem or plain(exc)
-    return render_template("today.html", deliveries=deliveries, problem=problem, titles=titles, done=done)
+    asked = next((d for d in deliveries if d.id == ask), None)
+    if ask is not None and asked is None:
+        abort(404, "That delivery is not in today's record.")
+    return render_template(
+        "today.html",
+        deliveries=deliveries,
+        problem=problem,
+        titles=titles,
+        outcome=outcome,
+        asked=asked,
+        ask_problem=ask_problem,
+    )

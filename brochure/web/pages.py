@@ -23,8 +23,9 @@ from pathlib import Path
 from brochure.base import caches
 from brochure.build.output import JOURNAL, MANIFEST, Entry, Manifest, write_atomic
 
-THUMB_WIDTH = 240
-PREVIEW_WIDTH = 612  # shown 408 px wide: sharp on a high-density screen too
+THUMB_WIDTH = 192
+#: A preview is shown about 800 px wide (the patient's name then about 13 px tall) and can be zoomed.
+PREVIEW_WIDTH = 1224
 CACHE = Path(".cache") / "desk"
 #: pdfium is not thread-safe: one render at a time in this process.
 _pdfium = threading.Lock()
@@ -39,14 +40,19 @@ class Page:
 
     png: bytes
     text: str
+    #: Where on the page (0 top, 1 bottom) the text looked for was found; None when it was not.
+    found: float | None = None
 
     @property
     def data_url(self) -> str:
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
 
 
-def draw(pdf: bytes, width: int, *, first: int | None = None, text: bool = False) -> list[Page]:
-    """Each page (or the ``first`` N) of a PDF as a PNG ``width`` pixels wide, with its text if asked."""
+def draw(
+    pdf: bytes, width: int, *, first: int | None = None, text: bool = False, find: str = ""
+) -> list[Page]:
+    """Each page (or the ``first`` N) of a PDF as a PNG ``width`` pixels wide, with its text if asked,
+    and where on each page ``find`` first is."""
     import pypdfium2 as pdfium
 
     drawn = []
@@ -59,23 +65,38 @@ def draw(pdf: bytes, width: int, *, first: int | None = None, text: bool = False
                 try:
                     image = page.render(scale=width / page.get_width()).to_pil()
                     words = ""
+                    found = None
                     if text:
                         textpage = page.get_textpage()
                         words = textpage.get_text_bounded()
+                        found = _where(textpage, find, page.get_height()) if find else None
                         textpage.close()
                 finally:
                     page.close()
                 buffer = io.BytesIO()
                 image.save(buffer, "PNG", compress_level=1)  # fast; the picture stays in memory
-                drawn.append(Page(buffer.getvalue(), " ".join(words.split())))
+                drawn.append(Page(buffer.getvalue(), " ".join(words.split()), found))
         finally:
             document.close()
     return drawn
 
 
-def preview(pdf: bytes, width: int = PREVIEW_WIDTH) -> list[Page]:
-    """Every page of a personalised packet, drawn in memory, with its text."""
-    return draw(pdf, width, text=True)
+def _where(textpage, find: str, height: float) -> float | None:  # noqa: ANN001 - a pdfium text page
+    """How far down the page ``find`` first is (0 top, 1 bottom), or None."""
+    searcher = textpage.search(find, match_case=False)
+    try:
+        hit = searcher.get_next()
+        if hit is None:
+            return None
+        _left, _bottom, _right, top = textpage.get_charbox(hit[0])
+        return max(0.0, min(1.0, 1 - top / height))
+    finally:
+        searcher.close()
+
+
+def preview(pdf: bytes, width: int = PREVIEW_WIDTH, find: str = "") -> list[Page]:
+    """Every page of a personalised packet, drawn in memory, with its text and where ``find`` is."""
+    return draw(pdf, width, text=True, find=find)
 
 
 def built(out: Path, root: Path) -> dict[str, Entry]:

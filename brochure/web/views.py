@@ -44,11 +44,11 @@ def live() -> Live:
 
 @handouts.get("/")
 def index() -> str:
-    """Every document with its thumbnail, grouped by treatment; a search; a basket to pick a packet."""
+    """One card per topic with its thumbnail and versions, grouped by treatment; a search; a packet."""
     desk = live()
     query = request.args.get("q", "")[:200]
     problems: list[str] = []
-    groups: list[tuple[str, list[catalog.Entry]]] = []
+    groups: list[tuple[str, list[catalog.Card]]] = []
     total = 0
     try:
         project = desk.project()
@@ -56,11 +56,11 @@ def index() -> str:
         problems = [str(p) for p in exc.problems]
     else:
         found = catalog.entries(project)
-        total = len(found)
+        total = len(catalog.cards(found))
         groups = catalog.grouped(found, query)
     versions = {name: entry.sha256[:16] for name, entry in pages.built(desk.out, desk.root).items()}
     picked = list(dict.fromkeys(request.args.getlist("d")))
-    shown = [e.name for _group, found in groups for e in found]
+    shown = {v.name for _group, cards in groups for card in cards for v in card.versions}
     return render_template(
         "handouts.html",
         groups=groups,
@@ -68,7 +68,7 @@ def index() -> str:
         total=total,
         versions=versions,
         problems=problems,
-        shown=len(shown),
+        shown=sum(len(cards) for _group, cards in groups),
         picked=set(picked),
         hidden_picks=[name for name in picked if name not in shown],
     )

@@ -88,7 +88,7 @@ def test_the_copies_limit_is_one_rule_for_the_command_line_and_the_desk(
     assert NAME in " ".join(p.extract_text() for p in PdfReader(io.BytesIO(queue.wait_job().pdf)).pages)
     status, html = desk_print(sample, 4)
     assert status == 200, html
-    assert "Sent 1 handout (1 page) to the printer frontdesk" in html
+    assert "Printed 4 copies of Aftercare: what to expect and what to do on frontdesk for" in html
     queue.wait_job()
     assert [row[0] for row in recorded(record_file)] == ["print", "print"]
 
@@ -137,7 +137,7 @@ def test_the_given_again_question_comes_from_the_service_for_both(sample, queue,
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     data = {"csrf_token": token, "d": ["aftercare"], **FIELDS, "action": "print", "printer": "frontdesk"}
     html = client.post("/personalise", data=data, headers=HOST).get_data(as_text=True)
-    assert "This patient was given these handouts at" in html
+    assert "These handouts were printed for" in html
     assert len(recorded(record_file)) == 1
 
     # No question once the rule's window is closed, for both.
@@ -146,7 +146,9 @@ def test_the_given_again_question_comes_from_the_service_for_both(sample, queue,
     queue.wait_job()
     response = client.post("/personalise", data=data, headers=HOST)
     assert response.status_code == 200
-    assert "Sent 1 handout (1 page) to the printer frontdesk" in response.get_data(as_text=True)
+    assert "Printed 1 copy of Aftercare: what to expect and what to do on frontdesk" in response.get_data(
+        as_text=True
+    )
     queue.wait_job()
     assert len(recorded(record_file)) == 3
 

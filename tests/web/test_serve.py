@@ -230,20 +230,22 @@ def test_three_desks_personalise_and_print_at_once_for_20_rounds(server, browser
         for name, page in pages.items():
             page.goto(server.url + "/personalise?d=aftercare")
             page.get_by_label("Patient's name").fill(patients[name][round_])
-            page.get_by_label("Injector").select_option("Priya Raman")
-            page.get_by_role("button", name="Preview").click()
-            page.locator(".preview img").first.wait_for()
+            page.get_by_label("Priya Raman, MD").check()
+            page.wait_for_function(  # the live preview shows this patient
+                "(n) => document.getElementById('preview-text').textContent.includes('Name ' + n)",
+                arg=patients[name][round_],
+            )
             printer = page.get_by_label("Printer")
             if round_ == 0:
                 printer.select_option(DESKS[name])  # each desk picks its printer once
             else:
                 assert printer.input_value() == DESKS[name]  # ... and the desk remembers it
         for page in pages.values():  # the three Print buttons at the same moment
-            page.get_by_role("button", name="Print", exact=True).click(no_wait_after=True)
+            page.locator("#go").click(no_wait_after=True)
         for name, page in pages.items():
-            done = page.locator("#done")
+            done = page.locator("#outcome.good")
             done.wait_for()
-            assert f"to the printer {DESKS[name]}" in done.inner_text()
+            assert f"on {DESKS[name]} for {patients[name][round_]}." in done.inner_text()
         for name in staff:
             job = cups_server.queues[DESKS[name]].wait_job()
             text = pdf_text(job.pdf)

@@ -54,16 +54,17 @@ def links(html: str) -> list[str]:
 # -- the handouts page ---------------------------------------------------------
 
 
-def test_handouts_page_shows_every_document_with_its_thumbnail_grouped_by_treatment(client, sample):
+def test_handouts_page_shows_one_card_per_topic_with_its_thumbnail_grouped_by_treatment(client, sample):
     page = client.get("/", headers=HOST)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert re.findall(r"<h2 id=\"group-\d\">([^<]+)</h2>", html) == ["Botox", "Brochures"]
     names = re.findall(r'<li class="card" data-name="([^"]+)"', html)
     assert sorted(names) == sorted(p.stem for p in (sample / "out").glob("*.pdf"))
-    # Handouts can be picked for a packet; the brochure only opened.
-    picks = re.findall(r'type="checkbox" name="d" value="([^"]+)"', html)
-    assert sorted(picks) == sorted(n for n in names if n != "brochure")
+    # Each handout has a Give button and can be added to a packet; the brochure is only opened.
+    gives = re.findall(r'<button type="submit" name="give" value="([^"]+)"', html)
+    picks = re.findall(r'type="checkbox" name="t" value="([^"]+)"', html)
+    assert sorted(gives) == sorted(picks) == sorted(n for n in names if n != "brochure")
     assert client.get("/documents/brochure.pdf", headers=HOST).data.startswith(b"%PDF-")
     thumbs = [u for u in links(html) if u.startswith("/thumbs/")]
     assert len(thumbs) == len(names)
@@ -71,11 +72,12 @@ def test_handouts_page_shows_every_document_with_its_thumbnail_grouped_by_treatm
     picture = client.get(thumbs[0], headers=HOST)
     assert picture.mimetype == "image/png"
     image = Image.open(io.BytesIO(picture.data))
-    assert image.width == 240
+    assert image.width == 192
     assert 1.2 < image.height / image.width < 1.4  # a Letter page
     assert "immutable" in picture.headers["Cache-Control"]
     assert "What Botox is and how it works" in html
-    assert "bruising, swelling, exercise, makeup" in html
+    # The search box has the focus when the page opens.
+    assert re.search(r'<input id="q"[^>]* autofocus', html)
 
 
 @pytest.mark.parametrize(
@@ -112,26 +114,54 @@ def test_a_search_ignores_accents(sample):
     assert not matches(entry, "aftercare")
 
 
-def test_each_version_of_a_topic_says_its_language_and_large_print(tmp_path):
+def cards_of(html: str) -> dict[str, list[tuple[str, str]]]:
+    """Each card's topic, with its versions' (document name, label) from the card's choices."""
+    found = re.findall(r'<li class="card" data-name="([^"]+)"(.*?)</li>', html, re.S)
+    return {
+        name: re.findall(
+            r'<input type="radio" name="v-[^"]+" value="([^"]+)"[^>]*> ([^<]+?)\s*</label>', body
+        )
+        for name, body in found
+    }
+
+
+def test_one_card_per_topic_offers_its_languages_and_large_print(tmp_path):
     # The sample with its translations and large print, not built: the page lists what the project makes.
     root = copy_sample(tmp_path / "clinic", variants=True)
     client = create_app(root, watch=False).test_client()
     html = client.get("/", headers=HOST).get_data(as_text=True)
-    cards = {m[0]: m[1] for m in re.findall(r'<li class="card" data-name="([^"]+)"(.*?)</li>', html, re.S)}
-    assert 'class="variant"' not in cards["aftercare"]
-    assert '<span class="variant">Large print</span>' in cards["aftercare.large"]
-    assert '<span class="variant">Español</span>' in cards["aftercare.es"]
-    assert '<span class="variant">Español, large print</span>' in cards["aftercare.es.large"]
-    assert 'data-title="Aftercare: what to expect and what to do (Large print)"' in cards["aftercare.large"]
-    # Staff can search for the large-print or the Spanish ones.
-    found = client.get("/?q=large+print", headers=HOST).get_data(as_text=True)
-    shown = re.findall(r'<li class="card" data-name="([^"]+)"', found)
-    assert shown
-    assert all(name.endswith(".large") for name in shown)
-    found = client.get("/?q=espanol", headers=HOST).get_data(as_text=True)
-    shown = re.findall(r'<li class="card" data-name="([^"]+)"', found)
-    assert "aftercare.es" in shown
-    assert "aftercare" not in shown
+    cards = cards_of(html)
+    assert "aftercare.es" not in cards
+    assert "aftercare.large" not in cards
+    assert cards["aftercare"] == [
+        ("aftercare", "English"),
+        ("aftercare.large", "English, large print"),
+        ("aftercare.es", "Español"),
+        ("aftercare.es.large", "Español, large print"),
+    ]
+    assert re.search(r'value="aftercare" checked> English', html)  # the project's language first
+    # Staff find a topic by the title of any of its versions, and by language, in English or in the language.
+    for query in ("spanish", "ESPAÑOL", "espanol", "cuidados despues", "large print"):
+        shown = cards_of(client.get("/", query_string={"q": query}, headers=HOST).get_data(as_text=True))
+        assert "aftercare" in shown, query
+    shown = cards_of(client.get("/?q=spanish", headers=HOST).get_data(as_text=True))
+    assert "results" not in shown  # no Spanish version
+
+
+def test_give_and_the_packet_open_the_versions_chosen_on_the_cards(tmp_path):
+    client = create_app(copy_sample(tmp_path / "clinic", variants=True), watch=False).test_client()
+    answer = client.get("/personalise?give=aftercare&v-aftercare=aftercare.large", headers=HOST)
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/personalise?d=aftercare.large"
+    answer = client.get("/personalise?give=aftercare&v-aftercare=results", headers=HOST)  # not its version
+    assert answer.headers["Location"] == "/personalise?d=aftercare"
+    answer = client.get(
+        "/personalise?packet=yes&t=results&t=aftercare&v-aftercare=aftercare.large&d=side-effects",
+        headers=HOST,
+    )
+    assert answer.headers["Location"] == "/personalise?d=side-effects&d=results&d=aftercare.large"
+    assert client.get("/personalise?packet=yes", headers=HOST).status_code == 404
+    assert client.get("/personalise?give=nothing", headers=HOST).status_code == 404
 
 
 def test_thumbnails_are_cached_by_the_pdf_content(sample):

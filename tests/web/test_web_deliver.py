@@ -62,13 +62,23 @@ def test_the_form_offers_the_staff_and_today_and_shows_the_follow_up_date(desk):
     html = desk.get("/personalise", query_string={"d": ["aftercare", "results"]}, headers=HOST).get_data(
         as_text=True
     )
-    assert "<li>Aftercare: what to expect and what to do</li>" in html
-    assert re.findall(r"<option value=\"([^\"]*)\"", html) == ["", "Dana Smith", "Priya Raman", "Luis Ortega"]
+    assert '<p class="packet-item">Aftercare: what to expect and what to do</p>' in html
+    # The injectors are choices, one click each; the treatments are suggestions, never text put in a box.
+    assert re.findall(r'<input type="radio" name="injector" value="([^"]*)"', html) == [
+        "Dana Smith",
+        "Priya Raman",
+        "Luis Ortega",
+    ]
     assert "Dana Smith, RN" in html
     assert re.search(r'id="f-treated_on" name="treated_on" type="date" value="\d{4}-\d\d-\d\d"', html)
-    assert "Follow-up date: <strong>" in html
-    for name in ("name", "treated_on", "injector", "treatment", "note"):
+    assert re.search(r'id="f-treatment" name="treatment" type="text" value=""[^>]* list="treatments"', html)
+    assert '<datalist id="treatments"><option value="Botox"></datalist>' in html
+    for name in ("name", "note"):
+        assert re.search(f'id="f-{name}" name="{name}" type="text" value=""', html)
+    assert 'Follow-up: <strong id="follow-up-day">' in html
+    for name in ("name", "treated_on", "treatment", "note"):
         assert f'<label for="f-{name}">' in html
+    assert "<legend>Injector</legend>" in html
     assert 'autocomplete="off"' in html
 
 
@@ -85,7 +95,6 @@ def test_preview_shows_the_personalised_pages_from_memory(desk, sample):
     assert "Name José Ñúñez" in text
     assert "Injector Dana Smith, RN" in text
     assert "Follow-up December 4, 2026" in text
-    assert "Give it to the patient" in html
     assert {p for p in sample.rglob("*") if p.is_file()} == before  # nothing written in the project
 
 
@@ -113,13 +122,16 @@ def test_print_sends_one_job_to_cups_then_clears_the_form_and_records_it(desk, c
         response = send(desk, "print", ("aftercare", "results"), printer="frontdesk", copies="1")
     html = response.get_data(as_text=True)
     assert response.status_code == 200, field_errors(html)
-    assert re.search(r"Sent 2 handouts \(2 pages\) to the printer frontdesk \(job frontdesk-\d+\)\.", html)
+    said = re.search(
+        r'<div id="outcome" class="outcome good"[^>]*role="status">\s*<p class="outcome-text">([^<]+)', html
+    )
+    assert said.group(1) == "Printed 1 copy of 2 handouts on frontdesk for José Ñúñez."
     job = cups_env.queues["frontdesk"].wait_job()
     assert NAME in text_of(job.pdf)
     assert len(PdfReader(io.BytesIO(job.pdf)).pages) == 2
     assert "Ñúñez" not in job.header
-    # The form is empty for the next patient; the name is nowhere in the page, a URL or the log.
-    assert NAME not in html
+    # The form is empty for the next patient: the name is in the outcome only, and in no URL or log.
+    assert html.count("Ñúñez") == 1
     assert 'id="f-name" name="name" type="text" value=""' in html
     assert "Ñúñez" not in caplog.text
     # Today's page lists it, with a reprint that prints it again.
@@ -130,8 +142,15 @@ def test_print_sends_one_job_to_cups_then_clears_the_form_and_records_it(desk, c
     assert "Printed on frontdesk" in page
     delivery = re.search(r'name="id" value="(\d+)"', page).group(1)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    again = desk.post("/reprint", data={"csrf_token": csrf, "id": delivery}, headers=HOST)
-    assert "Printed 2 handouts again on frontdesk" in again.get_data(as_text=True)
+    # Print again asks first, naming the printer; nothing prints until the answer is yes.
+    asked = desk.post("/reprint", data={"csrf_token": csrf, "id": delivery}, headers=HOST).get_data(
+        as_text=True
+    )
+    assert "Print Aftercare: what to expect and what to do; Your results" in asked
+    assert "again on frontdesk for José Ñúñez, as they are now?" in asked
+    assert '<dialog class="ask" open data-modal' in asked
+    again = desk.post("/reprint", data={"csrf_token": csrf, "id": delivery, "confirm": "yes"}, headers=HOST)
+    assert "Printed 2 handouts again on frontdesk for José Ñúñez." in again.get_data(as_text=True)
     assert NAME in text_of(cups_env.queues["frontdesk"].wait_job().pdf)
     assert again.get_data(as_text=True).count("Printed on frontdesk") == 2
     # Both are lines of the audit trail, the second a reprint, from this desk, naming no patient.
@@ -152,11 +171,14 @@ def test_the_same_handouts_to_the_same_patient_again_asks_first(desk, cups_env):
     assert send(desk, "print", ("side-effects",), printer="frontdesk").status_code == 200
     queue.wait_job()
     html = send(desk, "print", ("side-effects",), printer="frontdesk").get_data(as_text=True)
-    assert "This patient was given these handouts at" in html
-    assert "Sent " not in html
+    assert re.search(r"These handouts were printed for José Ñúñez at \d\d:\d\d. Print them again\?", html)
+    assert 'role="alert"' not in html.split('<dialog id="again"')[0]  # no outcome: nothing happened yet
+    assert "Printed " not in html
     html = send(desk, "print", ("side-effects",), printer="frontdesk", again="yes").get_data(as_text=True)
-    assert "Sent 1 handout (1 page) to the printer frontdesk" in html
+    assert "Printed 1 copy of Side effects on frontdesk for José Ñúñez." in html
     queue.wait_job()
+    # The question is per method: the same handouts by download, just after, are not a repeat of a print.
+    assert send(desk, "download", ("side-effects",)).mimetype == "application/pdf"
 
 
 def test_email_needs_the_address_twice_and_consent_or_encryption(desk, smtp_server):
@@ -172,7 +194,7 @@ def test_email_with_consent_arrives_with_the_pdf_and_no_name_in_the_subject(desk
     smtp_server.reset()
     response = send(desk, "email", to="ana@example.com", to_again="ana@example.com", consent="yes")
     html = response.get_data(as_text=True)
-    assert "Emailed 1 handout (1 page)." in html, html[-2000:]
+    assert "Emailed Aftercare: what to expect and what to do to ana@example.com for José Ñúñez." in html
     (message,) = smtp_server.messages
     assert "Ñúñez" not in message["Subject"]
     (part,) = [p for p in message.iter_attachments()]

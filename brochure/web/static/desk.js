@@ -1,5 +1,6 @@
-// brochure desk: search as you type, a basket count, and the content status kept live.
-// Everything also works without this file; it only saves clicks.
+// brochure desk: search as you type, a packet count, the live preview, outcomes and questions
+// that take the focus, and the content status kept live. Without this file every page still works
+// (the preview then has its own button); it saves clicks and shows what happened.
 "use strict";
 
 function fold(text) {
@@ -12,6 +13,14 @@ function setUpSearch() {
   if (!box || !packet) return;
   const found = document.getElementById("found");
   const cards = Array.from(packet.querySelectorAll(".card"));
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.closest && event.target.closest("input, select, textarea");
+    if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      event.preventDefault();
+      box.focus();
+      box.select();
+    }
+  });
   const filter = () => {
     const words = fold(box.value).split(/\s+/).filter(Boolean);
     let shown = 0;
@@ -24,7 +33,7 @@ function setUpSearch() {
     for (const group of packet.querySelectorAll(".group")) {
       group.hidden = !group.querySelector(".card:not([hidden])");
     }
-    found.textContent = `${shown} of ${cards.length} documents shown`;
+    found.textContent = `${shown} of ${cards.length} topics shown`;
   };
   box.addEventListener("input", filter);
   box.form.addEventListener("submit", (event) => {
@@ -37,18 +46,174 @@ function setUpBasket() {
   const packet = document.getElementById("packet");
   const basket = document.getElementById("basket");
   if (!packet || !basket) return;
-  const button = packet.querySelector(".basket button");
+  const bar = packet.querySelector(".basket");
+  const button = bar.querySelector("button");
   const update = () => {
-    const picked = Array.from(packet.querySelectorAll("input[name=d]"))
-      .filter((i) => i.type === "hidden" || i.checked)
+    const picked = Array.from(packet.querySelectorAll("input[name=t]:checked, input[name=d][type=hidden]"))
       .map((i) => i.dataset.title || i.value);
     basket.textContent = picked.length
-      ? `${picked.length} picked: ${picked.join("; ")}`
-      : "Tick the handouts to give, then personalise them.";
+      ? `Packet: ${picked.length} handout${picked.length === 1 ? "" : "s"} (${picked.join("; ")})`
+      : "To give several handouts at once, tick “Add to packet” on each.";
     button.disabled = picked.length === 0;
   };
   packet.addEventListener("change", update);
   update();
+}
+
+// The personalise step: the preview follows the fields as they are typed (after a short pause),
+// the delivery button says what it will do, a download stays on the page and says it is recorded,
+// and an outcome or a question takes the focus when the page opens.
+function setUpGive() {
+  const form = document.getElementById("personalise");
+  if (!form) return;
+  const sheets = document.getElementById("sheets");
+  const state = document.getElementById("preview-state");
+  const textBox = document.getElementById("preview-text");
+  const followUp = document.getElementById("follow-up-day");
+  const go = document.getElementById("go");
+  const outcome = document.getElementById("outcome");
+  const zoom = document.getElementById("zoom");
+  document.getElementById("show-preview").hidden = true;
+  zoom.hidden = false;
+  let sequence = 0;
+  let shown = 0;
+  let timer = null;
+  let controller = null;
+  const method = () => (form.querySelector("input[name=action]:checked") || { value: "print" }).value;
+  const label = () => { go.textContent = go.dataset[method()] || "Give"; };
+  const scrollToName = () => {
+    const hit = Array.from(sheets.querySelectorAll("img")).find((i) => i.dataset.found !== "");
+    if (!hit || sheets.classList.contains("whole")) return;
+    const at = hit.offsetTop + Number(hit.dataset.found) * hit.clientHeight;
+    sheets.scrollTop = Math.max(0, at - sheets.clientHeight / 4);
+  };
+  const show = (answer) => {
+    const waiting = Object.values(answer.errors || {});
+    if (waiting.length) {
+      state.textContent = `The preview waits for: ${waiting.join(" ")}`;
+      return;
+    }
+    const images = answer.pages.map((page) => {
+      const img = document.createElement("img");
+      img.src = page.src;
+      img.alt = page.alt;
+      img.dataset.found = page.found === null ? "" : String(page.found);
+      return img;
+    });
+    sheets.replaceChildren(...images);
+    textBox.replaceChildren(...answer.pages.map((page) => {
+      const p = document.createElement("p");
+      p.textContent = page.text;
+      return p;
+    }));
+    followUp.textContent = answer.follow_up || "These handouts set no follow-up date.";
+    state.textContent = answer.blank
+      ? "The blank handout: type the patient's name to see it on the handout."
+      : "Updated for the details typed.";
+    images[0].decode().then(scrollToName, scrollToName);
+  };
+  const refresh = async () => {
+    const mine = ++sequence;
+    if (controller) controller.abort();
+    controller = new AbortController();
+    sheets.classList.add("busy");
+    try {
+      const response = await fetch(form.dataset.preview, {
+        method: "POST", body: new FormData(form), cache: "no-store", signal: controller.signal, redirect: "manual",
+      });
+      if (!response.ok) throw new Error(String(response.status));
+      const answer = await response.json();
+      if (mine < shown) return;
+      shown = mine;
+      show(answer);
+    } catch (error) {
+      if (error.name !== "AbortError" && mine === sequence) {
+        state.textContent = "The preview could not be drawn just now; it tries again when you type.";
+      }
+    } finally {
+      if (mine === sequence) sheets.classList.remove("busy");
+    }
+  };
+  const later = () => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(refresh, 250);
+  };
+  form.querySelector(".patient").addEventListener("input", later);
+  form.querySelectorAll("select[name=d]").forEach((s) => s.addEventListener("change", refresh));
+  form.querySelector(".method").addEventListener("change", label);
+  zoom.addEventListener("click", () => {
+    const whole = sheets.classList.toggle("whole");
+    zoom.setAttribute("aria-pressed", String(whole));
+    zoom.textContent = whole ? "Close-up" : "Whole page";
+    scrollToName();
+  });
+  const say = (kind, lines) => {
+    outcome.className = `outcome ${kind}`;
+    outcome.setAttribute("role", kind === "good" ? "status" : "alert");
+    outcome.replaceChildren(...lines.map((line, i) => {
+      const p = document.createElement("p");
+      if (i === 0) p.className = "outcome-text";
+      p.textContent = line;
+      return p;
+    }));
+    outcome.hidden = false;
+    outcome.focus();
+  };
+  let plainSubmit = false;
+  form.addEventListener("submit", async (event) => {
+    if (plainSubmit || event.submitter !== go) return;
+    if (method() !== "download") {
+      window.setTimeout(() => { go.disabled = true; }, 0);  // one click, one delivery
+      return;
+    }
+    event.preventDefault();
+    go.disabled = true;
+    try {
+      const body = new FormData(form);
+      // form.action would be the "action" radios: the address is the attribute.
+      const response = await fetch(form.getAttribute("action"), { method: "POST", body, cache: "no-store" });
+      if (!(response.headers.get("Content-Type") || "").startsWith("application/pdf")) {
+        plainSubmit = true;  // a problem: let the page come back with it
+        form.requestSubmit(go);
+        return;
+      }
+      const file = URL.createObjectURL(await response.blob());
+      const link = document.createElement("a");
+      link.href = file;
+      link.download = "handouts.pdf";
+      document.body.append(link);
+      link.click();
+      link.remove();
+      window.setTimeout(() => URL.revokeObjectURL(file), 60000);
+      const name = form.elements.name.value.trim();
+      const said = decodeURIComponent(response.headers.get("X-Brochure-Outcome") || "Downloaded.");
+      for (const field of ["name", "treatment", "note"]) form.elements[field].value = "";
+      for (const choice of form.querySelectorAll("[name=injector]")) {
+        if (choice.type === "radio") choice.checked = false; else choice.value = "";
+      }
+      say("good", [said.replace(" as handouts.pdf", ` for ${name} as handouts.pdf`), "The form is empty again for the next patient."]);
+      refresh();
+    } catch (error) {
+      say("bad", ["The download did not work: nothing was given.", "Try again, or print or email instead."]);
+    } finally {
+      go.disabled = false;
+    }
+  });
+  label();
+  const again = document.getElementById("again");
+  const errors = document.getElementById("errors");
+  if (again) {
+    again.close();
+    again.showModal();
+    again.querySelector("button").focus();
+    again.addEventListener("cancel", () => { window.location.href = document.getElementById("again-cancel").href; });
+  } else if (errors) {
+    errors.focus();
+  } else if (!outcome.hidden) {
+    outcome.focus();
+  }
+  if (!sheets.querySelector("img") || form.elements.name.value) refresh();
+  else scrollToName();
 }
 
 function setUpStatus() {
@@ -149,11 +314,24 @@ function setUpIdle() {
   tick();
 }
 
+// A question the server asks (Today's "print again?") opens as a dialog that holds the focus.
+function setUpAsk() {
+  for (const ask of document.querySelectorAll("dialog.ask[data-modal]")) {
+    ask.close();
+    ask.showModal();
+    const first = ask.querySelector("input, button");
+    if (first) first.focus();
+    ask.addEventListener("cancel", () => { window.location.href = ask.dataset.cancel; });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpIdle();
   setUpSearch();
   setUpBasket();
+  setUpGive();
   setUpStatus();
-  const notice = document.getElementById("errors") || document.getElementById("done");
-  if (notice) notice.focus();
+  setUpAsk();
+  const notice = !document.getElementById("personalise") && document.getElementById("outcome");
+  if (notice && !document.querySelector("dialog[open]")) notice.focus();
 });
