@@ -25,7 +25,8 @@ COPY templates /opt/brochure/src/templates
 COPY styles /opt/brochure/src/styles
 RUN python3 -m venv /opt/brochure/venv \
     && /opt/brochure/venv/bin/pip install --no-cache-dir /opt/brochure/src \
-    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin brochure \
+    && groupadd --system --gid 10001 brochure \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin brochure \
     && mkdir -p /clinic /data && chown brochure:brochure /data && chmod 700 /data
 
 # The record, audit trail, accounts and certificates under /data (platformdirs follows XDG).
