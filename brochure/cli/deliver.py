@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from brochure.base.errors import BrochureError, Problem
+from brochure.cli import answers
 from brochure.cli.edge import PROJECT, load, paper_option, table, user_errors
 from brochure.deliver import rules
+from brochure.document.messages import long_date
 
 if TYPE_CHECKING:
     from brochure.deliver.packet import Packet
@@ -23,8 +25,16 @@ if TYPE_CHECKING:
 
 PATIENT_OPTIONS = [
     click.option("--patient", "name", default=None, help="The patient's name (asked for when not given)."),
-    click.option("--treated-on", default=None, help="Treatment date, YYYY-MM-DD.  [default: today]"),
-    click.option("--injector", default=None, help="Who treated the patient: a name from content/staff.toml."),
+    click.option(
+        "--treated-on",
+        default=None,
+        help="Treatment date: 2026-12-04, 12/4, today, yesterday.  [default: today]",
+    ),
+    click.option(
+        "--injector",
+        default=None,
+        help="Who treated the patient: a name from content/staff.toml, or its first letters ('dana').",
+    ),
     click.option("--treatment", default=None, help="What was done, e.g. 'Botox, forehead'."),
     click.option("--note", default=None, help="A short note, e.g. '20 units'."),
     click.option(
@@ -60,29 +70,105 @@ def _interactive() -> bool:
 
 
 def _ask_patient(project: Project, given: dict[str, str | None]):  # noqa: ANN001, ANN202 - project.Project -> Patient
-    """Check the patient fields given; on a terminal, ask for the missing ones (so not in `ps`)."""
+    """Check the patient fields given; on a terminal, ask for the missing ones (so not in `ps`), each
+    again until it passes its check, and any given one that does not pass."""
+    from brochure.deliver import PatientError
     from brochure.deliver.patient import check_patient, staff
 
+    people = staff(project)
     fields = {k: v for k, v in given.items() if v is not None}
-    if "name" not in fields:
-        if not _interactive():
-            raise BrochureError.at(
-                None,
-                None,
-                "no patient name given",
-                "give --patient NAME, or --no-personalise for a blank box",
-            )
-        people = staff(project)
-        fields["name"] = click.prompt("Patient name")
-        if "treated_on" not in given or given["treated_on"] is None:
-            fields["treated_on"] = click.prompt("Treatment date", default=dt.date.today().isoformat())
-        if given.get("injector") is None and people:
-            fields["injector"] = click.prompt("Injector", type=click.Choice([p.name for p in people]))
-        if given.get("treatment") is None:
-            fields["treatment"] = click.prompt("Treatment", default="", show_default=False)
-        if given.get("note") is None:
-            fields["note"] = click.prompt("Note", default="", show_default=False)
-    return check_patient(project, fields)
+    if fields.get("injector") and people:
+        person, _why = answers.match_injector(people, fields["injector"])
+        fields["injector"] = person.name if person else fields["injector"]
+    if fields.get("treated_on"):
+        day, _why = answers.parse_date(fields["treated_on"])
+        fields["treated_on"] = day.isoformat() if day else fields["treated_on"]
+    if "name" not in fields and not _interactive():
+        raise BrochureError.at(
+            None,
+            None,
+            "no patient name given",
+            "give --patient NAME, or --no-personalise for a blank box",
+        )
+    if not _interactive():
+        return check_patient(project, fields)
+    wanted = [key for key in FIELD_ORDER if key not in fields] if "name" not in fields else []
+    if not people and "injector" in wanted:
+        wanted.remove("injector")
+    for key in wanted:
+        fields[key] = _ask_field(project, people, fields, key)
+    while True:
+        try:
+            return check_patient(project, fields)
+        except PatientError as exc:
+            for key, message in exc.fields.items():
+                click.echo(f"{FIELD_QUESTIONS[key]}: {message}.", err=True)
+                fields[key] = _ask_field(project, people, fields, key)
+
+
+#: The patient's details in the order they are asked, and how each question reads.
+FIELD_ORDER = ("name", "treated_on", "injector", "treatment", "note")
+FIELD_QUESTIONS = {
+    "name": "Patient name",
+    "treated_on": "Treatment date",
+    "injector": "Injector",
+    "treatment": "Treatment",
+    "note": "Note",
+}
+
+
+def _ask_field(project: Project, people, fields: dict[str, str], key: str) -> str:  # noqa: ANN001
+    """One detail asked until it passes its own check; what it was understood as, shown."""
+    from brochure.deliver import PatientError
+    from brochure.deliver.patient import check_patient
+
+    def own_check(value: str) -> str:
+        probe = {"name": "A", "injector": people[0].name if people else "", key: value}
+        try:
+            check_patient(project, probe)
+        except PatientError as exc:
+            if key in exc.fields:
+                return f"the {FIELD_QUESTIONS[key].lower()} {exc.fields[key]}"
+        return ""
+
+    if key == "treated_on":
+
+        def date(text: str) -> tuple[str, str]:
+            day, why = answers.parse_date(text)
+            if day is None:
+                return "", why
+            why = own_check(day.isoformat())
+            if not why:
+                click.echo(f"  {long_date(day, 'en', 'full')}")
+            return day.isoformat(), why
+
+        return answers.ask(FIELD_QUESTIONS[key], date, default="today")
+    if key == "injector":
+        for number, person in enumerate(people, 1):
+            click.echo(f"  {number}  {person.label}")
+
+        def injector(text: str) -> tuple[str, str]:
+            person, why = answers.match_injector(people, text)
+            if person is not None and text.strip() != person.name:
+                click.echo(f"  {person.label}")
+            return (person.name if person else ""), why
+
+        return answers.ask("Injector (number or name)", injector)
+    optional = key in ("treatment", "note")
+    return answers.ask(
+        FIELD_QUESTIONS[key], lambda text: (text.strip(), own_check(text)), default="" if optional else None
+    )
+
+
+def _known_documents(project: Project, names: Sequence[str]) -> None:
+    """Fail at once, before any question, when a handout named does not exist."""
+    from brochure.project.model import select
+
+    if not names:
+        raise BrochureError.at(
+            None, None, "no handout named", "name one or more, e.g. aftercare (see 'brochure list')"
+        )
+    select(project, names)
 
 
 def _confirm(question: str, yes: bool, refusal: str) -> None:
@@ -231,6 +317,12 @@ def print_command(names, project, printer, copies, duplex, name, treated_on, inj
             by=by,
         )
         return
+    # Everything but the patient is checked before the first question: no answer typed in vain.
+    _known_documents(loaded, names)
+    if _interactive() and not no_personalise:
+        from brochure.deliver.printing import choose_printer
+
+        choose_printer(printer, settings)  # the printer too, when questions are to come
     patient = None
     if not no_personalise:
         patient = _ask_patient(loaded, _patient_fields(name, treated_on, injector, treatment, note))
@@ -299,6 +391,7 @@ def email_command(names, project, to, encrypt, consented, draft, name, treated_o
             by=by,
         )
         return
+    _known_documents(loaded, names)  # before the first question
     patient = None
     if not no_personalise:
         patient = _ask_patient(loaded, _patient_fields(name, treated_on, injector, treatment, note))
@@ -342,7 +435,9 @@ def printers() -> None:
 
 @click.command()
 @PROJECT
-@click.option("--patient", default=None, help="Only patients whose name holds this text (any case).")
+@click.option(
+    "--patient", default=None, help="Only patients whose name holds this text (any case, accents or not)."
+)
 @click.option("--since", default=None, help="Only deliveries on or after this date, YYYY-MM-DD.")
 @user_errors
 def history(project, patient, since) -> None:  # noqa: ANN001

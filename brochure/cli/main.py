@@ -346,7 +346,7 @@ def watch(
 @PROJECT
 @user_errors
 def list_documents(project: Path) -> None:
-    """List the documents, their topics and their page budgets.
+    """List the documents: their titles, languages, large print and page budgets.
 
     \b
     Example:
@@ -358,10 +358,11 @@ def list_documents(project: Path) -> None:
     loaded = load(project)
     docs = documents(loaded)
     width = max(len(d.name) for d in docs)
-    click.echo(f"{'NAME'.ljust(width)}  {'KIND':8}  {'PAGES':11}  TOPICS")
+    click.echo(f"{'NAME'.ljust(width)}  {'KIND':8}  {'LANGUAGE':8}  {'PRINT':7}  {'PAGES':11}  TITLE")
     for doc in docs:
-        topics = ", ".join(t.slug for t in doc.topics)
-        click.echo(f"{doc.name.ljust(width)}  {doc.spec.kind:8}  {str(doc.budget):11}  {topics}")
+        size, budget = ("large" if doc.large else "regular"), str(doc.budget)
+        row = f"{doc.name.ljust(width)}  {doc.spec.kind:8}  {doc.lang:8}  {size:7}  {budget:11}"
+        click.echo(f"{row}  {doc.title or doc.name}")
 
 
 @cli.command()

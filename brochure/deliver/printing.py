@@ -96,17 +96,10 @@ def _state(printer: str) -> tuple[bool, bool]:
     return "not accepting" not in accepting, " disabled" in status
 
 
-def print_packet(
-    packet: Packet,
-    *,
-    printer: str | None = None,
-    copies: int = 1,
-    duplex: bool = False,
-    settings: MachineSettings | None = None,
-) -> PrintJob:
-    """Hand ``packet`` to CUPS as one job; raise PrintError with a plain message when it cannot be."""
-    rules.check_copies(copies)
-    settings = settings or load_settings()
+def choose_printer(printer: str | None, settings: MachineSettings) -> tuple[str, bool]:
+    """The queue a job goes to (``printer``, else the settings', else the system's default) and
+    whether it is paused; PrintError when there is none, it is unknown, or it takes no jobs. The
+    command line asks this before it asks anything about the patient."""
     queues, default = printers()
     printer = printer or settings.printer or default
     if not printer:
@@ -127,6 +120,20 @@ def print_packet(
             f"printer {printer!r} is not accepting jobs",
             f"ask IT to enable it (cupsaccept {printer}), or choose another printer",
         )
+    return printer, paused
+
+
+def print_packet(
+    packet: Packet,
+    *,
+    printer: str | None = None,
+    copies: int = 1,
+    duplex: bool = False,
+    settings: MachineSettings | None = None,
+) -> PrintJob:
+    """Hand ``packet`` to CUPS as one job; raise PrintError with a plain message when it cannot be."""
+    rules.check_copies(copies)
+    printer, paused = choose_printer(printer, settings or load_settings())
     warnings = []
     if paused:
         warnings.append(

@@ -163,7 +163,8 @@ class Record:
         )
 
     def search(self, patient: str | None = None, since: dt.date | None = None) -> list[Delivery]:
-        """Deliveries, newest first, to patients whose name holds ``patient`` (any case), since ``since``."""
+        """Deliveries, newest first, to patients whose name holds ``patient`` (any case, with or without
+        accents: "maria" finds "María"), since ``since``."""
         query, args = "SELECT * FROM delivery WHERE 1", []
         if since is not None:
             query += " AND at >= ?"
@@ -171,8 +172,10 @@ class Record:
         query += " ORDER BY at DESC, id DESC"
         rows = [self._delivery(row) for row in self._db.execute(query, args)]
         if patient:
-            wanted = patient.casefold().strip()
-            rows = [d for d in rows if wanted in d.patient_name.casefold()]
+            from brochure.base.text import fold
+
+            wanted = fold(patient)
+            rows = [d for d in rows if wanted in fold(d.patient_name)]
         return rows
 
     def today(self) -> list[Delivery]:

@@ -3,9 +3,9 @@ card, and one per brochure; with what staff search for, grouped by treatment."""
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
+from brochure.base.text import fold
 from brochure.project.model import Project, documents
 
 GENERAL = "General"
@@ -86,12 +86,6 @@ class Entry:
     def words(self) -> str:
         """Everything a search looks in, folded (lower case, no accents)."""
         return fold(" ".join([self.title, self.summary, self.variant, *self.treatments, *self.keywords]))
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, so 'botox' finds 'Botox' and 'cafe' finds 'café'."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
 def entries(project: Project) -> list[Entry]:

@@ -82,16 +82,23 @@ def test_not_a_project(tmp_path):
     )
 
 
-def test_list_shows_documents_topics_and_budgets(clinic):
+def test_list_shows_titles_languages_large_print_and_budgets(clinic, tmp_path):
     result = run("list", "--project", clinic)
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "KIND", "PAGES", "TOPICS"]
+    assert lines[0].split() == ["NAME", "KIND", "LANGUAGE", "PRINT", "PAGES", "TITLE"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert len(rows) == 8
-    assert rows["aftercare"].split() == ["aftercare", "handout", "exactly", "1", "aftercare"]
-    assert rows["brochure"].split()[:4] == ["brochure", "brochure", "at", "most"]
-    assert "what-is-botox, treatment-areas, results" in rows["brochure"]
+    assert (
+        rows["aftercare"].split()
+        == "aftercare handout en regular exactly 1 Aftercare: what to expect and what to do".split()
+    )
+    assert rows["brochure"].split()[:6] == ["brochure", "brochure", "en", "regular", "at", "most"]
+    assert rows["brochure"].endswith("Your guide to Botox treatment")
+    variants = run("list", "--project", copy_sample(tmp_path / "variants", variants=True)).stdout
+    row = next(line for line in variants.splitlines() if line.startswith("aftercare.es.large "))
+    assert row.split()[1:6] == ["handout", "es", "large", "at", "most"]
+    assert row.endswith("Cuidados después del tratamiento")
 
 
 def test_html_writes_what_would_be_rendered(clinic, tmp_path):
