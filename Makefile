@@ -32,10 +32,10 @@ lint: $(BIN)/brochure
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Redraw the golden pictures of the sample's first pages (tests/test_golden.py)
+# Redraw the golden pictures of the sample's first pages (tests/test_golden.py) and of the desk's main screens
 # after a change that is meant to alter the look; then look at them and commit.
 golden: $(BIN)/brochure
-	BROCHURE_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q -n 0 tests/test_golden.py
+	BROCHURE_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q -n 0 tests/test_golden.py "tests/web/test_desk_browser.py::test_the_main_screens_look_as_they_did"
 
 clean:
 	rm -rf $(VENV) out

@@ -561,3 +561,65 @@ def test_form_errors_and_a_missing_page_pass_axe(page, desk):
     audit(page)
     page.goto(desk.url + "/nothing-here")
     audit(page)
+
+
+GOLDEN = REPO / "tests" / "golden" / "desk"
+#: A screenshot is kept at half size; more than this share of changed pixels is a changed look (the
+#: treatment date and follow-up on the preview change with the day, which stays well under it).
+DESK_TOLERANCE = 0.01
+
+
+def looks_as_it_did(page, name: str, shots: Path, hide: tuple[str, ...] = ()) -> None:  # noqa: ANN001
+    """The page's screenshot against tests/golden/desk/NAME.png (made with `make golden`)."""
+    from PIL import Image
+    from test_golden import PIXEL_TOLERANCE, UPDATE, changed_share
+
+    path = shots / f"golden-{name}.png"
+    page.screenshot(path=path, mask=[page.locator(s) for s in hide], animations="disabled", caret="hide")
+    with Image.open(path) as shot:
+        small = shot.convert("RGB").resize((shot.width // 2, shot.height // 2), Image.Resampling.LANCZOS)
+    golden = GOLDEN / f"{name}.png"
+    if UPDATE:
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        small.quantize(64, method=Image.Quantize.MEDIANCUT).save(golden, optimize=True)
+        return
+    assert golden.is_file(), f"no golden picture {golden}: run 'make golden'"
+    with Image.open(golden) as stored:
+        share = changed_share(small, stored.convert("RGB"))
+    assert share <= DESK_TOLERANCE, (
+        f"the desk's {name} screen changed ({share:.2%} of pixels beyond {PIXEL_TOLERANCE}); "
+        f"see {path}; if the change is meant, run 'make golden' and commit tests/golden/desk/"
+    )
+
+
+def test_the_main_screens_look_as_they_did(page, desk, cups_server, shots):
+    """Golden screenshots at 1366x768: the handouts, the personalise step with its preview, the
+    outcome of a print, and the repeat question."""
+    page.goto(desk.url + "/")
+    page.keyboard.type("aftercare")
+    page.locator('.card[data-name="aftercare"] img').evaluate("i => i.decode()")
+    looks_as_it_did(page, "handouts", shots)
+    page.locator('.card[data-name="aftercare"]').get_by_role("button", name="Give").click()
+    page.wait_for_function("() => document.activeElement.id === 'f-name'")
+    page.keyboard.type("Gemma Golden")
+    page.get_by_label("Dana Smith, RN").check()
+    page.locator("#f-treatment").fill("Botox, forehead")
+    wait_preview_with(page, "Name Gemma Golden")
+    page.locator("#sheets img").first.evaluate("i => i.decode()")
+    page.wait_for_function(
+        "() => document.getElementById('preview-text').textContent.includes('Botox, forehead')"
+    )
+    hide = ("#f-treated_on", "#follow-up")
+    looks_as_it_did(page, "personalise", shots, hide)
+    page.keyboard.press("Enter")
+    outcome(page)
+    cups_server.queues["frontdesk"].wait_job()
+    wait_preview_with(page, "Your treatment")  # the blank handout again, for the next patient
+    page.locator("#sheets img").first.evaluate("i => i.decode()")
+    looks_as_it_did(page, "printed", shots, hide)
+    page.goto(desk.url + "/personalise?d=aftercare")
+    page.locator("#f-name").fill("Gemma Golden")
+    page.get_by_label("Dana Smith, RN").check()
+    page.locator("#go").click()
+    page.get_by_role("dialog").wait_for()
+    looks_as_it_did(page, "repeat", shots, (*hide, "#again-title", "#again-text", "#sheets"))
