@@ -136,7 +136,7 @@ function setUpGive() {
   };
   const later = () => {
     window.clearTimeout(timer);
-    timer = window.setTimeout(refresh, 250);
+    timer = window.setTimeout(refresh, 120);  // a pause in typing, not each key of a fast typist
   };
   form.querySelector(".patient").addEventListener("input", later);
   form.querySelectorAll("select[name=d]").forEach((s) => s.addEventListener("change", refresh));
