@@ -151,11 +151,9 @@ def cards(found: list[Entry]) -> list[Card]:
     ]
 
 
-def versions(project: Project) -> dict[str, Card]:
+def versions(found: list[Entry]) -> dict[str, Card]:
     """Each handout's card by the name of any of its versions."""
-    return {
-        v.name: card for card in cards(entries(project)) if card.main.kind == "handout" for v in card.versions
-    }
+    return {v.name: card for card in cards(found) if card.main.kind == "handout" for v in card.versions}
 
 
 def matches(item: Entry | Card, query: str) -> bool:

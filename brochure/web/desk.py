@@ -144,8 +144,9 @@ def _page(project: Project, form: Form, status: int = 200):  # noqa: ANN001, ANN
         form.values["printer"] = (
             remembered if remembered in queues else default_queue or (queues[0] if queues else "")
         )
-    form.cards = catalog.versions(project)
-    treatments = dict.fromkeys(t for e in catalog.entries(project) for t in e.treatments)
+    found = catalog.entries(project)
+    form.cards = catalog.versions(found)
+    treatments = dict.fromkeys(t for e in found for t in e.treatments)
     return (
         render_template(
             "personalise.html",
@@ -177,7 +178,7 @@ def personalise_form():  # noqa: ANN201
 def _chosen(project: Project) -> list[str]:
     """The handouts the Handouts page asked for: a card's (Give) or the ticked ones, each in the
     version chosen on its card."""
-    cards = {card.key: card for card in catalog.versions(project).values()}
+    cards = {card.key: card for card in catalog.versions(catalog.entries(project)).values()}
     given = request.args.get("give")
     keys = [given] if given else request.args.getlist("t")
     names = [] if given else request.args.getlist("d")
@@ -387,12 +388,7 @@ def _deliver(
         log.warning("printing failed: %s", plain(exc))  # for IT: the printer and what CUPS said
         return _print_failed(exc, values.get("printer", ""))
     except MailError as exc:
-        log.warning("email failed: %s", plain(exc))
-        return Outcome(
-            "bad",
-            "The email was not sent.",
-            ["Print the handouts or download the PDF instead, and tell IT that email is not working."],
-        )
+        return _mail_failed(exc, "Print the handouts or download the PDF instead")
     except BrochureError as exc:
         log.warning("%s failed: %s", action, plain(exc))
         return Outcome(
@@ -409,10 +405,8 @@ def _deliver(
         _remember_printer(done.job.printer)
         copies_text = f"{copies} cop{'y' if copies == 1 else 'ies'}"
         if done.job.paused:
-            return Outcome(
-                "wait",
-                f"The printer {done.job.printer} is paused: the job will wait there until it is resumed.",
-                ["Print on another printer, download the PDF, or email it instead.", *more],
+            return _paused(
+                done.job.printer, "Print on another printer, download the PDF, or email it instead.", more
             )
         return Outcome("good", f"Printed {copies_text} of {what} on {done.job.printer} for {name}.", more)
     if action == "download":
@@ -421,6 +415,21 @@ def _deliver(
     passphrase = (done.email.passphrase if done.email else None) or ""
     sealed = ", encrypted" if delivery.encrypt else ""
     return Outcome("good", f"Emailed {what} to {done.target} for {name}{sealed}.", more, passphrase)
+
+
+def _paused(printer: str, instead: str, more: list[str]) -> Outcome:
+    """A job accepted by a paused printer: it waits there; what to do instead."""
+    return Outcome(
+        "wait",
+        f"The printer {printer} is paused: the job will wait there until it is resumed.",
+        [instead, *more],
+    )
+
+
+def _mail_failed(exc: Any, instead: str) -> Outcome:  # noqa: ANN401 - mail.MailError
+    """Why the email did not go, in the desk's words; what the server said goes to the log for IT."""
+    log.warning("email failed: %s", plain(exc))
+    return Outcome("bad", "The email was not sent.", [f"{instead}, and tell IT that email is not working."])
 
 
 def _print_failed(exc: Any, printer: str) -> Outcome:  # noqa: ANN401 - printing.PrintError
@@ -542,10 +551,7 @@ def reprint():  # noqa: ANN201
         log.warning("printing failed: %s", plain(exc))
         return _today(outcome=_print_failed(exc, "")), 422
     except MailError as exc:
-        log.warning("email failed: %s", plain(exc))
-        return _today(
-            outcome=Outcome("bad", "The email was not sent.", ["Print the handouts instead, and tell IT."])
-        ), 422
+        return _today(outcome=_mail_failed(exc, "Print the handouts instead")), 422
     except BrochureError as exc:
         return _today(problem=plain(exc)), 422
     count = len(done.packet.documents)
@@ -554,9 +560,8 @@ def reprint():  # noqa: ANN201
     more = [f"{w[:1].upper()}{w[1:]}." for w in done.warnings]
     if done.job is not None:
         if done.job.paused:
-            text = f"The printer {done.job.printer} is paused: the job will wait there until it is resumed."
             return _today(
-                outcome=Outcome("wait", text, ["Print on another printer, or email it instead.", *more])
+                outcome=_paused(done.job.printer, "Print on another printer, or email it instead.", more)
             )
         return _today(
             outcome=Outcome("good", f"Printed {what} again on {done.job.printer} for {name}.", more)
