@@ -108,6 +108,7 @@ def check_project(
     for topic in chosen.values():
         _check_topic(project, topic, today, report)
     _check_translations(project, report)
+    _check_email_languages(project, report)
     _check_contrast(project.brand, report)
     if render:
         for doc in docs:
@@ -212,6 +213,22 @@ def _check_translations(project: Project, report: Report) -> None:
                     f"translate it into content/topics/{topic.slug}.{lang}.md, "
                     f"with 'source_version: \"{source_version(topic)}\"' in its front matter",
                 )
+
+
+def _check_email_languages(project: Project, report: Report) -> None:
+    """A language of the project whose emails would go in English: each file it lacks, named."""
+    from brochure.document.emails import FILES, untranslated
+
+    for lang, path in untranslated(project):
+        english = f"templates/email/{path.rsplit('/', 1)[1]}"
+        report.note(
+            WARNING,
+            "email",
+            path,
+            None,
+            f"is missing: emails in {lang!r} go in English until the language has all of {', '.join(FILES)}",
+            f"copy the built-in {english} there and translate it",
+        )
 
 
 def _check_review(project: Project, topic: Topic, today: dt.date, report: Report) -> None:

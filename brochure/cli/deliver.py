@@ -345,31 +345,41 @@ def print_command(names, project, printer, copies, duplex, name, treated_on, inj
     "--patient-consented", "consented", is_flag=True, help="The patient agreed to an unencrypted email."
 )
 @click.option("--draft", is_flag=True, help="Write an .eml file to send from your own mail program.")
+@click.option(
+    "--language",
+    default=None,
+    help="The language of the email's subject and text, e.g. 'es' (asked for when the project has "
+    "several).  [default: the handouts' language]",
+)
 @_patient_options
 @user_errors
-def email_command(names, project, to, encrypt, consented, draft, name, treated_on, injector, treatment,
-                  note, no_personalise, csv_file, paper, staff, no_record, yes) -> None:  # fmt: skip
+def email_command(names, project, to, encrypt, consented, draft, language, name, treated_on,
+                  injector, treatment, note, no_personalise, csv_file, paper, staff, no_record,
+                  yes) -> None:  # fmt: skip
     """Email handouts NAME... to a patient, as one PDF attachment.
 
     The connection to the mail server is always encrypted (STARTTLS or
     TLS) and its certificate checked. The PDF itself goes unencrypted
     only with --patient-consented; with --encrypt it needs a passphrase,
     shown here once, to give the patient by phone or in person. The
-    subject and the greeting name no treatment (templates/email/).
+    subject and the greeting name no treatment (templates/email/). The
+    email is in the handouts' language (the project's own for a packet of
+    several), or in the one --language names.
 
     \b
     Example:
         brochure email aftercare --encrypt               # asks for patient and address
         brochure email aftercare results --to ana@example.com --patient-consented
+        brochure email aftercare --to ana@example.com --encrypt --language es
         brochure email aftercare --draft --encrypt
         brochure email --csv today.csv --encrypt
     """
-    from brochure.deliver.mail import check_address
+    from brochure.deliver.mail import check_address, check_language
     from brochure.deliver.service import Request
     from brochure.deliver.settings import load_settings
 
     method = "draft" if draft else "email"
-    options = {"encrypt": encrypt, "consented": consented}
+    options = {"encrypt": encrypt, "consented": consented, "language": language}
     asked = Request(names, None, method, paper=paper, again=yes, record=not no_record, **options)
     if csv_file is None or (encrypt and consented):  # a batch's rows may each say the patient consented
         asked = _checked(asked)
@@ -377,6 +387,7 @@ def email_command(names, project, to, encrypt, consented, draft, name, treated_o
     _settings_warnings(settings)
     by = _staff(settings, staff)
     loaded = load(project)
+    check_language(loaded, language)
     if csv_file is not None:
         _batch(
             loaded,
@@ -388,6 +399,7 @@ def email_command(names, project, to, encrypt, consented, draft, name, treated_o
             encrypt=encrypt,
             consented=consented,
             draft=draft,
+            language=language,
             by=by,
         )
         return
@@ -396,10 +408,15 @@ def email_command(names, project, to, encrypt, consented, draft, name, treated_o
     if not no_personalise:
         patient = _ask_patient(loaded, _patient_fields(name, treated_on, injector, treatment, note))
     to, to_again = _address(to, yes, check_address)
-    done = _deliver(loaded, replace(asked, patient=patient, to=to, to_again=to_again), settings, by=by)
+    if language is None and _interactive():
+        language = _ask_language(loaded, names)
+    asked = replace(asked, patient=patient, to=to, to_again=to_again, language=language)
+    done = _deliver(loaded, asked, settings, by=by)
     packet, result = done.packet, done.email
     for warning in done.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    if len(_languages(loaded)) > 1:
+        click.echo(f"The email is in {_language_name(result.language)}.")
     if result.draft_path:
         click.echo(f"Wrote the draft {result.draft_path} ({_pages(packet.pages)}).")
     else:
@@ -500,6 +517,43 @@ def settings() -> None:
         click.echo(f"  {key.ljust(width)}  {value}")
 
 
+def _languages(project: Project) -> tuple[str, ...]:
+    from brochure.document.emails import languages
+
+    return languages(project)
+
+
+def _language_name(lang: str) -> str:
+    """ "Spanish (es)" for "es"; a language without an English name here, by its tag."""
+    from brochure.web.catalog import ENGLISH_NAMES
+
+    name = ENGLISH_NAMES.get(lang)
+    return f"{name} ({lang})" if name else lang
+
+
+def _ask_language(project: Project, names: Sequence[str]) -> str | None:
+    """The language of the email, asked when the project has several: the handouts' own unless another
+    is typed (its tag, or its name in English or in the language). None when nothing is asked."""
+    from brochure.base.text import fold
+    from brochure.deliver.mail import email_language
+    from brochure.web.catalog import ENGLISH_NAMES, LANGUAGES
+
+    offered = _languages(project)
+    if len(offered) < 2:
+        return None
+    usual = email_language(project, list(names))
+    known = {fold(lang): lang for lang in offered}
+    for lang in offered:
+        known.update({fold(n): lang for n in (ENGLISH_NAMES.get(lang), LANGUAGES.get(lang)) if n})
+
+    def choice(text: str) -> tuple[str, str]:
+        found = known.get(fold(text))
+        return (found, "") if found else ("", f"type one of {', '.join(offered)}")
+
+    shown = ", ".join(_language_name(lang) for lang in offered)
+    return answers.ask(f"Language for the email ({shown})", choice, default=usual)
+
+
 def _address(to: str | None, yes: bool, check: Callable[[str], str]) -> tuple[str, str | None]:
     """The address, typed twice when asked for here (both returned), shown back when given."""
     if to is None:
@@ -546,7 +600,12 @@ def _batch(  # noqa: ANN401
         if emailing:  # brochure email --csv
             method = "draft" if how.get("draft") else "email"
             consented = rules.consent_of(how["encrypt"], how.get("consented", False), row.consented)
-            options = {"to": row.email, "encrypt": how["encrypt"], "consented": consented}
+            options = {
+                "to": row.email,
+                "encrypt": how["encrypt"],
+                "consented": consented,
+                "language": how.get("language"),
+            }
         else:
             method = "print"
             options = {k: how[k] for k in ("printer", "copies", "duplex") if k in how}

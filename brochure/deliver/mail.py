@@ -3,8 +3,9 @@
 The connection is always encrypted (STARTTLS, or TLS from the start on
 port 465 style servers) with the server's certificate verified; there is no
 plaintext fallback, and the login happens only after TLS. Subject and body
-come from overridable templates (templates/email/); the defaults name no
-treatment and greet the patient by first name only. Sending an unencrypted
+come from overridable templates (templates/email/, templates/email/LANG/ for
+another language: see `email_language`); the defaults name no treatment and
+greet the patient by first name only. Sending an unencrypted
 PDF needs the patient's recorded consent; --encrypt protects it with AES-256
 and a random passphrase that staff give the patient by phone or in person.
 """
@@ -53,6 +54,8 @@ class EmailResult:
     passphrase: str | None
     draft_path: Path | None
     to: str
+    #: The language the email's subject and body are in ("es"); its Content-Language.
+    language: str = "en"
 
 
 def check_address(address: str) -> str:
@@ -89,6 +92,37 @@ def encrypt_pdf(pdf: bytes, passphrase: str) -> bytes:
     return out.getvalue()
 
 
+def check_language(project: Project, language: str | None) -> str | None:
+    """``language`` when it is one of the project's languages (or None: not chosen); MailError if not."""
+    from brochure.document.emails import languages
+
+    if language is None or project is None:
+        return language
+    offered = languages(project)
+    if language not in offered:
+        raise MailError.at(
+            None,
+            None,
+            f"the project has no language {language!r} for the email: nothing was sent",
+            f"choose one of {', '.join(offered)}",
+        )
+    return language
+
+
+def email_language(project: Project, names: list[str], chosen: str | None = None) -> str:
+    """The language an email of the handouts ``names`` is meant to go in: the one chosen, else the
+    handouts' language when they share one, else (a packet of several languages) the project's own.
+    Whether it has templates of its own is `brochure.document.emails.templates_for`'s question."""
+    if chosen:
+        return chosen
+    if project is None:
+        return "en"
+    from brochure.project.model import select
+
+    langs = {doc.lang for doc in select(project, names)}
+    return langs.pop() if len(langs) == 1 else project.settings.source_lang
+
+
 def _templates(project: Project) -> Any:  # noqa: ANN001, ANN401 - a Jinja environment
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
@@ -113,16 +147,26 @@ def compose_message(
     sender: str,
     encrypted: bool,
     project=None,  # noqa: ANN001
+    language: str | None = None,
 ) -> EmailMessage:
-    """The email: subject and bodies from templates/email/, the PDF attached as handout.pdf."""
+    """The email: subject and bodies from templates/email/ (or templates/email/LANG/ for the email's
+    language, see `email_language`), the PDF attached as handout.pdf. The message's Content-Language
+    says the language its text is in."""
     import jinja2
 
+    from brochure.base.paths import builtin_dir
+    from brochure.document.emails import templates_for
+
     titles = []
+    names = [name for name, _ in packet.documents]
     if project is not None:
         from brochure.project.model import select
 
-        titles = [doc.title for doc in select(project, [name for name, _ in packet.documents])]
+        titles = [doc.title for doc in select(project, names)]
+    wanted = email_language(project, names, check_language(project, language))
+    found = templates_for(project.root if project is not None else builtin_dir("templates").parent, wanted)
     context = {
+        "lang": found.lang,
         "first_name": patient.first_name if patient else "",
         "clinic_name": project.brand.clinic_name if project is not None else "",
         "phone": (project.brand.contact.get("phone") or "") if project is not None else "",
@@ -131,9 +175,9 @@ def compose_message(
     }
     env = _templates(project)
     try:
-        subject = " ".join(env.get_template("email/subject.txt").render(context).split())
-        text = env.get_template("email/body.txt").render(context).strip() + "\n"
-        html = env.get_template("email/body.html").render(context)
+        subject = " ".join(env.get_template(found.name("subject.txt")).render(context).split())
+        text = env.get_template(found.name("body.txt")).render(context).strip() + "\n"
+        html = env.get_template(found.name("body.html")).render(context)
     except jinja2.TemplateError as exc:
         name = getattr(exc, "name", None) or getattr(exc, "filename", None) or "templates/email/"
         raise MailError.at(
@@ -151,6 +195,8 @@ def compose_message(
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     message.add_attachment(packet.pdf, maintype="application", subtype="pdf", filename=ATTACHMENT_NAME)
+    # After the parts: making them moves a message's Content- headers into its first part.
+    message["Content-Language"] = found.lang
     return message
 
 
@@ -164,13 +210,16 @@ def email_packet(
     draft: bool = False,
     settings: MachineSettings | None = None,
     project=None,  # noqa: ANN001
+    language: str | None = None,
 ) -> EmailResult:
     """Send ``packet`` to ``to`` (or, with ``draft``, write it as an .eml file in the private drafts folder).
 
-    Raises MailError, saying that nothing was sent, when the rule or the
+    ``language`` is the language the patient chose for the email (None: the handouts' own, see
+    `email_language`). Raises MailError, saying that nothing was sent, when the rule or the
     connection fails.
     """
     to = check_address(to)
+    check_language(project, language)
     if refused := rules.consent_problem(encrypt, consented):
         raise MailError.at(None, None, f"{refused.message}: nothing was sent", refused.fix)
     settings = settings or load_settings()
@@ -185,17 +234,20 @@ def email_packet(
             packet.personalised,
         )
     sender = settings.smtp_sender or settings.smtp_user
-    message = compose_message(packet, patient, to=to, sender=sender, encrypted=encrypt, project=project)
+    message = compose_message(
+        packet, patient, to=to, sender=sender, encrypted=encrypt, project=project, language=language
+    )
+    lang = str(message["Content-Language"])
     if draft:
         del message["From"]
         message["X-Unsent"] = "1"
-        return EmailResult(passphrase, write_draft(message, settings.drafts_folder), to)
+        return EmailResult(passphrase, write_draft(message, settings.drafts_folder), to, lang)
     if not sender:
         raise MailError.at(
             str(settings.file), None, "no sender address set: nothing was sent", "set [smtp] sender"
         )
     send(message, settings)
-    return EmailResult(passphrase, None, to)
+    return EmailResult(passphrase, None, to, lang)
 
 
 def write_draft(message: EmailMessage, folder: Path) -> Path:

@@ -58,6 +58,8 @@ class Request:
     to_again: str | None = None  # the address typed a second time, where it was
     encrypt: bool = False
     consented: bool = False
+    #: The language the patient chose for the email ("es"); None: the handouts' own (mail.email_language).
+    language: str | None = None
     #: The person asked agreed to give the same handouts again within minutes.
     again: bool = False
     #: Keep it in the delivery record (the command line's --no-record says no).
@@ -194,6 +196,8 @@ def deliver(
             done.recorded = record.add(
                 packet, delivery.patient, method=done.method, target=done.target, consent=consent, by=by
             )
+            if done.email is not None:
+                consent = f"{consent}; email in {done.email.language}"  # the trail's detail, not the record's
             _audit(settings, done, event or done.method, by, desk, consent)
         return done
     finally:
@@ -257,6 +261,7 @@ def _hand_over(project: Project, delivery: Request, packet: Packet, settings: Ma
         draft=delivery.method == "draft",
         settings=settings,
         project=project,
+        language=delivery.language,
     )
     method = "draft" if result.draft_path else "email"
     return Delivered(packet, method, result.to, email=result)

@@ -278,10 +278,228 @@ def test_an_address_asked_for_is_typed_twice(smtp_server, tmp_path, monkeypatch)
     monkeypatch.setattr(commands, "_interactive", lambda: True)  # CliRunner's input stands for the terminal
     args = ["email", "aftercare", "--project", str(REPO), "--patient-consented", "--no-record"]
     typed = f"{NAME}\n2026-11-20\nDana Smith\n\n\n"
-    differ = CliRunner().invoke(cli, args, input=typed + "zq@example.org\nzq@example.com\n")
+    differ = CliRunner().invoke(cli, args, input=typed + "zq@example.org\nzq@example.com\n\n")
     assert differ.exit_code == 1
     assert "Error: the two addresses differ: nothing was sent (type them again)" in differ.output
     assert smtp_server.messages == []
-    same = CliRunner().invoke(cli, args, input=typed + "zq@example.org\nZQ@example.org\n")
+    same = CliRunner().invoke(cli, args, input=typed + "zq@example.org\nZQ@example.org\n\n")
     assert same.exit_code == 0, same.output
     assert smtp_server.messages[0]["To"] == "zq@example.org"
+    # The project has two languages: the email's is asked, the handouts' by default.
+    assert "Language for the email (English (en), Spanish (es)) [en]: " in same.output
+    assert smtp_server.messages[0]["Content-Language"] == "en"
+    # A name of the language, in English or in the language, in any case, will do; a wrong one asks again.
+    smtp_server.reset()
+    spanish = CliRunner().invoke(
+        cli, args, input=typed + "zq@example.org\nzq@example.org\nklingon\nESPAÑOL\n"
+    )
+    assert spanish.exit_code == 0, spanish.output
+    assert "Type one of en, es. Try again." in spanish.output
+    assert "The email is in Spanish (es)." in spanish.output
+    (message,) = smtp_server.messages
+    assert (str(message["Subject"]), message["Content-Language"]) == (SPANISH_SUBJECT, "es")
+
+
+# The email's language: the handouts', or the one chosen; English when a language has no templates.
+
+SPANISH_SUBJECT = "Su hoja informativa de Example Aesthetics Clinic"
+ENGLISH_SUBJECT = "Your handout from Example Aesthetics Clinic"
+#: Everything of the patient's in `spanish_packet`: none of it may be in a subject.
+DETAILS = ("Zelda", "Quistorp", "Botox", "frente", "20 unidades", "Dana", "Smith")
+
+
+def personalised(project, names, **more):  # noqa: ANN001, ANN201
+    fields = {"name": NAME, "injector": "Dana Smith", "treatment": "Botox, frente", "note": "20 unidades"}
+    patient = check_patient(project, {**fields, **more})
+    return personalise(project, names, patient), patient
+
+
+def in_words(message) -> tuple[str, str, str]:  # noqa: ANN001
+    """The subject, the plain text and the HTML of a received message."""
+    return (
+        str(message["Subject"]),
+        message.get_body(("plain",)).get_content().replace("\r\n", "\n"),
+        message.get_body(("html",)).get_content(),
+    )
+
+
+def test_a_spanish_handout_is_emailed_in_spanish_with_no_choice(smtp_server, sample, tmp_path, monkeypatch):
+    smtp_server.reset()
+    settings = settings_for(smtp_server, tmp_path, monkeypatch)
+    packet, patient = personalised(sample, ["aftercare.es"])
+    result = email_packet(
+        packet, patient, to="zq@example.org", encrypt=True, settings=settings, project=sample
+    )
+    assert result.language == "es"
+    (message,) = smtp_server.messages
+    subject, text, html = in_words(message)
+    assert subject == SPANISH_SUBJECT
+    assert message["Content-Language"] == "es"
+    assert text.startswith("Hola, Zelda:\n\nGracias por visitar Example Aesthetics Clinic.")
+    assert "- Cuidados después del tratamiento" in text
+    assert "Le dimos su contraseña por teléfono o en persona" in text  # encrypted: the passphrase's words
+    assert "llámenos al 555-0142" in text
+    assert "Hello" not in text
+    assert "Thank you" not in text
+    assert '<html lang="es">' in html
+    assert "<p>Hola, Zelda:</p>" in html
+    assert "<li>Cuidados después del tratamiento</li>" in html
+    assert not [d for d in DETAILS if d in subject]
+
+
+def test_a_packet_of_two_languages_goes_in_the_projects_own(smtp_server, sample, tmp_path, monkeypatch):
+    smtp_server.reset()
+    settings = settings_for(smtp_server, tmp_path, monkeypatch)
+    packet, patient = personalised(sample, ["aftercare.es", "results"])
+    email_packet(packet, patient, to="zq@example.org", consented=True, settings=settings, project=sample)
+    (message,) = smtp_server.messages
+    subject, text, html = in_words(message)
+    assert (subject, message["Content-Language"]) == (ENGLISH_SUBJECT, "en")
+    assert text.startswith("Hello Zelda,")
+    assert '<html lang="en">' in html
+    # Unless a language is chosen: then that one, whatever the handouts are in.
+    smtp_server.reset()
+    result = email_packet(
+        packet, patient, to="zq@example.org", consented=True, settings=settings, project=sample, language="es"
+    )
+    (message,) = smtp_server.messages
+    assert (str(message["Subject"]), message["Content-Language"], result.language) == (
+        SPANISH_SUBJECT,
+        "es",
+        "es",
+    )
+
+
+def test_email_language_es_on_the_command_line_for_an_english_handout(smtp_server, tmp_path, monkeypatch):
+    from brochure.deliver import audit
+
+    smtp_server.reset()
+    settings = settings_for(smtp_server, tmp_path, monkeypatch)
+    args = ["email", "aftercare", "--project", str(REPO), "--to", "zq@example.org", "--encrypt", "-y"]
+    args += ["--patient", NAME, "--injector", "Dana", "--treatment", "Botox, frente", "--language", "es"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "The email is in Spanish (es)." in result.output
+    (message,) = smtp_server.messages
+    subject, text, html = in_words(message)
+    assert (subject, message["Content-Language"]) == (SPANISH_SUBJECT, "es")
+    assert text.startswith("Hola, Zelda:")
+    assert "- Aftercare: what to expect" in text  # the handout's own title: it is in English
+    assert '<html lang="es">' in html
+    assert not [d for d in DETAILS if d in subject]
+    # The audit trail says which language it went in (the record keeps the handouts' names only).
+    (line,) = audit.entries(settings)
+    assert (line.event, line.detail) == ("email", "encrypted; email in es")
+    # A language the project does not have is refused before anything is asked or sent.
+    smtp_server.reset()
+    refused = CliRunner().invoke(cli, [*args[:-1], "fr", "--no-record"])
+    assert refused.exit_code == 1
+    assert (
+        "Error: the project has no language 'fr' for the email: nothing was sent (choose one of en, es)"
+        in refused.output
+    )
+    assert "Traceback" not in refused.output
+    assert smtp_server.messages == []
+
+
+def french(tmp_path: Path) -> Path:
+    """A copy of the sample with a French translation of the aftercare topic, and no French emails."""
+    from conftest import copy_sample
+
+    root = copy_sample(tmp_path / "clinic", variants=True)
+    spanish = (root / "content/topics/aftercare.es.md").read_text(encoding="utf-8")
+    french_text = spanish.replace("lang: es", "lang: fr").replace(
+        'title: "Cuidados después del tratamiento"', 'title: "Soins après le traitement"'
+    )
+    (root / "content/topics/aftercare.fr.md").write_text(french_text, encoding="utf-8")
+    return root
+
+
+def test_a_language_without_templates_goes_in_english_and_check_names_the_file(
+    smtp_server, tmp_path, monkeypatch
+):
+    smtp_server.reset()
+    settings = settings_for(smtp_server, tmp_path, monkeypatch)
+    root = french(tmp_path)
+    project = load_project(root)
+    packet, patient = personalised(project, ["aftercare.fr"])
+    result = email_packet(
+        packet, patient, to="zq@example.org", encrypt=True, settings=settings, project=project
+    )
+    (message,) = smtp_server.messages
+    subject, text, html = in_words(message)
+    assert (subject, message["Content-Language"], result.language) == (ENGLISH_SUBJECT, "en", "en")
+    assert text.startswith("Hello Zelda,")
+    assert "- Soins après le traitement" in text
+    assert '<html lang="en">' in html
+    # `brochure check` names each missing file, and says the emails go in English meanwhile.
+    checked = CliRunner().invoke(cli, ["check", "aftercare.fr", "--project", str(root)])
+    found = [line for line in checked.output.splitlines() if line.startswith("warning  email")]
+    assert [line.split()[2] for line in found] == [
+        "templates/email/fr/subject.txt",
+        "templates/email/fr/body.txt",
+        "templates/email/fr/body.html",
+    ]
+    assert "is missing: emails in 'fr' go in English until the language has all of" in found[0]
+    assert "(copy the built-in templates/email/subject.txt there and translate it)" in found[0]
+    # One file of three is not enough (an email never mixes two languages): still English, two named.
+    own = root / "templates/email/fr"
+    own.mkdir(parents=True)
+    (own / "subject.txt").write_text("Votre fiche de {{ clinic_name }}\n", encoding="utf-8")
+    checked = CliRunner().invoke(cli, ["check", "aftercare.fr", "--project", str(root), "--format", "json"])
+    import json
+
+    files = [f["file"] for f in json.loads(checked.output)["findings"] if f["check"] == "email"]
+    assert files == ["templates/email/fr/body.txt", "templates/email/fr/body.html"]
+    # With all three in the project's own templates/, the email goes in French.
+    (own / "body.txt").write_text("Bonjour {{ first_name }},\n\n{{ clinic_name }}\n", encoding="utf-8")
+    (own / "body.html").write_text('<html lang="{{ lang }}"><p>Bonjour {{ first_name }}</p></html>\n')
+    smtp_server.reset()
+    email_packet(packet, patient, to="zq@example.org", encrypt=True, settings=settings, project=project)
+    (message,) = smtp_server.messages
+    subject, text, html = in_words(message)
+    assert (subject, message["Content-Language"]) == ("Votre fiche de Example Aesthetics Clinic", "fr")
+    assert text.startswith("Bonjour Zelda,")
+    assert '<html lang="fr">' in html
+    checked = CliRunner().invoke(cli, ["check", "aftercare.fr", "--project", str(root), "--format", "json"])
+    assert [f for f in json.loads(checked.output)["findings"] if f["check"] == "email"] == []
+
+
+def test_a_project_may_change_one_file_of_a_language(smtp_server, tmp_path, monkeypatch):
+    from conftest import copy_sample
+
+    smtp_server.reset()
+    settings = settings_for(smtp_server, tmp_path, monkeypatch)
+    root = copy_sample(tmp_path / "clinic", variants=True)
+    (root / "templates/email/es").mkdir(parents=True)
+    (root / "templates/email/es/subject.txt").write_text(
+        "Información de {{ clinic_name }}\n", encoding="utf-8"
+    )
+    project = load_project(root)
+    packet, patient = personalised(project, ["side-effects.es"])
+    email_packet(packet, patient, to="zq@example.org", encrypt=True, settings=settings, project=project)
+    (message,) = smtp_server.messages
+    subject, text, _html = in_words(message)
+    assert (subject, message["Content-Language"]) == ("Información de Example Aesthetics Clinic", "es")
+    assert text.startswith("Hola, Zelda:")  # the built-in Spanish body
+
+
+@pytest.mark.parametrize("language", ["en", "es", "fr"])
+def test_no_patient_detail_in_the_subject_in_any_language(smtp_server, tmp_path, monkeypatch, language):
+    smtp_server.reset()
+    settings = settings_for(smtp_server, tmp_path, monkeypatch)
+    project = load_project(french(tmp_path))
+    packet, patient = personalised(project, ["aftercare"], treated_on="2026-11-20")
+    email_packet(
+        packet,
+        patient,
+        to="zq@example.org",
+        encrypt=True,
+        settings=settings,
+        project=project,
+        language=language,
+    )
+    (message,) = smtp_server.messages
+    subject = str(message["Subject"])
+    assert subject in (SPANISH_SUBJECT, ENGLISH_SUBJECT)
+    assert not [d for d in (*DETAILS, "2026", "Nov", "Aftercare", "Cuidados") if d in subject]
