@@ -121,6 +121,7 @@ def _blank() -> dict[str, str]:
         "copies": "1",
         "to": "",
         "to_again": "",
+        "mail_lang": "",
         "action": "print",
     }
 
@@ -156,9 +157,20 @@ def _page(project: Project, form: Form, status: int = 200):  # noqa: ANN001, ANN
             queues=queues,
             print_problem=print_problem,
             max_copies=rules.MAX_COPIES,
+            mail_languages=_mail_languages(project),
         ),
         status,
     )
+
+
+def _mail_languages(project: Project) -> list[tuple[str, str]]:
+    """The languages staff may choose for an email, as (tag, name): none when the project has one."""
+    from brochure.document.emails import languages
+
+    offered = languages(project)
+    if len(offered) < 2:
+        return []
+    return [(lang, catalog.LANGUAGES.get(lang, lang)) for lang in offered]
 
 
 @bp.get("/personalise")
@@ -329,7 +341,7 @@ def personalise_post():  # noqa: ANN201
 
 
 #: Form fields the page sends back as typed (patient fields and delivery choices).
-_KEPT = (*PATIENT_FIELDS, "printer", "copies", "to", "to_again", "consent", "encrypt", "again")
+_KEPT = (*PATIENT_FIELDS, "printer", "copies", "to", "to_again", "mail_lang", "consent", "encrypt", "again")
 
 
 def _sentence(name: str, message: str) -> str:
@@ -363,11 +375,16 @@ def _deliver(
     if action == "print":
         options = {"printer": values.get("printer") or None, "copies": copies}
     elif action == "email":
+        offered = dict(_mail_languages(project))
+        chosen = values.get("mail_lang") or None
+        if chosen is not None and chosen not in offered:
+            abort(400, "Unknown language for the email.")
         options = {
             "to": values.get("to", "").strip(),
             "to_again": values.get("to_again", "").strip(),
             "encrypt": bool(values.get("encrypt")),
             "consented": bool(values.get("consent")),
+            "language": chosen,
         }
     again = action == "download" or bool(values.get("again"))  # a second download gives no second copy
     delivery = Request([n for n, _v in packet.documents], patient, action, again=again, **options)
@@ -414,6 +431,9 @@ def _deliver(
         return Outcome("good", f"Downloaded {what} as handouts.pdf. It is recorded in Today.", more)
     passphrase = (done.email.passphrase if done.email else None) or ""
     sealed = ", encrypted" if delivery.encrypt else ""
+    offered = dict(_mail_languages(project))
+    if done.email is not None and offered:
+        more.insert(0, f"The email is in {offered.get(done.email.language, done.email.language)}.")
     return Outcome("good", f"Emailed {what} to {done.target} for {name}{sealed}.", more, passphrase)
 
 

@@ -527,6 +527,42 @@ def test_the_whole_flow_with_the_keyboard_only_then_email_encrypted(page, desk, 
     no_patient_detail_leaked(desk)
 
 
+def test_an_english_handout_emailed_in_spanish_chosen_at_the_desk(page, desk, smtp_server, shots):
+    smtp_server.reset()
+    _give(page, desk, "Ana Idioma")
+    choice = page.get_by_label("Language for the email")
+    assert not choice.is_visible()  # an email's choice: shown with the Email fields only
+    page.get_by_label("Email", exact=True).check()
+    assert choice.is_visible()
+    assert choice.locator("option").all_inner_texts() == ["Same as the handouts", "English", "Español"]
+    page.get_by_label("Patient's email address").fill("ana.idioma@example.com")
+    page.get_by_label("The address again").fill("ana.idioma@example.com")
+    page.get_by_label("The patient agreed to get it by unencrypted email").check()
+    choice.select_option(label="Español")
+    wait_preview_with(page, "Name Ana Idioma")
+    audit(page)
+    page.screenshot(path=shots / "email-language.png")
+    on_first_screen(page, "#f-to, #f-to_again, #f-mail_lang, #f-consent, #go")
+    page.locator("#go").click()
+    said = outcome(page).inner_text()
+    assert "Emailed Your results: when they show and how long they last to ana.idioma@example.com" in said
+    assert "The email is in Español." in said
+    (message,) = smtp_server.messages
+    assert (str(message["Subject"]), message["Content-Language"]) == (
+        "Su hoja informativa de Example Aesthetics Clinic",
+        "es",
+    )
+    text = message.get_body(("plain",)).get_content()
+    assert text.startswith("Hola, Ana:")
+    assert "Your results: when they show and how long they last" in text  # the handout is in English
+    assert '<html lang="es">' in message.get_body(("html",)).get_content()
+    assert "Ana Idioma" not in str(message["Subject"])
+    # The choice went in the form's body, never in an address.
+    assert not [url for url in desk.requested if "mail_lang" in url or "Idioma" in url]
+    # The next patient's form starts with the handouts' language again.
+    assert choice.input_value() == ""
+
+
 def test_the_status_page_follows_an_edit_and_survives_a_mistake(page, desk, shots):
     page.goto(desk.url + "/status")
     audit(page)
