@@ -503,3 +503,28 @@ def test_no_patient_detail_in_the_subject_in_any_language(smtp_server, tmp_path,
     subject = str(message["Subject"])
     assert subject in (SPANISH_SUBJECT, ENGLISH_SUBJECT)
     assert not [d for d in (*DETAILS, "2026", "Nov", "Aftercare", "Cuidados") if d in subject]
+
+
+def test_a_batch_goes_in_each_rows_handout_language_or_in_the_one_given(smtp_server, tmp_path, monkeypatch):
+    smtp_server.reset()
+    settings_for(smtp_server, tmp_path, monkeypatch)
+    batch = tmp_path / "today.csv"
+    batch.write_text(
+        "name,treated_on,injector,treatment,note,handouts,email,consent\n"
+        "Ana Uno,2026-11-20,Dana Smith,Botox,,aftercare,uno@example.org,yes\n"
+        "Ana Dos,2026-11-20,Dana Smith,Botox,,aftercare.es,dos@example.org,yes\n",
+        encoding="utf-8",
+    )
+    command = ["email", "--csv", str(batch), "--project", str(REPO), "--no-record"]
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 0, result.output
+    by_address = {m["To"]: (str(m["Subject"]), m["Content-Language"]) for m in smtp_server.messages}
+    assert by_address == {
+        "uno@example.org": (ENGLISH_SUBJECT, "en"),
+        "dos@example.org": (SPANISH_SUBJECT, "es"),
+    }
+    smtp_server.reset()
+    result = CliRunner().invoke(cli, [*command, "--language", "es"])
+    assert result.exit_code == 0, result.output
+    assert {m["Content-Language"] for m in smtp_server.messages} == {"es"}
+    assert {str(m["Subject"]) for m in smtp_server.messages} == {SPANISH_SUBJECT}
