@@ -74,6 +74,8 @@ def document_html(
         "disclaimer": project.brand.disclaimer
         if own_language
         else messages.load(project.root, doc.lang).disclaimer,
+        # The tagline too: a translation prints content/messages/LANG.toml's, or none.
+        "tagline": project.brand.tagline if own_language else messages.load(project.root, doc.lang).tagline,
         "online_url": first.online_url if doc.spec.kind == "handout" else None,
         "title": doc.title or project.brand.guide_title,
         "subtitle": doc.spec.subtitle,

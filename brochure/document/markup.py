@@ -255,6 +255,28 @@ class _Callouts(Treeprocessor):
             element.insert(0, heading)
 
 
+class _Figures(Treeprocessor):
+    """Make a picture that stands alone in its paragraph and has a title a figure with a caption:
+    ``![what it shows](../images/face.svg "The caption under it.")``. The alt text is for people who
+    cannot see the picture; the caption is printed for everyone."""
+
+    def run(self, root: ET.Element) -> None:
+        for paragraph in root.iter("p"):
+            children = list(paragraph)
+            if len(children) != 1 or children[0].tag != "img" or (paragraph.text or "").strip():
+                continue
+            image = children[0]
+            caption = (image.get("title") or "").strip()
+            if not caption or (image.tail or "").strip():
+                continue
+            del image.attrib["title"]
+            image.tail = None
+            paragraph.tag = "figure"
+            paragraph.set("class", "figure")
+            text = ET.SubElement(paragraph, "figcaption")
+            text.text = caption
+
+
 def _decoration(element: ET.Element, target: Path) -> None:
     """Turn a decorative picture into a box with the picture as its background.
 
@@ -404,6 +426,7 @@ def convert(
     md.treeprocessors.register(
         _Callouts(md, {kind: getattr(labels, kind) for kind in CALLOUT_KINDS}, found), "brochure_callouts", 5
     )
+    md.treeprocessors.register(_Figures(md), "brochure_figures", 3)
     md.treeprocessors.register(_Guard(md, topic, root, topics, here, found), "brochure_guard", 0)
     try:
         html = md.convert(body)

@@ -45,6 +45,20 @@ ENGLISH: dict[str, str] = {
         "This handout gives general information only. It does not replace advice from your own "
         "medical provider. If you have a problem after treatment, call us."
     ),
+    # The brochure's back page: about the whole guide, not one handout.
+    "brochure_disclaimer": (
+        "This guide gives general information about treatment at our clinic. It does not replace a "
+        "talk with your injector, who will tell you what is right for you. If something does not feel "
+        "right after treatment, call us."
+    ),
+    "hours": "Opening hours",
+    "email": "Email",
+    "website": "Web",
+    "address": "Address",
+    "in_this_guide": "In this guide",
+    "when_to_call": "When to call us",
+    # The clinic's tagline in another language than brand.toml's: set it in content/messages/LANG.toml.
+    "tagline": "",
 }
 
 SPANISH: dict[str, str] = {
@@ -73,6 +87,17 @@ SPANISH: dict[str, str] = {
         "Esta hoja solo da información general. No reemplaza los consejos de su propio médico. "
         "Si tiene un problema después del tratamiento, llámenos."
     ),
+    "brochure_disclaimer": (
+        "Esta guía da información general sobre el tratamiento en nuestra clínica. No reemplaza una "
+        "charla con su profesional, que le dirá qué es lo mejor para usted. Si algo no se siente bien "
+        "después del tratamiento, llámenos."
+    ),
+    "hours": "Horario",
+    "email": "Correo",
+    "website": "Web",
+    "address": "Dirección",
+    "in_this_guide": "En esta guía",
+    "when_to_call": "Cuándo llamarnos",
 }
 
 BUILTIN: dict[str, dict[str, str]] = {"en": ENGLISH, "es": SPANISH}
@@ -102,6 +127,10 @@ class Messages:
     def long_date(self, date: dt.date | None) -> str:
         """A whole date in this language: 'November 21, 2026', '21 de noviembre de 2026'."""
         return long_date(date, self.lang)
+
+    def weekday_date(self, date: dt.date | None) -> str:
+        """A whole date with its weekday: 'Monday, December 7, 2026', 'lunes, 7 de diciembre de 2026'."""
+        return long_date(date, self.lang, "full")
 
     def css_page_of(self) -> str:
         """The 'Page N of M' label as a CSS content value, with the page counters."""

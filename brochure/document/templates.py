@@ -62,6 +62,7 @@ def environment(root: Path) -> SandboxedEnvironment:
     env = SandboxedEnvironment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["month_year"] = _month_year
     env.filters["short_url"] = short_url
+    env.filters["together"] = together
     env.globals["qr_code"] = qr_code
     return env
 
@@ -117,6 +118,14 @@ def qr_code(url: str, dark: str = "#000000") -> str:
 
 
 caches.register("document.qr codes", qr_code.cache_clear)
+
+
+def together(text: str) -> str:
+    """The text with its last two words joined by a no-break space, so that no line (a title's or
+    a footer's last) ends with one word alone."""
+    head, _, last = str(text).rstrip().rpartition(" ")
+    joined = f"{head}\u00a0{last}" if head and len(last) < 16 and "<" not in last else str(text)
+    return Markup(joined) if isinstance(text, Markup) else joined  # noqa: S704 - was markup already
 
 
 def short_url(url: str) -> str:

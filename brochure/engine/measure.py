@@ -103,7 +103,7 @@ def _measure(layout: Layout, safe_px: float) -> Measure:
                 alt = box.element.get("alt") if box.element is not None else None
                 what = f"picture '{alt}'" if alt else "a picture"
                 _check_edges(box, (width, height, safe_px), number, what, in_margin, result.outside)
-            elif _drawn(box, boxes):
+            elif _drawn(box, boxes) and not _full_bleed(box):
                 what = f"the border or background of <{box.element_tag}>"
                 _check_edges(
                     box, (width, height, safe_px), number, what, in_margin, result.outside, border=True
@@ -116,6 +116,14 @@ def _measure(layout: Layout, safe_px: float) -> Measure:
     if result.smallest_pt == 1e9:
         result.smallest_pt = 0.0
     return result
+
+
+def _full_bleed(box: Any) -> bool:  # noqa: ANN401 - a WeasyPrint box
+    """Whether the box is a background designed to reach the paper's edge (class ``full-bleed``,
+    the brochure's cover band): an office printer leaves its usual white rim there, a print shop
+    prints it into the bleed. Text and pictures in it are still checked."""
+    element = box.element
+    return element is not None and "full-bleed" in (element.get("class") or "").split()
 
 
 def _note(result: Measure, what: str) -> None:

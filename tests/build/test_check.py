@@ -195,7 +195,7 @@ def test_page_budget_fits_after_auto_fit_and_does_not_fit(tmp_path):
     from conftest import grow as _grow
 
     root = copy_sample(tmp_path / "clinic")
-    _grow(root / "content/topics/aftercare.md", 0.3)
+    _grow(root / "content/topics/aftercare.md", 0.12)
     _grow(root / "content/topics/results.md", 2.0)
     report = check_project(root, ["aftercare", "results", "what-is-botox"])
     status = {d.name: d.describe() for d in report.documents}

@@ -16,6 +16,7 @@ from brochure.base.errors import BrochureError
 from brochure.base.paths import builtin_dir
 from brochure.build.check import check_project
 from brochure.build.run import BUILT, build_summary
+from brochure.document import messages
 from brochure.project.model import load_project
 from brochure.project.topics import parse_topic, source_version
 
@@ -151,9 +152,8 @@ def test_a_bad_message_file_names_the_file_line_and_key(make_project):
     (outcome,) = [o for o in build_summary(load_project(root), root / "out").outcomes if o.name == "care.es"]
     problems = [str(p) for p in outcome.error.problems]
     assert problems == [
-        "content/messages/es.toml:2: unknown message 'review_du' (use one of: book_online, contact_us, contents, "
-        "disclaimer, follow_up, injector, logo_alt, note, notes, page_of, patient_name, phone, read_online, "
-        "review_due, reviewed, reviewed_by, scan_to_book, tip, treatment, treatment_date, warning, your_treatment)",
+        "content/messages/es.toml:2: unknown message 'review_du' (use one of: "
+        f"{', '.join(sorted(messages.ENGLISH))})",
         "content/messages/es.toml:3: message 'page_of' uses {total}, which it cannot fill in "
         "(placeholders it may use: {page}, {pages})",
     ]
@@ -268,14 +268,15 @@ def test_a_brochure_declared_in_spanish_has_spanish_topics_labels_and_lang(make_
         assert str(pdf.Root.Lang) == "es"
     pages = pdf_text(path)
     text = " ".join(pages)
-    assert "Contenido" in text
+    assert "En esta guía" in text
     assert f"Página 2 de {len(pages)}" in pages[1]
+    assert "Página" not in pages[-1]  # the back page has no number
     assert "Cuidados" in text
     assert "Contáctenos" in pages[-1]
     # A topic not yet translated is left out, not printed in English.
     assert "Sleep well" not in text
     english = " ".join(pdf_text(root / "out/brochure.pdf"))
-    assert "Contents" in english
+    assert "In this guide" in english
     assert "Sleep well" in english
 
 
