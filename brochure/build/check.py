@@ -380,20 +380,26 @@ def press_problems(project: Project, doc: Document, paper: str, press_pdf: bytes
             )
         )
     files = _picture_files(project, doc, paper)
+    # One line for each picture at each size, with the pages it is on.
+    low: dict[tuple, list[int]] = {}
     for picture in found.pictures:
-        if picture.crisp or picture.dpi >= press.MIN_DPI:
-            continue
-        shown = files.get((picture.width, picture.height))
-        what = f"the picture {shown}" if shown else f"a picture of {picture.width} x {picture.height} pixels"
-        need_w = round(picture.width_in * press.MIN_DPI)
-        need_h = round(picture.height_in * press.MIN_DPI)
+        if not picture.crisp and picture.dpi < press.MIN_DPI:
+            key = (picture.width, picture.height, round(picture.width_in, 2), round(picture.height_in, 2))
+            low.setdefault(key, [])
+            if picture.page not in low[key]:
+                low[key].append(picture.page)
+    for (width, height, width_in, height_in), pages in low.items():
+        shown = files.get((width, height))
+        what = f"the picture {shown}" if shown else f"a picture of {width} x {height} pixels"
+        dpi = min(width / width_in, height / height_in)
+        on = f"page {pages[0]}" if len(pages) == 1 else f"pages {', '.join(map(str, pages))}"
+        need_w, need_h = round(width_in * press.MIN_DPI), round(height_in * press.MIN_DPI)
         problems.append(
             Problem(
                 shown or where,
                 None,
-                f"document {name!r}: {what} prints at {picture.dpi:.0f} dpi on page {picture.page} "
-                f"({picture.width_in:.2f} x {picture.height_in:.2f} in); a print shop needs "
-                f"{press.MIN_DPI} dpi",
+                f"document {name!r}: {what} prints at {dpi:.0f} dpi on {on} "
+                f"({width_in:.2f} x {height_in:.2f} in); a print shop needs {press.MIN_DPI} dpi",
                 f"use a larger picture, at least {need_w} x {need_h} pixels, or show it smaller",
             )
         )
