@@ -361,12 +361,12 @@ def press_problems(project: Project, doc: Document, paper: str, press_pdf: bytes
             )
         )
     if found.no_bleed:
-        pages = ", ".join(str(n) for n in found.no_bleed)
+        missing = ", ".join(str(n) for n in found.no_bleed)
         problems.append(
             Problem(
                 where,
                 None,
-                f"document {name!r}: its print-shop file has no 3 mm bleed on page {pages}",
+                f"document {name!r}: its print-shop file has no 3 mm bleed on page {missing}",
                 "remove 'bleed' and 'size' from the @page rules in your stylesheets",
             )
         )

@@ -21,7 +21,10 @@ rewriting the output catches every one, and `inspect` proves it.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
+import uuid
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -178,11 +181,34 @@ def finish(pdf: bytes, inks: Inks, document: str = "") -> bytes:
         _Converter(doc, inks).run()
         for page in doc.pages:
             _add_marks(doc, page)
+        _repeatable_id(doc)
         out = io.BytesIO()
-        # Kept as WeasyPrint made it (its ID, no new object streams): a plain, predictable file.
+        # The file's /ID from its content, so that the same inputs give the same bytes.
         preserve = pikepdf.ObjectStreamMode.preserve
-        doc.save(out, static_id=True, compress_streams=True, object_stream_mode=preserve)
+        doc.save(out, deterministic_id=True, compress_streams=True, object_stream_mode=preserve)
     return out.getvalue()
+
+
+_DOCUMENT_ID = re.compile(rb"xmp\.did:[0-9a-f-]{36}")
+
+
+def _repeatable_id(doc: Any) -> None:  # noqa: ANN401 - pikepdf.Pdf
+    """The XMP DocumentID, which WeasyPrint draws at random for PDF/X, made from the document instead."""
+    import pikepdf
+
+    metadata = doc.Root.get("/Metadata")
+    if metadata is None:
+        return
+
+    digest = hashlib.sha256()
+    for obj in doc.objects:
+        # Every stream of the document (its pages, fonts, pictures), not those about the file.
+        if isinstance(obj, pikepdf.Stream) and obj.get("/Type") not in ("/Metadata", "/XRef", "/ObjStm"):
+            digest.update(obj.read_bytes())
+    identity = str(uuid.UUID(bytes=digest.digest()[:16], version=4)).encode()
+    # The file's permanent identifier too (qpdf keeps the first /ID, and makes the second from the bytes).
+    doc.trailer.ID = pikepdf.Array([pikepdf.String(digest.digest()[:16])] * 2)
+    metadata.write(_DOCUMENT_ID.sub(b"xmp.did:" + identity, metadata.read_bytes()))
 
 
 _RGB_NAMES = frozenset({"/DeviceRGB", "/RGB", "/CalRGB"})

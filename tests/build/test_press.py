@@ -229,6 +229,15 @@ def test_brochure_pdf_is_the_same_with_print_shop_and_handouts_get_no_press_file
     assert outcomes["brochure"].press_status == "built"
 
 
+def test_press_file_is_the_same_bytes_each_time(built, tmp_path):
+    _plain, pressed = built
+    root = pressed.parent
+    build_ok(root, tmp_path / "again", names=["brochure"], print_shop=True)
+    assert (tmp_path / "again" / "brochure.press.pdf").read_bytes() == (
+        pressed / "brochure.press.pdf"
+    ).read_bytes()
+
+
 def test_brand_cmyk_values_are_used_exactly_and_greys_print_in_black_only(tmp_path):
     root = copy_sample(tmp_path)
     brand = root / "content" / "brand.toml"
