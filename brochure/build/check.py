@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from brochure.base.errors import BrochureError, BudgetError, ContentError, Problem
@@ -93,8 +94,14 @@ def check_project(
     today: dt.date | None = None,
     paper: str | None = None,
     render: bool = True,
+    print_shop: bool = False,
 ) -> Report:
-    """Run every check on the project at ``root``; never writes a file."""
+    """Run every check on the project at ``root``; never writes a file.
+
+    With ``print_shop``, each document that is not a handout is also made
+    as its print shop's file, in memory, and read back as a shop's preflight
+    would (see _check_press).
+    """
     report = Report()
     try:
         project = load_project(root)
@@ -112,6 +119,8 @@ def check_project(
     _check_contrast(project.brand, report)
     if render:
         for doc in docs:
+            if print_shop and doc.pressable:
+                doc = replace(doc, press=True)
             report.documents.append(_check_document(project, doc, paper or project.brand.paper, report))
     return report
 
@@ -332,7 +341,118 @@ def _check_document(project: Project, doc: Document, paper: str, report: Report)
         "engine",
         [Problem(doc.source, None, f"document {doc.name!r}: {w}") for w in rendered.warnings],
     )
+    if rendered.press_error is not None:
+        report.add(ERROR, PRINT_SHOP, rendered.press_error.problems)
+    elif doc.press:
+        report.add(ERROR, PRINT_SHOP, press_problems(project, doc, paper, rendered.press))
     return status
+
+
+PRINT_SHOP = "print-shop"
+
+
+def press_problems(project: Project, doc: Document, paper: str, press_pdf: bytes) -> list[Problem]:
+    """What a print shop's preflight would reject in ``doc``'s print-shop file, each with its fix."""
+    from brochure.engine import press
+
+    found = press.inspect(press_pdf)
+    name, where = doc.name, doc.source
+    problems = []
+    if not (found.output_intent and found.cmyk_profile and found.pdfx):
+        problems.append(
+            Problem(
+                where,
+                None,
+                f"document {name!r}: its print-shop file is not PDF/X-4 with a CMYK output intent",
+                "keep brochure's built-in print-shop settings; please report it",
+            )
+        )
+    for what in found.rgb:
+        problems.append(
+            Problem(
+                where,
+                None,
+                f"document {name!r}: its print-shop file still has RGB colour ({what})",
+                "use plain colours, linear or radial gradients and PNG or JPEG pictures in templates "
+                "and styles; please report it if it persists",
+            )
+        )
+    if found.no_bleed:
+        missing = ", ".join(str(n) for n in found.no_bleed)
+        problems.append(
+            Problem(
+                where,
+                None,
+                f"document {name!r}: its print-shop file has no 3 mm bleed on page {missing}",
+                "remove 'bleed' and 'size' from the @page rules in your stylesheets",
+            )
+        )
+    for font in found.fonts_not_embedded:
+        problems.append(
+            Problem(
+                where,
+                None,
+                f"document {name!r}: the font {font} is not embedded",
+                "use the brand font from content/brand.toml, whose files are embedded",
+            )
+        )
+    files = _picture_files(project, doc, paper)
+    # One line for each picture at each size, with the pages it is on.
+    low: dict[tuple, list[int]] = {}
+    for picture in found.pictures:
+        if not picture.crisp and picture.dpi < press.MIN_DPI:
+            key = (picture.width, picture.height, round(picture.width_in, 2), round(picture.height_in, 2))
+            low.setdefault(key, [])
+            if picture.page not in low[key]:
+                low[key].append(picture.page)
+    for (width, height, width_in, height_in), pages in low.items():
+        shown = files.get((width, height))
+        what = f"the picture {shown}" if shown else f"a picture of {width} x {height} pixels"
+        dpi = min(width / width_in, height / height_in)
+        on = f"page {pages[0]}" if len(pages) == 1 else f"pages {', '.join(map(str, pages))}"
+        need_w, need_h = round(width_in * press.MIN_DPI), round(height_in * press.MIN_DPI)
+        problems.append(
+            Problem(
+                shown or where,
+                None,
+                f"document {name!r}: {what} prints at {dpi:.0f} dpi on {on} "
+                f"({width_in:.2f} x {height_in:.2f} in); a print shop needs {press.MIN_DPI} dpi",
+                f"use a larger picture, at least {need_w} x {need_h} pixels, or show it smaller",
+            )
+        )
+    return problems
+
+
+_SOURCE = re.compile(r"""\bsrc=["']([^"']+)["']""")
+
+
+def _picture_files(project: Project, doc: Document, paper: str) -> dict[tuple[int, int], str]:
+    """The raster pictures ``doc`` shows, by their size in pixels, each as its path in the project."""
+    from urllib.parse import unquote, urlsplit
+    from urllib.request import url2pathname
+
+    from brochure.base.images import pixel_size
+    from brochure.document.compose import document_html
+
+    html = document_html(project, doc, paper, link_styles=False)
+    content = project.root / "content"
+    paths = [project.brand.logo, project.brand.cover_image]
+    for source in _SOURCE.findall(html):
+        parts = urlsplit(source)
+        if parts.scheme in ("", "file"):
+            paths.append(content / url2pathname(unquote(parts.path)))
+    found: dict[tuple[int, int], str] = {}
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            size = pixel_size(path.read_bytes()[: 1 << 20])
+            shown = path.resolve().relative_to(project.root.resolve()).as_posix()
+        except (OSError, ValueError):
+            continue
+        if size is not None:
+            found.setdefault(size, shown)
+    return found
 
 
 def _line_of(topic: Topic, sentence: str) -> int:

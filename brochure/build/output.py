@@ -306,7 +306,8 @@ def nothing_to_do(root: Path, out: Path, options: str, hasher=None) -> int | Non
         return None
     if project_fingerprint(root, options, hasher) != manifest.fingerprint:
         return None
-    return len(manifest.ours())
+    # Documents, not files: a print-shop file (NAME.press) goes with its document.
+    return sum(not name.endswith(".press") for name in manifest.ours())
 
 
 def remove_stale_temporaries(out: Path) -> None:

@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 
 
 BUILT, UP_TO_DATE, FAILED = "built", "up to date", "failed"
+#: The print shop's file of document NAME is NAME.press.pdf, in the manifest as NAME.press.
+PRESS = ".press"
+
+
+def press_key(key: str) -> str:
+    """The key of a document's print-shop file: its own inputs, and that it is the press file."""
+    return f"{key}{PRESS}"
 
 
 @dataclass
@@ -50,6 +57,9 @@ class Outcome:
     key: str = ""
     #: The hash of the inputs that set its look, not its words (see inputs.Keys.look).
     look: str = ""
+    #: Its print-shop file (NAME.press.pdf), and what happened to it; "" when none was asked for.
+    press: Path | None = None
+    press_status: str = ""
 
 
 def check_out_dir(project: Project, out: Path) -> Path:
@@ -98,6 +108,12 @@ class Summary:
         ]
         if self.removed:
             parts.append(f"{len(self.removed)} removed")
+        pressed = [o for o in self.outcomes if o.press_status]
+        if pressed:
+            built = sum(o.press_status == BUILT for o in pressed)
+            fresh = sum(o.press_status == UP_TO_DATE for o in pressed)
+            files = "print-shop file" if len(pressed) == 1 else "print-shop files"
+            parts.append(f"{files}: {built} rebuilt, {fresh} up to date")
         return f"{', '.join(parts)} in {self.seconds:.2f} s"
 
 
@@ -136,6 +152,7 @@ def build_summary(
     on_done: Callable[[Outcome, float], None] | None = None,
     hasher: Hasher | None = None,
     quick_first: bool = False,
+    print_shop: bool = False,
 ) -> Summary:
     """Render the documents whose inputs changed, in worker processes, and write each good one.
 
@@ -149,6 +166,10 @@ def build_summary(
     with ``quick_first`` (as ``brochure watch`` asks), the quickest one goes
     first, so the handout being edited shows before the brochure that also
     uses it, and the rest the longest first.
+
+    With ``print_shop``, every document but the handouts also gets its print
+    shop's file, NAME.press.pdf (engine.press), rebuilt when its inputs
+    change like the PDF's; a handout never does.
 
     ``on_start(count)`` is called with the number of documents once they are
     known, ``on_done(outcome, seconds)`` once for each as it is settled (up
@@ -178,7 +199,7 @@ def build_summary(
             changed = {path.name for path in hasher.reads if path.suffix == ".md"}
             if changed:
                 order.sort(key=lambda d: not any(t.path.name in changed for t in d.topics))
-            stale = _stale(order, keys, manifest, outcomes, writer, force)
+            stale = _stale(order, keys, manifest, outcomes, writer, force, print_shop)
             if quick_first:
                 # The quickest stale one first (the handout being edited shows at once), then the
                 # rest the longest first, so the brochure starts on the other core, not last.
@@ -220,7 +241,8 @@ def build_summary(
         dirty = writer.wrote or manifest.dirty
         removed: list[str] = []
         if not names:
-            removed = manifest.remove_others({d.name for d in docs})
+            # A print-shop file stays while its document does, built with --print-shop or not.
+            removed = manifest.remove_others({n for d in docs for n in (d.name, d.name + PRESS)})
             dirty = dirty or bool(removed)
         # Only a build of everything, with everything now good, may vouch for the whole project.
         everything_good = not names and all(o.status != FAILED for o in outcomes.values())
@@ -250,13 +272,23 @@ def _stale(
     outcomes: dict[str, Outcome],
     writer: _Writer,
     force: bool,
+    print_shop: bool = False,
 ) -> Iterator[Document]:
     """The documents to render, in order, each as soon as its key is known; the others are settled here."""
     for doc in docs:
         outcome = outcomes[doc.name]
         outcome.key = keys.key(doc)
-        if not force and manifest.up_to_date(doc.name, outcome.key):
+        press = print_shop and doc.pressable
+        if press:
+            doc = replace(doc, press=True)
+        fresh = not force and manifest.up_to_date(doc.name, outcome.key)
+        if fresh and press and not manifest.up_to_date(doc.name + PRESS, press_key(outcome.key)):
+            fresh = False
+        if fresh:
             outcome.status, outcome.path = UP_TO_DATE, manifest.out / manifest.entries[doc.name].file
+            if press:
+                outcome.press_status = UP_TO_DATE
+                outcome.press = manifest.out / manifest.entries[doc.name + PRESS].file
             writer.report(outcome, 0.0)
         elif owner := manifest.owner(doc.name):
             outcome.error = _taken(manifest.out / f"{doc.name}.pdf", owner)
@@ -408,3 +440,15 @@ def _finish(outcome: Outcome, result: Result, out: Path, manifest: Manifest) -> 
     manifest.record(result.name, outcome.key, result.pdf, result.seconds, fitted)
     outcome.status, outcome.path, outcome.pages = BUILT, path, result.pages
     outcome.warnings, outcome.fit = list(result.warnings), result.fit
+    if result.press_error is not None:
+        # The PDF is written; its print-shop file is not, and any old one is left as it was.
+        outcome.status, outcome.error, outcome.press_status = FAILED, result.press_error, FAILED
+    elif result.press:
+        press = out / f"{result.name}{PRESS}.pdf"
+        try:
+            write_atomic(press, result.press)
+        except OSError as exc:
+            outcome.status, outcome.error, outcome.press_status = FAILED, unwritable(press, exc), FAILED
+            return
+        manifest.record(result.name + PRESS, press_key(outcome.key), result.press, result.seconds)
+        outcome.press, outcome.press_status = press, BUILT

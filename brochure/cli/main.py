@@ -58,6 +58,12 @@ def cli(verbose: bool) -> None:
     help="Show progress: on a terminal one bar with the time left, elsewhere a line per document "
     "built. Errors and warnings are always shown.  [default: on a terminal only]",
 )
+@click.option(
+    "--print-shop",
+    is_flag=True,
+    help="Also make OUT/NAME.press.pdf of each document that is not a handout: a PDF/X-4 file in "
+    "CMYK, with 3 mm bleed and crop marks, for a print shop.",
+)
 @user_errors
 def build(
     names: tuple[str, ...],
@@ -68,22 +74,25 @@ def build(
     force: bool,
     jobs: int | None,
     progress: bool | None,
+    print_shop: bool,
 ) -> None:
     """Build PDFs: every document, or just the NAMEs given.
 
     Each document is written to OUT/NAME.pdf. Only documents whose inputs
     changed are rebuilt. A document that fails keeps its previous PDF, and
-    the others still build.
+    the others still build. With --print-shop, the brochure also gets
+    OUT/NAME.press.pdf to send to a print shop.
 
     \b
     Example:
         brochure build
+        brochure build --print-shop
         brochure build aftercare side-effects --paper a4
         brochure build --force --jobs 2
         brochure build --project ../lakeside --out ~/handouts
     """
     hasher = None
-    if not names and not force:
+    if not names and not force and not print_shop:
         # Nothing changed since the last build of everything: say so without parsing anything.
         started = time.perf_counter()
         from brochure.cli.noop import check, said
@@ -120,6 +129,7 @@ def build(
             on_start=shown.start,
             on_done=shown.done,
             hasher=hasher,
+            print_shop=print_shop,
         )
     finally:
         shown.finish()
@@ -233,8 +243,16 @@ def _naming(problem, names: list[str]) -> str:  # noqa: ANN001 - errors.Problem
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @paper_option("Paper size to check the page budgets on.")
+@click.option(
+    "--print-shop",
+    is_flag=True,
+    help="Also check what a print shop would reject in each print-shop file "
+    "(pictures under 300 dpi, RGB colours, bleed, fonts).",
+)
 @user_errors
-def check(names: tuple[str, ...], project: Path, output: str, strict: bool, paper: str | None) -> None:
+def check(
+    names: tuple[str, ...], project: Path, output: str, strict: bool, paper: str | None, print_shop: bool
+) -> None:
     """Check the project, or just the NAMEd documents, without writing any PDF.
 
     Checks the brand and documents config and every topic's front matter,
@@ -247,11 +265,12 @@ def check(names: tuple[str, ...], project: Path, output: str, strict: bool, pape
     Example:
         brochure check
         brochure check aftercare --strict
+        brochure check --print-shop
         brochure check --format json > report.json
     """
     from brochure.build.check import check_project
 
-    report = check_project(project, names, paper=paper)
+    report = check_project(project, names, paper=paper, print_shop=print_shop)
     if output == "json":
         data = {
             "ok": not report.failed(strict),

@@ -158,6 +158,12 @@ class Engine:
 
         return self._checked(pdf.lay_out(html, extra_css=extra_css, **self.settings))
 
+    def press(self, extra_css: str, html: str) -> pdf.Layout:
+        """Lay out ``html`` for the print shop (engine.press): bleed, CMYK output intent, PDF/X-4."""
+        from brochure.engine import pdf
+
+        return self._checked(pdf.lay_out(html, extra_css=extra_css, press=True, **self.settings))
+
     def prepare(self, extra_css: str, html: str, slots: Sequence[str]) -> private.Prepared | None:
         """``html`` made ready to lay out, perhaps many times with ``slots`` filled in
         (see engine.private.prepare); None where WeasyPrint's internals cannot be used."""
@@ -215,9 +221,8 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
     every = doc.spec.multiple_of
     if every and layout.pages % every:
         padding = every - layout.pages % every
-        padded = lay_out(
-            fitted.css, document_html(project, doc, paper, env, padding=padding, link_styles=False)
-        )
+        html = document_html(project, doc, paper, env, padding=padding, link_styles=False)
+        padded = lay_out(fitted.css, html)
         if padded.pages != layout.pages + padding:  # pragma: no cover - a template without padding support
             raise RenderError.at(
                 doc.source,
@@ -235,7 +240,39 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
             ]
         )
     rendered.fit = fitted
+    if doc.press and doc.pressable:
+        try:
+            rendered.press = _press(project, doc, lay_out, fitted.css, html, layout.pages)
+        except RenderError as exc:  # the PDF is good: it is still written, and this reported
+            rendered.press_error = exc
     return rendered
+
+
+def _press(project: Project, doc: Document, engine: Engine, css: str, html: str, pages: int) -> bytes:
+    """The print shop's file of ``doc``, laid out as its PDF was (same auto-fit, same padding)."""
+    from brochure.engine import pdf
+
+    layout = engine.press(css, html)
+    if layout.pages != pages:  # pragma: no cover - the bleed does not change the page area
+        raise RenderError.at(
+            doc.source,
+            None,
+            f"document {doc.name!r}: its print-shop file has {layout.pages} pages, not {pages}",
+            "please report it",
+        )
+    return pdf.write(layout, {project.brand.font_family}, press_inks(project)).pdf
+
+
+def press_inks(project: Project):  # noqa: ANN201 - engine.press.Inks
+    """How the brand's colours print in CMYK: the values in brand.toml, else the press profile's."""
+    from brochure.engine import press
+
+    exact: dict[tuple[int, int, int], Any] = {}
+    for key, hex_colour in project.brand.colors.items():
+        given = project.brand.colors_cmyk.get(key)
+        percent = given if given is not None else press.default_cmyk(hex_colour)
+        exact[press.rgb_of(hex_colour)] = tuple(v / 100 for v in percent)
+    return press.Inks(exact)
 
 
 def fit_document(

@@ -51,6 +51,8 @@ MEDIA_TYPES = {
 }
 FONT_SUFFIXES = frozenset(s for s, kind in MEDIA_TYPES.items() if kind.startswith("font/"))
 PDF_VARIANT = "pdf/ua-1"
+#: The print shop's file (engine.press): PDF/X-4, still tagged.
+PRESS_VARIANT = "pdf/x-4"
 
 
 @dataclass
@@ -61,6 +63,10 @@ class Rendered:
     pages: int
     warnings: list[str] = field(default_factory=list)
     fit: Any = None  # fit.FitResult, set by the build
+    #: The print shop's file (engine.press), when one was asked for.
+    press: bytes = b""
+    #: Why the print shop's file could not be made (the PDF itself is good).
+    press_error: RenderError | None = None
 
 
 def import_engine() -> None:
@@ -297,6 +303,8 @@ class Layout:
     warnings: list[str]
     #: The elements with a language of their own (see _languages), by the page each starts on.
     languages: list[tuple[int, str, str | None]] = field(default_factory=list)  # (page, PDF tag, lang)
+    #: Laid out for the print shop (see engine.press): written as PDF/X-4.
+    press: bool = False
 
     @property
     def pages(self) -> int:
@@ -344,6 +352,19 @@ class Source:
     messages: _Collect
     refused: list[str]
     time_limit: float
+    #: The colour profiles its stylesheets declare (the press file's output intent), for render().
+    color_profiles: dict | None = None
+
+
+def _press_sheet(fetcher: Any, text: str) -> tuple[Any, dict]:  # noqa: ANN401 - WeasyPrint's
+    """The press stylesheet parsed once per process, with the colour profile it declares."""
+    from weasyprint import CSS
+
+    if "press" not in _stylesheets:
+        profiles: dict = {}
+        sheet = CSS(string=text, url_fetcher=fetcher, font_config=_fonts(), color_profiles=profiles)
+        _stylesheets["press"] = (sheet, profiles)
+    return _stylesheets["press"]
 
 
 @contextmanager
@@ -358,6 +379,7 @@ def parsing(
     extra_css: str = "",
     fonts: str = "",
     time_limit: float | None = None,
+    press: bool = False,
 ) -> Iterator[Source]:
     """Parse ``html`` and its styles, and run what the block does with them within the time limit,
     WeasyPrint's messages caught and what goes wrong raised as a RenderError.
@@ -367,27 +389,50 @@ def parsing(
     !important) wins over them all. ``fonts`` names the project and the
     content of every font it uses (see _use_fonts). ``time_limit`` defaults
     to MAX_LAYOUT_SECONDS. Files are read only through the fetcher, inside
-    ``roots``.
+    ``roots``. With ``press``, the print shop's file: the press stylesheet
+    (engine.press) after the document's own, and class ``press`` on <html>.
     """
     time_limit = time_limit or MAX_LAYOUT_SECONDS
     import_engine()
     from weasyprint import HTML
 
     refused: list[str] = []
+    if press:
+        from brochure.engine import press as press_file
+
+        roots = [*roots, press_file.PROFILE.parent]
     fetcher = make_fetcher(roots, refused)
     _use_fonts(fonts)
     with _engine(document, refused, time_limit) as messages:
         sheets = style_sheets(fetcher, brand_css, stylesheets, extra_css)
+        profiles = None
+        if press:
+            sheet, profiles = _press_sheet(fetcher, press_file.stylesheet())
+            sheets.insert(len(sheets) - bool(extra_css), sheet)
         parsed = HTML(string=html, base_url=base_url, url_fetcher=fetcher)
-        yield Source(parsed, sheets, document, messages, refused, time_limit)
+        if press:
+            root = parsed.etree_element
+            root.set("class", " ".join([*root.get("class", "").split(), "press"]))
+        yield Source(parsed, sheets, document, messages, refused, time_limit, profiles)
 
 
 def lay_out(html: str, **settings: Any) -> Layout:  # noqa: ANN401 - parsing's settings
     """Lay out ``html`` with WeasyPrint's public ``HTML(...).render()``; ``settings`` as `parsing`'s."""
+    press = bool(settings.get("press"))
+    variant = PRESS_VARIANT if press else PDF_VARIANT
     with parsing(html, **settings) as source:
-        doc = source.html.render(font_config=_fonts(), stylesheets=source.sheets, pdf_variant=PDF_VARIANT)
+        doc = source.html.render(
+            font_config=_fonts(),
+            stylesheets=source.sheets,
+            pdf_variant=variant,
+            color_profiles=source.color_profiles,
+        )
     return Layout(
-        doc, source.document, list(source.messages.warnings), languages(source.html.etree_element, doc)
+        doc,
+        source.document,
+        list(source.messages.warnings),
+        languages(source.html.etree_element, doc),
+        press=press,
     )
 
 
@@ -488,10 +533,12 @@ def _language_finisher(languages: list[tuple[int, str, str | None]]):  # noqa: A
     return finish
 
 
-def write(layout: Layout, allowed_fonts: set[str] | None) -> Rendered:
+def write(layout: Layout, allowed_fonts: set[str] | None, inks: Any = None) -> Rendered:  # noqa: ANN401
     """Write a layout to tagged PDF bytes, or raise RenderError.
 
     With ``allowed_fonts``, text set in any other font family fails the render.
+    A press layout is written as PDF/X-4 and finished for the print shop
+    (engine.press) with ``inks``, a press.Inks.
     """
     doc, document = layout.doc, layout.document
     # Attachments could only come from a <link rel="attachment"> in a
@@ -499,7 +546,10 @@ def write(layout: Layout, allowed_fonts: set[str] | None) -> Rendered:
     doc.metadata.attachments = []
     with _weasyprint_messages() as messages:
         finisher = _language_finisher(layout.languages) if layout.languages else None
-        pdf = doc.write_pdf(pdf_variant=PDF_VARIANT, attachments=None, finisher=finisher)
+        if layout.press:
+            pdf = doc.write_pdf(pdf_variant=PRESS_VARIANT, pdf_tags=True, attachments=None, finisher=finisher)
+        else:
+            pdf = doc.write_pdf(pdf_variant=PDF_VARIANT, attachments=None, finisher=finisher)
     if messages.errors:
         raise RenderError([_problem(document, m) for m in messages.errors])
     used = frozenset(font.family for font in doc.fonts.values())
@@ -513,6 +563,18 @@ def write(layout: Layout, allowed_fonts: set[str] | None) -> Rendered:
             "font-family; use only the brand's font",
         )
     warnings = layout.warnings + [w for w in messages.warnings if w not in layout.warnings]
+    if layout.press:
+        from brochure.engine import press
+
+        try:
+            pdf = press.finish(pdf, inks or press.Inks(), document)
+        except press.PressError as exc:
+            raise RenderError.at(
+                document,
+                None,
+                f"the print-shop file cannot be made: it holds {exc}",
+                "use colours and pictures in RGB or CMYK, with plain (linear or radial) gradients",
+            ) from None
     return Rendered(pdf=pdf, pages=layout.pages, warnings=warnings)
 
 

@@ -6,7 +6,7 @@ import logging
 import re
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,16 @@ def _email(value: str) -> str | None:
 DEFAULT_SAFE_MARGIN_IN = 0.25
 
 
+def _cmyk(value: list) -> str | None:
+    """A colour's cyan, magenta, yellow and black ink for the print shop, each 0 to 100 (percent)."""
+    if len(value) != 4:
+        return f"must be four numbers (cyan, magenta, yellow, black), not {len(value)}"
+    wrong = [v for v in value if not 0 <= v <= 100]
+    if wrong:
+        return f"must be percentages from 0 to 100, not {wrong[0]!r}"
+    return None
+
+
 def _safe_margin(value: float) -> str | None:
     return None if 0 <= value <= 1 else f"must be between 0 and 1 (inches), not {value}"
 
@@ -86,6 +96,19 @@ BRAND_SCHEMA: dict[str, Field] = {
             "text": Field(str, default="#1f1f1f", check=schema.is_colour, example='text = "#1f1f1f"'),
             "muted": Field(str, default="#4d4d4d", check=schema.is_colour, example='muted = "#4d4d4d"'),
             "light": Field(str, default="#eef3f7", check=schema.is_colour, example='light = "#eef3f7"'),
+        },
+    ),
+    "colors_cmyk": Field(
+        dict,
+        fields={
+            key: Field(list, items=float, check=_cmyk, example=f"{key} = {example}")
+            for key, example in (
+                ("primary", "[92, 62, 28, 12]"),
+                ("accent", "[38, 92, 30, 10]"),
+                ("text", "[0, 0, 0, 90]"),
+                ("muted", "[0, 0, 0, 72]"),
+                ("light", "[6, 2, 1, 0]"),
+            )
         },
     ),
     "font": Field(
@@ -246,6 +269,8 @@ class Brand:
     safe_margin_in: float = DEFAULT_SAFE_MARGIN_IN
     #: A picture for the brochure's cover, drawn as decoration (optional).
     cover_image: Path | None = None
+    #: The print shop's CMYK for each colour (percent), where brand.toml gives it (see engine.press).
+    colors_cmyk: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -448,6 +473,7 @@ def load_brand(root: Path) -> tuple[Brand, list[Problem]]:
         contact=values["contact"],
         safe_margin_in=float(values["print"]["safe_margin_in"]),
         cover_image=cover_image,
+        colors_cmyk={k: tuple(v) for k, v in values["colors_cmyk"].items() if v is not None},
     )
     return brand, result.warnings
 

@@ -79,6 +79,13 @@ class Document:
     lang: str = "en"
     #: How it fitted in the last build, where auto-fit starts (set by the build; no part of its key).
     fit_hint: FitHint | None = field(default=None, compare=False, repr=False)
+    #: Also make the print shop's file, NAME.press.pdf (set by `build --print-shop`; no part of its key).
+    press: bool = field(default=False, compare=False, repr=False)
+
+    @property
+    def pressable(self) -> bool:
+        """Whether a print-shop file is made of it: every kind but the handout (a desk prints those)."""
+        return self.spec.kind != "handout"
 
     @property
     def large(self) -> bool:

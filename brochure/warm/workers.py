@@ -45,6 +45,10 @@ class Result:
     warnings: Sequence[str] = ()
     fit: FitResult | None = None
     error: BrochureError | None = None
+    #: The print shop's file (NAME.press.pdf), when the document asked for one.
+    press: bytes = b""
+    #: Why the print shop's file could not be made, when it could not (the PDF is good).
+    press_error: BrochureError | None = None
 
 
 def default_jobs() -> int:
@@ -134,7 +138,16 @@ def _render(shared: tuple[str, str], doc: Document, paper: str, strict: bool, me
     except MemoryError:
         return Result(doc.name, time.perf_counter() - started, error=_out_of_memory(doc, memory_mb))
     seconds = time.perf_counter() - started
-    return Result(doc.name, seconds, rendered.pdf, rendered.pages, tuple(rendered.warnings), rendered.fit)
+    return Result(
+        doc.name,
+        seconds,
+        rendered.pdf,
+        rendered.pages,
+        tuple(rendered.warnings),
+        rendered.fit,
+        press=rendered.press,
+        press_error=rendered.press_error,
+    )
 
 
 def _probe(shared: tuple[str, str], doc: Document, paper: str, css: str) -> bool | None:  # noqa: ANN001
