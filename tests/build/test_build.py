@@ -266,7 +266,8 @@ def test_documents_config_naming_a_missing_topic_is_an_error(make_project):
     )
     with pytest.raises(
         BrochureError,
-        match=r"content/documents.toml:1: document 'guide' names topic 'nope', which does not exist",
+        match=r"content/documents.toml:4: document 'guide' names topic 'nope' in 'topics', "
+        r"but content/topics/nope.md does not exist",
     ):
         load_project(root)
 
