@@ -103,7 +103,8 @@ def test_the_cover_is_the_outside_right_panel_and_its_text_lies_inside_it(trifol
     title = [w for w in found if w[3] - w[1] >= 20]
     assert " ".join(w[4] for w in title) == "After your Botox treatment"
     for left, _top, right, _bottom, word in title:
-        assert cover_left + 18 <= left and right <= cover_right - 18, word
+        assert cover_left + 18 <= left, word
+        assert right <= cover_right - 18, word
     # The back panel (the middle one outside) holds the contact details and the booking code.
     back_left, back_right = panel_rects(path, 0)[1]
     phone = [w for w in found if w[4] == "555-0142"]
@@ -120,7 +121,8 @@ def test_no_text_crosses_a_fold_or_comes_near_one_or_the_edge(trifolds, paper):
         assert len(found) > 40
         for left, top, right, bottom, word in found:
             assert any(a + clear - 1 <= left and right <= b - clear + 1 for a, b in panels), (page, word)
-            assert top >= clear - 1 and bottom <= SIZE_PT[paper][1] - clear + 1, (page, word)
+            assert top >= clear - 1, (page, word)
+            assert bottom <= SIZE_PT[paper][1] - clear + 1, (page, word)
 
 
 def test_the_topics_headings_all_appear_inside_in_order(trifolds, sample_topics):
@@ -166,7 +168,8 @@ def test_the_booking_code_is_at_least_20_mm_and_scans(trifolds):
         picture = page.render(scale=200 / 72).to_pil()
     finally:
         document.close()
-    assert sizes and min(sizes) / PT_PER_MM >= 20
+    assert sizes
+    assert min(sizes) / PT_PER_MM >= 20
     assert "https://example.com/book" in {c.text for c in zxingcpp.read_barcodes(picture) if c.valid}
 
 
@@ -187,7 +190,8 @@ def test_body_text_is_comfortable_and_the_panels_wear_the_brand(trifolds):
 def test_the_text_columns_sit_inside_their_panels(paper):
     folded = sheet(paper)
     for (left, right), (a, b) in zip(folded.columns(), folded.panels(2), strict=True):
-        assert left - a >= FOLD_CLEARANCE_IN and b - right >= FOLD_CLEARANCE_IN
+        assert left - a >= FOLD_CLEARANCE_IN
+        assert b - right >= FOLD_CLEARANCE_IN
 
 
 def test_text_over_a_fold_is_found():
@@ -218,7 +222,8 @@ def test_topics_a_little_too_long_are_fitted_to_the_six_panels_without_crossing_
     grow(root / "content/topics/side-effects.md", 0.35)
     (root / "content/documents.toml").write_text(TRIFOLD + 'topics = ["aftercare", "side-effects"]\n')
     outcome = build_ok(root, names=["rack"])["rack"]
-    assert outcome.fit is not None and outcome.fit.tightened
+    assert outcome.fit is not None
+    assert outcome.fit.tightened
     assert 9.5 <= outcome.fit.body_pt < 10.5
     path = root / "out/rack.pdf"
     assert len(PdfReader(path).pages) == 2
