@@ -74,6 +74,8 @@ def words(path: Path, page: int) -> list[tuple[float, float, float, float, str]]
 
 @pytest.mark.parametrize("paper", ["letter", "a4"])
 def test_the_trifold_is_two_landscape_pages(trifolds, paper):
+    checked = subprocess.run(["qpdf", "--check", str(trifolds[paper])], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     with pikepdf.open(trifolds[paper]) as pdf:
         assert len(pdf.pages) == 2
         for page in pdf.pages:
