@@ -133,15 +133,19 @@ def copy_sample(dest: Path, variants: bool = False) -> Path:
     """A copy of the sample project's content (no templates or styles of its own).
 
     Without ``variants``, the copy makes the 8 documents of the English sample:
-    its translations and large print are left out, to keep the tests that build
-    it fast (test_variants.py and the tests on ``sample_out`` cover them).
+    its translations, large print and tri-fold are left out, to keep the tests
+    that build it fast (test_variants.py, test_trifold.py and the tests on
+    ``sample_out`` cover them).
     """
     shutil.copytree(REPO / "content", dest / "content")
     if not variants:
         for translation in (dest / "content/topics").glob("*.*.md"):
             translation.unlink()
         documents = dest / "content/documents.toml"
-        documents.write_text(re.sub(r"(?m)^(languages|large_print\w*) = .*$", "", documents.read_text()))
+        text = re.sub(r"(?m)^(languages|large_print\w*) = .*$", "", documents.read_text())
+        entries = text.split("[[document]]")
+        text = "[[document]]".join(e for e in entries if 'kind = "trifold"' not in e)
+        documents.write_text(text)
     return dest
 
 

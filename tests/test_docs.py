@@ -62,7 +62,7 @@ def test_make_sample_works_on_a_fresh_clone(tmp_path):
     pdfs = sorted(p.stem for p in (clone / "out").glob("*.pdf"))
     topics = sorted(p.stem for p in (clone / "content" / "topics").glob("*.md"))
     # Every topic and translation, each also in large print (the sample declares it).
-    assert pdfs == sorted([*topics, *(f"{t}.large" for t in topics), "brochure"])
+    assert pdfs == sorted([*topics, *(f"{t}.large" for t in topics), "brochure", "aftercare-trifold"])
     assert all(len(PdfReader(clone / "out" / f"{t}.pdf").pages) == 1 for t in topics)
     assert (
         result.stdout.strip().splitlines()[-1].startswith(f"{len(pdfs)} rebuilt, 0 up to date, 0 failed in ")

@@ -64,6 +64,10 @@ def document_html(
     from brochure.document import messages
 
     own_language = doc.lang == project.settings.source_lang
+    if doc.spec.kind == "trifold":
+        from brochure.document.trifold import sheet
+
+        extra = {"sheet": sheet(paper), **(extra or {})}
     info = {
         "name": doc.name,
         "kind": doc.spec.kind,
@@ -89,6 +93,7 @@ def document_html(
         # Pages added before the back page so the page count is a multiple of N.
         "padding": padding,
         "pad_with": doc.spec.pad_with,
+        "landscape": doc.landscape,
     }
     return render.render_html(
         env,
@@ -147,7 +152,7 @@ class Engine:
             "base_url": (project.root / "content").as_uri() + "/",
             "roots": allowed_roots(project),
             "document": doc.name,
-            "brand_css": brand_css(project.brand, paper),
+            "brand_css": brand_css(project.brand, paper, doc.landscape),
             "stylesheets": styles,
             "fonts": "\n".join([str(project.root), *sorted({f"{f}={hasher.file(f)}" for f in font_files})]),
         }
@@ -205,6 +210,13 @@ def render_document(project: Project, doc: Document, paper: str, env=None, *, st
         )
         for where, in_margin in measured.outside
     ]
+    if doc.spec.kind == "trifold":
+        from brochure.document import trifold
+
+        problems += [
+            Problem(doc.source, doc.spec.line, f"document {doc.name!r}: {where}", _FOLD_FIX)
+            for where in trifold.crossings(measured, trifold.sheet(paper))
+        ]
     if measured.smallest_pt and measured.smallest_pt < MIN_TEXT_PT:
         problems.append(
             Problem(
@@ -281,6 +293,7 @@ def fit_document(
     """``doc`` laid out by ``lay_out(extra_css)`` within its page budget, at a size its readers can
     still read (see fit.fit): for the build and for personalised copies alike."""
     from brochure.document.fit import fit
+    from brochure.document.trifold import ROOM
 
     return fit(
         lay_out,
@@ -290,6 +303,7 @@ def fit_document(
         name=doc.name,
         safe_px=project.brand.safe_margin_in * 96,
         hint=hint,
+        room=ROOM if doc.spec.kind == "trifold" else None,
     )
 
 
@@ -308,7 +322,8 @@ _PAGE_SIZE = re.compile(r"@page[^{]*\{[^}]*?\bsize\s*:", re.IGNORECASE | re.DOTA
 
 def _check_paper(layout, paper: str, chains: dict[Path, list[Path]], project: Project, doc: Document) -> None:  # noqa: ANN001
     """Fail a document whose pages, as laid out, are not the brand's paper (a stylesheet set @page size)."""
-    want_w, want_h = paper_named(paper).pixels
+    width_in, height_in = paper_named(paper).size(doc.landscape)
+    want_w, want_h = width_in * 96, height_in * 96
     for number, page in enumerate(layout.doc.pages, start=1):
         if abs(page.width - want_w) <= 0.5 and abs(page.height - want_h) <= 0.5:
             continue
@@ -334,6 +349,7 @@ def _check_paper(layout, paper: str, chains: dict[Path, list[Path]], project: Pr
         )
 
 
+_FOLD_FIX = "make the picture or table smaller, or break the long line; panels are narrow"
 _OUTSIDE_FIX = "make the picture or table smaller, or break the long line"
 _MARGIN_FIX = (
     "shorten the disclaimer or contact details in content/brand.toml, "

@@ -27,13 +27,19 @@ if TYPE_CHECKING:  # the engine is imported only when something is rendered
     from brochure.engine.pdf import Layout
 
 STEP_PT = 0.25
+#: The left and right page margins of a tightened layout (inches). A tri-fold keeps its sheet's
+#: margins at this value, so that tightening never moves its columns off their panels.
+PAGE_SIDE_MARGIN_IN = 0.5
 
 #: Spacing used once a document overflows: less air between lines and blocks.
 #: WeasyPrint gives stylesheets passed to render() the user origin, which
 #: loses to the document's own rules unless marked !important.
-TIGHT_CSS = """
-@page { margin-left: 0.5in !important; margin-right: 0.5in !important; }
-html { line-height: 1.2 !important; }
+_SIDES = (
+    f"margin-left: {PAGE_SIDE_MARGIN_IN:g}in !important; margin-right: {PAGE_SIDE_MARGIN_IN:g}in !important;"
+)
+TIGHT_CSS = (
+    f"\n@page {{ {_SIDES} }}\n"
+    + """html { line-height: 1.2 !important; }
 p, ul, ol, table, blockquote { margin-bottom: 0.3em !important; }
 li { margin-bottom: 0 !important; }
 h1 { margin-bottom: 0.15em !important; }
@@ -42,6 +48,7 @@ h3 { margin-top: 0.4em !important; margin-bottom: 0.08em !important; }
 .summary { margin-bottom: 0.3em !important; }
 .brand-header { margin-bottom: 6pt !important; padding-bottom: 4pt !important; }
 """
+)
 
 
 @dataclass(frozen=True)
@@ -113,16 +120,19 @@ def fit(
     name: str,
     safe_px: float = 0.0,
     hint: FitHint | None = None,
+    room: Room | None = None,
 ) -> tuple[Layout, Measure, FitResult]:
     """Lay out with ``lay_out(extra_css)`` until the document fits ``budget``.
 
     With a ``hint``, start from the size that fitted last time (see FitHint).
     Raises BudgetError naming the last heading that fits, how much overflows,
-    and the ways out, when even the tightest readable layout does not fit.
+    and the ways out (``room``'s, when given), when even the tightest
+    readable layout does not fit.
     """
     from brochure.engine.measure import MIN_TEXT_PT, measure
 
     floor = max(floor_pt, MIN_TEXT_PT)
+
     extra = -1  # layouts beyond the first
     overflowing: float | None | object = _UNKNOWN  # a size known to be too big
     if hint is not None:
@@ -165,12 +175,12 @@ def fit(
         if budget.allows(best[0].pages):
             return best[0], best[1], FitResult(extra, base, True, best[2], None, base)
         if floor >= base:
-            _overflowing(best[1], budget, floor, source, name)
+            _too_long(best[1], budget, floor, source, name, room)
     elif overflowing is None and floor >= base:
-        _overflowing(attempt(None)[1], budget, floor, source, name)  # for the message's figures
+        _too_long(attempt(None)[1], budget, floor, source, name, room)  # for the message's figures
     smallest = attempt(floor)
     if not budget.allows(smallest[0].pages):
-        _overflowing(smallest[1], budget, floor, source, name)
+        _too_long(smallest[1], budget, floor, source, name, room)
     # Bisection over sizes on a STEP_PT grid: `low` fits, `high` does not.
     high = base if overflowing is _UNKNOWN or overflowing is None else cast(float, overflowing)
     low, best = floor, smallest
@@ -233,9 +243,17 @@ def _remembered(
     return layout, measure(layout, safe_px), result
 
 
-def _overflowing(m: Measure, budget: Budget, floor: float, source: str, name: str) -> None:
+@dataclass(frozen=True)
+class Room:
+    """What a document's pages are, and the way out when it does not fit, in its own words."""
+
+    pages: str  # "the six panels of a tri-fold (one sheet, both sides)"
+    fix: str
+
+
+def _too_long(m: Measure, budget: Budget, floor: float, source: str, name: str, room: Room | None) -> None:
     limit = budget.limit or m.pages
-    pages = f"{limit} page{'s' * (limit != 1)}"
+    pages = room.pages if room else f"{limit} page{'s' * (limit != 1)}"
     if m.oversized:
         # Counting lines would mislead: one thing is too big for any page.
         raise BudgetError.at(
@@ -252,6 +270,8 @@ def _overflowing(m: Measure, budget: Budget, floor: float, source: str, name: st
         None,
         f"document {name!r} does not fit on {pages}, even with tight spacing and {floor:g} pt text: "
         f"about {lines} lines ({share:.1f} of a page) too many{after}",
-        f"shorten it by about {lines} lines, split it into two topics, "
+        room.fix
+        if room
+        else f"shorten it by about {lines} lines, split it into two topics, "
         "or raise its page budget in content/documents.toml",
     )

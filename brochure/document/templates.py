@@ -164,8 +164,11 @@ def find_style(root: Path, name: str) -> Path:
     )
 
 
-def brand_css(brand: Brand, paper: str) -> str:
-    """CSS custom properties and @font-face rules from the brand; values were validated."""
+def brand_css(brand: Brand, paper: str, landscape: bool = False) -> str:
+    """CSS custom properties and @font-face rules from the brand; values were validated.
+
+    The page is the brand's paper, turned sideways for a ``landscape`` document (a tri-fold).
+    """
     c = brand.colors
     faces = []
     for face in brand.fonts:
@@ -181,7 +184,8 @@ def brand_css(brand: Brand, paper: str) -> str:
             # Margin boxes (running header, page numbers) take their font from
             # the page, not from <html>: without this they fall back to a
             # system font.
-            f'@page {{ size: {paper_named(paper).css}; font-family: "{brand.font_family}"; }}',
+            f"@page {{ size: {paper_named(paper).css_size(landscape)}; "
+            f'font-family: "{brand.font_family}"; }}',
             ":root {",
             f'  --brand-font: "{brand.font_family}";',
             f"  --brand-primary: {c['primary']};",
@@ -239,7 +243,7 @@ def render_html(
             lang=lang,
             created=created.isoformat() if created else None,
             stylesheets=[p.as_uri() for p in styles] if link_styles else [],
-            brand_css=Markup(brand_css(brand, paper)) if link_styles else "",  # noqa: S704 - validated values only
+            brand_css=Markup(brand_css(brand, paper, bool(document.get("landscape")))) if link_styles else "",  # noqa: S704 - validated values only
             logo=brand.logo.as_uri(),
             **(extra or {}),
             cover_image=brand.cover_image.as_uri() if brand.cover_image else None,

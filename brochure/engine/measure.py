@@ -14,6 +14,9 @@ MIN_TEXT_PT = 9.0
 EDGE_TOLERANCE_PX = 1.0
 #: Text this large (and four times the body size) is a mistake, not a heading or a cover title.
 GIANT_TEXT_PT = 60.0
+#: Elements of this class paint a background meant to reach the paper's edge (a tri-fold's panels),
+#: and into the bleed of a print-shop file: the edge checks look at their text, not their paint.
+BLEED_CLASS = "bleed"
 
 
 @dataclass
@@ -31,6 +34,8 @@ class Measure:
     fill: list[float] = field(default_factory=list)  # share of each page's body area in use
     #: Things that overflow whatever is cut: a picture or block taller than the page, giant text.
     oversized: list[str] = field(default_factory=list)
+    #: Every run of text outside the page margins: (page number, left, top, right, bottom in CSS px, text).
+    texts: list[tuple[int, float, float, float, float, str]] = field(default_factory=list)
 
     def overflow(self, budget: int) -> tuple[int, float]:
         """Lines, and share of a page, beyond the first ``budget`` pages."""
@@ -78,7 +83,7 @@ def _measure(layout: Layout, safe_px: float) -> Measure:
         for box, in_margin in _descendants(page_box, boxes.MarginBox):
             if isinstance(box, boxes.LineBox) and not in_margin:
                 lines += 1
-            if not in_margin:
+            if not in_margin and not (isinstance(box, boxes.BlockBox) and _bleeds(box)):
                 _check_height(box, boxes, page_box.height, result)
             if isinstance(box, boxes.TextBox) and box.text.strip():
                 size = box.style["font_size"] / PX_PER_PT
@@ -91,6 +96,10 @@ def _measure(layout: Layout, safe_px: float) -> Measure:
                     _note(result, f"text '{words}' is set at {size:g} pt")
                 if size < result.smallest_pt:
                     result.smallest_pt, result.smallest_text = round(size, 2), box.text.strip()[:40]
+                if not in_margin:
+                    left, top = box.position_x, box.position_y
+                    right, bottom = left + box.margin_width(), top + box.margin_height()
+                    result.texts.append((number, left, top, right, bottom, box.text.strip()[:40]))
                 _check_edges(
                     box,
                     (width, height, safe_px),
@@ -103,7 +112,7 @@ def _measure(layout: Layout, safe_px: float) -> Measure:
                 alt = box.element.get("alt") if box.element is not None else None
                 what = f"picture '{alt}'" if alt else "a picture"
                 _check_edges(box, (width, height, safe_px), number, what, in_margin, result.outside)
-            elif _drawn(box, boxes) and not _full_bleed(box):
+            elif _drawn(box, boxes) and not _bleeds(box):
                 what = f"the border or background of <{box.element_tag}>"
                 _check_edges(
                     box, (width, height, safe_px), number, what, in_margin, result.outside, border=True
@@ -116,14 +125,6 @@ def _measure(layout: Layout, safe_px: float) -> Measure:
     if result.smallest_pt == 1e9:
         result.smallest_pt = 0.0
     return result
-
-
-def _full_bleed(box: Any) -> bool:  # noqa: ANN401 - a WeasyPrint box
-    """Whether the box is a background designed to reach the paper's edge (class ``full-bleed``,
-    the brochure's cover band): an office printer leaves its usual white rim there, a print shop
-    prints it into the bleed. Text and pictures in it are still checked."""
-    element = box.element
-    return element is not None and "full-bleed" in (element.get("class") or "").split()
 
 
 def _note(result: Measure, what: str) -> None:
@@ -157,6 +158,12 @@ def _descendants(box: Any, margin_type: type, in_margin: bool = False):  # noqa:
     yield box, in_margin
     for child in getattr(box, "children", ()):
         yield from _descendants(child, margin_type, in_margin)
+
+
+def _bleeds(box: Any) -> bool:  # noqa: ANN401
+    """Whether a box is a background meant to reach the paper's edge (see BLEED_CLASS)."""
+    element = getattr(box, "element", None)
+    return element is not None and BLEED_CLASS in (element.get("class") or "").split()
 
 
 def _drawn(box: Any, boxes: Any) -> bool:  # noqa: ANN401

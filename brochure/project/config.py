@@ -161,7 +161,10 @@ def _page_count(value: int) -> str | None:
 DOCUMENT_SCHEMA: dict[str, Field] = {
     "name": Field(str, required=True, example='name = "brochure"  (or "{topic}" for one per topic)'),
     "kind": Field(
-        str, default="handout", check=schema.one_of("handout", "brochure"), example='kind = "handout"'
+        str,
+        default="handout",
+        check=schema.one_of("handout", "brochure", "trifold"),
+        example='kind = "handout"',
     ),
     "template": Field(str, example='template = "handout.html"'),
     "styles": Field(list, items=str, example='styles = ["base.css", "handout.css"]'),
@@ -179,8 +182,12 @@ DOCUMENT_SCHEMA: dict[str, Field] = {
     "languages": Field(list, items=str, example='languages = ["en", "es"]'),
 }
 
+#: The pages of a kind that always has the same number: a handout one (unless it says), a tri-fold two.
+FIXED_PAGES = {"handout": 1, "trifold": 2}
 #: A large-print handout may have this many pages unless its document says otherwise.
 LARGE_PRINT_PAGES = 2
+#: A tri-fold's body text is never set below this size, even when the project's floor is higher.
+TRIFOLD_FLOOR_PT = 9.5
 #: Large print never sets body text below this size, not even to fit.
 LARGE_PRINT_FLOOR_PT = 16.0
 
@@ -296,6 +303,8 @@ class DocumentSpec:
     languages: tuple[str, ...] = ()
     #: Large print: this document is the variant (styles end with large.css).
     large: bool = False
+    #: The line of its 'topics' key, for messages about a topic it names.
+    topics_line: int | None = None
 
 
 DEFAULT_DOCUMENTS = [
@@ -547,6 +556,11 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
             continue
         seen.add(name)
         kind = v["kind"]
+        if kind == "trifold":
+            problems = _check_trifold(name, v, lines, prefix, line)
+            if problems:
+                errors += problems
+                continue
         specs.append(
             DocumentSpec(
                 name=name,
@@ -556,7 +570,7 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
                 title=v["title"],
                 subtitle=v["subtitle"],
                 topics=tuple(v["topics"]) if v["topics"] is not None else None,
-                pages=v["pages"] if v["pages"] is not None else (1 if kind == "handout" else None),
+                pages=v["pages"] if v["pages"] is not None else FIXED_PAGES.get(kind),
                 max_pages=v["max_pages"],
                 multiple_of=v["multiple_of"],
                 pad_with=v["pad_with"],
@@ -564,6 +578,7 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
                 large_print=v["large_print"],
                 large_print_pages=v["large_print_pages"] or LARGE_PRINT_PAGES,
                 languages=tuple(v["languages"] or ()),
+                topics_line=lines.get(prefix + "topics", line),
             )
         )
         errors += _check_languages(v["languages"] or (), DOCUMENTS_FILE, lines.get(prefix + "languages"))
@@ -579,6 +594,34 @@ def load_documents(root: Path) -> tuple[list[DocumentSpec], Settings, list[Probl
     if errors:
         raise ConfigError(errors)
     return specs, settings, warnings
+
+
+def _check_trifold(
+    name: str, values: dict[str, Any], lines: dict[str, int], prefix: str, line: int | None
+) -> list[Problem]:
+    """A tri-fold's own rules: chosen topics, and no page budget (it is always one sheet, two sides)."""
+    problems = []
+    if not values["topics"]:
+        problems.append(
+            Problem(
+                DOCUMENTS_FILE,
+                lines.get(prefix + "topics", line),
+                f"tri-fold {name!r} has no topics: its six panels hold two or three short topics, not all",
+                'add topics = ["aftercare", "side-effects"]: file names from content/topics/ without .md',
+            )
+        )
+    for key in ("pages", "max_pages", "multiple_of"):
+        if values[key] is not None:
+            problems.append(
+                Problem(
+                    DOCUMENTS_FILE,
+                    lines.get(prefix + key, line),
+                    f"tri-fold {name!r} sets '{key}', but a tri-fold is always one sheet "
+                    "printed on both sides (2 pages)",
+                    f"remove '{key}'; to make it fit, choose fewer or shorter topics",
+                )
+            )
+    return problems
 
 
 def _check_languages(languages: Sequence[Any], shown: str, line: int | None) -> list[Problem]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from brochure.base.errors import BrochureError, ConfigError, Problem
 from brochure.project.config import (
     LARGE_PRINT_FLOOR_PT,
+    TRIFOLD_FLOOR_PT,
     Brand,
     DocumentSpec,
     Settings,
@@ -94,13 +95,23 @@ class Document:
 
     def floor_pt(self, settings: Settings) -> float:
         """The smallest body size auto-fit may use."""
-        return LARGE_PRINT_FLOOR_PT if self.large else settings.body_floor_pt
+        if self.large:
+            return LARGE_PRINT_FLOOR_PT
+        if self.spec.kind == "trifold":
+            # A panel is a narrow column: tri-folds are set smaller than a page-wide handout.
+            return min(settings.body_floor_pt, TRIFOLD_FLOOR_PT)
+        return settings.body_floor_pt
+
+    @property
+    def landscape(self) -> bool:
+        """Whether its pages are the brand's paper turned sideways (a tri-fold's sheet)."""
+        return self.spec.kind == "trifold"
 
     @property
     def title(self) -> str:
         if self.spec.title:
             return self.spec.title
-        return self.topics[0].title if self.spec.kind == "handout" else ""
+        return self.topics[0].title if self.spec.kind in ("handout", "trifold") else ""
 
     @property
     def budget(self) -> Budget:
@@ -226,8 +237,9 @@ def documents(project: Project) -> list[Document]:
                 errors.append(
                     Problem(
                         "content/documents.toml",
-                        spec.line,
-                        f"document {spec.name!r} names topic {slug!r}, which does not exist",
+                        spec.topics_line or spec.line,
+                        f"document {spec.name!r} names topic {slug!r} in 'topics', "
+                        f"but content/topics/{slug}.md does not exist",
                         f"use a file name from content/topics/ without '.md': {', '.join(sorted(by_slug))}",
                     )
                 )

@@ -121,7 +121,7 @@ def test_documents_config_problems(make_project):
     assert [str(p) for p in caught.value.problems] == [
         "content/documents.toml:2: document name 'bad name!' cannot be a file name (use letters, digits, '-' and '_' only)",
         "content/documents.toml:4: key 'name' is required (add 'name = \"brochure\"  (or \"{topic}\" for one per topic)')",
-        "content/documents.toml:5: key 'kind' must be one of handout, brochure, not 'poster' (write it like 'kind = \"handout\"')",
+        "content/documents.toml:5: key 'kind' must be one of handout, brochure, trifold, not 'poster' (write it like 'kind = \"handout\"')",
     ]
 
 

@@ -238,6 +238,7 @@ def test_a_printed_personalised_handout_in_two_clicks_and_the_name(page, desk, c
     assert page.locator(".card:visible").evaluate_all("cs => cs.map(c => c.dataset.name)") == [
         "aftercare",
         "brochure",  # which holds every topic
+        "aftercare-trifold",  # which holds aftercare and side effects
     ]
     audit(page)
     page.screenshot(path=shots / f"{size}-1-handouts.png")
@@ -571,10 +572,11 @@ def test_the_status_page_follows_an_edit_and_survives_a_mistake(page, desk, shot
     text = topic.read_text()
     version = page.locator("#status-summary").get_attribute("data-version")
     topic.write_text(text.replace("We may ask you to come back", "We will ask you to come back"))
-    # No reload: the page swaps in the new status when the watcher has rebuilt the handout.
+    # No reload: the page swaps in the new status when the watcher has rebuilt the handout
+    # (and its large print, the brochure and the tri-fold, which hold it too).
     page.wait_for_function(
         "(v) => { const s = document.querySelector('#status-summary');"
-        " return s.dataset.version !== v && s.textContent.includes('3 rebuilt, 18 up to date'); }",
+        " return s.dataset.version !== v && s.textContent.includes('4 rebuilt, 18 up to date'); }",
         arg=version,
     )
     assert row.get_attribute("data-state") == "rebuilt"
