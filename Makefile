@@ -32,7 +32,7 @@ lint: $(BIN)/brochure
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Redraw the golden pictures of the sample's first pages (tests/test_golden.py) and of the desk's main screens
+# Redraw the golden pictures of every page of the sample and its print-shop files (tests/test_golden.py) and of the desk's main screens
 # after a change that is meant to alter the look; then look at them and commit.
 golden: $(BIN)/brochure
 	BROCHURE_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q -n 0 tests/test_golden.py "tests/web/test_desk_browser.py::test_the_main_screens_look_as_they_did"

@@ -1,4 +1,5 @@
-"""Visual regression: the first page of every sample document, against a picture of how it looked.
+"""Visual regression: every page of every sample document, and of the print shop's files, against a
+picture of how it looked.
 
 The pictures are in tests/golden/. After a change meant to alter the look,
 regenerate them with `make golden`, look at them, and commit them.
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pypdfium2
 import pytest
-from conftest import build_ok, copy_sample
+from conftest import REPO, build_ok, copy_sample
 from PIL import Image, ImageChops
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -25,13 +26,18 @@ PAGE_TOLERANCE = 0.002
 UPDATE = os.environ.get("BROCHURE_UPDATE_GOLDEN") == "1"
 
 
-def first_page(path: Path) -> Image.Image:
-    """The first page of a PDF drawn by PDFium, in RGB."""
+def pages(path: Path) -> list[Image.Image]:
+    """Every page of a PDF drawn by PDFium, in RGB."""
     document = pypdfium2.PdfDocument(path)
     try:
-        return document[0].render(scale=DPI / 72).to_pil().convert("RGB")
+        return [page.render(scale=DPI / 72).to_pil().convert("RGB") for page in document]
     finally:
         document.close()
+
+
+def golden_name(pdf: Path, number: int) -> str:
+    """The picture of a page: NAME.png for the first, NAME.p2.png for the second, ..."""
+    return pdf.stem if number == 1 else f"{pdf.stem}.p{number}"
 
 
 def changed_share(picture: Image.Image, golden: Image.Image) -> float:
@@ -44,36 +50,47 @@ def changed_share(picture: Image.Image, golden: Image.Image) -> float:
     return changed / (picture.width * picture.height)
 
 
-def compare(out: Path) -> dict[str, float]:
-    """Each sample PDF in ``out`` that no longer looks like its golden picture, with its changed share."""
-    different = {}
-    for pdf in sorted(out.glob("*.pdf")):
-        golden = GOLDEN / f"{pdf.stem}.png"
-        picture = first_page(pdf)
-        if UPDATE:
-            # 64 colours keep the file small; the few pixels it moves are well within tolerance.
-            picture.quantize(64, method=Image.Quantize.MEDIANCUT).save(golden, optimize=True)
-            continue
-        if not golden.is_file():
-            different[pdf.stem] = 1.0
-            continue
-        with Image.open(golden) as stored:
-            share = changed_share(picture, stored.convert("RGB"))
-        if share > PAGE_TOLERANCE:
-            different[pdf.stem] = round(share, 4)
-    return different
+def compare(pdfs: list[Path]) -> tuple[dict[str, float], set[str]]:
+    """Each page of ``pdfs`` that no longer looks like its golden picture, with its changed share;
+    and the names of every page's picture."""
+    different, names = {}, set()
+    for pdf in pdfs:
+        for number, picture in enumerate(pages(pdf), start=1):
+            name = golden_name(pdf, number)
+            names.add(name)
+            golden = GOLDEN / f"{name}.png"
+            if UPDATE:
+                # 64 colours keep the file small; the few pixels it moves are well within tolerance.
+                picture.quantize(64, method=Image.Quantize.MEDIANCUT).save(golden, optimize=True)
+                continue
+            if not golden.is_file():
+                different[name] = 1.0
+                continue
+            with Image.open(golden) as stored:
+                share = changed_share(picture, stored.convert("RGB"))
+            if share > PAGE_TOLERANCE:
+                different[name] = round(share, 4)
+    return different, names
 
 
-def test_every_sample_document_looks_as_it_did(sample_out):
-    different = compare(sample_out)
-    names = {p.stem for p in sample_out.glob("*.pdf")}
+@pytest.fixture(scope="module")
+def press_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The print shop's files of the sample: its brochure and tri-fold, with bleed and crop marks."""
+    out = tmp_path_factory.mktemp("press-out")
+    build_ok(REPO, out, names=["brochure", "aftercare-trifold"], print_shop=True)
+    return out
+
+
+def test_every_sample_document_looks_as_it_did(sample_out, press_out):
+    different, names = compare([*sorted(sample_out.glob("*.pdf")), *sorted(press_out.glob("*.press.pdf"))])
+    assert any(name.endswith(".press") for name in names)
     stale = sorted(p.stem for p in GOLDEN.glob("*.png") if p.stem not in names)
     if UPDATE:
         for name in stale:
             (GOLDEN / f"{name}.png").unlink()
         return
     assert not different, (
-        f"these first pages changed (share of pixels): {different}; "
+        f"these pages changed (share of pixels): {different}; "
         "if the change is meant, run 'make golden' and commit tests/golden/"
     )
     assert not stale, f"golden pictures of documents the sample no longer makes: {stale}; run 'make golden'"
@@ -86,4 +103,5 @@ def test_a_stylesheet_change_shows_in_the_comparison(tmp_path):
     base = root / "styles/base.css"
     base.write_text(base.read_text() + "\nh2 { color: #000000; }\n")
     build_ok(root, names=["aftercare"])
-    assert set(compare(root / "out")) == {"aftercare"}
+    different, _names = compare(sorted((root / "out").glob("*.pdf")))
+    assert set(different) == {"aftercare"}

@@ -259,48 +259,41 @@ def test_brand_cmyk_values_are_used_exactly_and_greys_print_in_black_only(tmp_pa
 
 
 def test_a_band_touching_the_trim_edge_runs_into_the_bleed_with_the_press_hook(tmp_path):
+    """The brochure's cover band reaches the paper's edge; in the press file, under html.press, it
+    runs 3 mm further, into the bleed (brochure.css). Without the hook the bleed stays white."""
     root = copy_sample(tmp_path)
-    brand = root / "content" / "brand.toml"  # printed to the paper's edge: no desk printer's margin
-    brand.write_text(brand.read_text().replace("safe_margin_in = 0.25", "safe_margin_in = 0"))
-    # A band across the top of the cover, from the trim edge; under html.press it runs 3 mm further.
-    (root / "styles").mkdir()
-    (root / "styles" / "brochure.css").write_text(
-        '@import url("builtin:brochure.css");\n'
-        "@page { margin: 0.8in 0.75in; }\n"
-        'body::before { content: ""; position: absolute; background: #8a2c5a;\n'
-        "  top: -0.8in; left: -0.75in; width: 8.5in; height: 0.3in; }\n"
-        "html.press body::before { top: calc(-0.8in - var(--press-bleed));\n"
-        "  left: calc(-0.75in - var(--press-bleed)); width: calc(8.5in + 2 * var(--press-bleed));\n"
-        "  height: calc(0.3in + var(--press-bleed)); }\n"
-    )
-    build_ok(root, root / "out", names=["brochure"], print_shop=True)
-    path = root / "out" / "brochure.press.pdf"
-    subprocess.run(
-        ["pdftoppm", "-r", "72", "-f", "1", "-l", "1", "-png", str(path), str(tmp_path / "b")], check=True
-    )
-    image = Image.open(next(tmp_path.glob("b*.png"))).convert("RGB")
+
+    def cover(out: str) -> Image.Image:
+        build_ok(root, root / out, names=["brochure"], print_shop=True)
+        path = root / out / "brochure.press.pdf"
+        subprocess.run(
+            ["pdftoppm", "-r", "72", "-f", "1", "-l", "1", "-png", str(path), str(tmp_path / out)], check=True
+        )
+        return Image.open(next(tmp_path.glob(f"{out}*.png"))).convert("RGB")
+
+    def primary(pixel: tuple[int, int, int]) -> bool:
+        red, green, blue = pixel
+        return blue > red + 40  # the band's blue (#1d4f73), not paper
+
+    image = cover("hooked")
     slug = press.SLUG_MM * MM
     middle = round(slug + 306)
     in_bleed = image.getpixel((middle, round(slug - BLEED_PT / 2)))  # the strip above the trim edge
     past_bleed = image.getpixel((middle, round(slug - BLEED_PT - 3)))
     left_bleed = image.getpixel((round(slug - BLEED_PT / 2), round(slug + 10)))
     assert past_bleed == (255, 255, 255)
-    for pixel in (in_bleed, left_bleed):
-        red, green, blue = pixel
-        assert red > green + 40, pixel  # the band's magenta, not paper
-        assert blue > green, pixel
+    assert primary(in_bleed), in_bleed
+    assert primary(left_bleed), left_bleed
 
-    # The same stylesheet without the hook leaves the bleed white: the hook is what extends it.
+    # The same band without the hook leaves the bleed white: the hook is what extends it.
+    (root / "styles").mkdir()
     (root / "styles" / "brochure.css").write_text(
-        (root / "styles" / "brochure.css").read_text().split("html.press")[0]
+        '@import url("builtin:brochure.css");\n'
+        "html.press .cover-band { margin: 0; padding: 0.75in 0.85in 0.7in; }\n"
     )
-    build_ok(root, root / "plain", names=["brochure"], print_shop=True)
-    path = root / "plain" / "brochure.press.pdf"
-    subprocess.run(
-        ["pdftoppm", "-r", "72", "-f", "1", "-l", "1", "-png", str(path), str(tmp_path / "c")], check=True
-    )
-    image = Image.open(next(tmp_path.glob("c*.png"))).convert("RGB")
+    image = cover("plain")
     assert image.getpixel((middle, round(slug - BLEED_PT / 2))) == (255, 255, 255)
+    assert primary(image.getpixel((middle, round(slug + 10))))  # the band itself is there
 
 
 def test_press_file_is_rebuilt_when_its_inputs_change_and_counted(tmp_path):

@@ -30,7 +30,10 @@ MM = 72 / 25.4  # points in a millimetre
 
 
 def handouts(out: Path) -> list[Path]:
-    return [p for p in sorted(out.glob("*.pdf")) if not p.name.startswith("brochure")]
+    """The sample's handouts (not its brochure or tri-fold)."""
+    return [
+        p for p in sorted(out.glob("*.pdf")) if not p.name.startswith("brochure") and "trifold" not in p.name
+    ]
 
 
 def page_objects(

@@ -339,7 +339,7 @@ def test_a_page_size_that_is_not_the_brand_paper_fails(make_project):
         (
             "main img { height: 20in; width: auto; max-width: none; }",
             "Text.\n\n![A tall chart](../images/logo.svg)\n",
-            "picture 'A tall chart' is 20 in tall, more than the page's 9.12 in of room",
+            "picture 'A tall chart' is 20 in tall, more than the page's 9.2 in of room",
         ),
         (
             "h1 { font-size: 150pt; }",

@@ -94,7 +94,7 @@ def test_preview_shows_the_personalised_pages_from_memory(desk, sample):
     text = re.search(r'<details class="page-text">(.*?)</details>', html, re.S).group(1)
     assert "Name José Ñúñez" in text
     assert "Injector Dana Smith, RN" in text
-    assert "Follow-up December 4, 2026" in text
+    assert "Follow-up Friday, December 4, 2026" in text  # the weekday written out
     assert {p for p in sample.rglob("*") if p.is_file()} == before  # nothing written in the project
 
 
