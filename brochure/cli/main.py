@@ -80,8 +80,9 @@ def build(
 
     Each document is written to OUT/NAME.pdf. Only documents whose inputs
     changed are rebuilt. A document that fails keeps its previous PDF, and
-    the others still build. With --print-shop, the brochure also gets
-    OUT/NAME.press.pdf to send to a print shop.
+    the others still build. With --print-shop, every document but the
+    handouts (the brochure, a tri-fold) also gets OUT/NAME.press.pdf to
+    send to a print shop.
 
     \b
     Example:

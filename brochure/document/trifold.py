@@ -75,10 +75,25 @@ class Sheet:
         m, h = PAGE_SIDE_MARGIN_IN, self.height_in
         outside = " ".join(f"{width:.4f}in" for width in self.outside_in)
         edge = self.panels(1)[0][0]  # the unprinted strip at each side edge, if any
+        inside = self.panels(2)
         backs = "\n".join(
             f".panel-back-{n} {{ left: {left - m:.4f}in; width: {right - left:.4f}in; }}"
-            for n, (left, right) in enumerate(self.panels(2), start=1)
+            for n, (left, right) in enumerate(inside, start=1)
         )
+        # A print shop's file (html.press, --press-bleed): the panels that reach the paper's edge run
+        # on into the bleed, the text inside them where it was.
+        bleed, out = "var(--press-bleed)", edge
+        press = f"""
+html.press .sheet-outside .panel {{ margin: calc(-1 * {bleed}) 0; min-height: calc({h:.4f}in + 2 * {bleed});
+  padding-top: calc(0.5in + {bleed}); padding-bottom: calc(0.45in + {bleed}); }}
+html.press .sheet-outside .panel-flap {{ margin-left: calc(-{out:.4f}in - {bleed});
+  padding-left: calc(0.4in + {out:.4f}in + {bleed}); }}
+html.press .sheet-outside .panel-cover {{ margin-right: calc(-{out:.4f}in - {bleed});
+  padding-right: calc(0.4in + {out:.4f}in + {bleed}); }}
+html.press .panel-back {{ top: calc(-{TOP_IN}in - {bleed}); height: calc({h:.4f}in + 2 * {bleed}); }}
+html.press .panel-back-1 {{ left: calc({inside[0][0] - m - out:.4f}in - {bleed});
+  width: calc({inside[0][1] - inside[0][0] + out:.4f}in + {bleed}); }}
+html.press .panel-back-3 {{ width: calc({inside[2][1] - inside[2][0] + out:.4f}in + {bleed}); }}"""
         # The side margins are auto-fit's own (fit.PAGE_SIDE_MARGIN_IN): tightening moves nothing.
         # Numbers computed here, nothing from content: safe to mark so.
         return Markup(f"""
@@ -89,6 +104,7 @@ class Sheet:
 .panel-back {{ top: -{TOP_IN}in; height: {h:.4f}in; }}
 {backs}
 .flow {{ column-gap: {self.gap_in:.4f}in; }}
+{press}
 """)  # noqa: S704
 
     def columns(self) -> list[tuple[float, float]]:

@@ -573,7 +573,7 @@ def write(layout: Layout, allowed_fonts: set[str] | None, inks: Any = None) -> R
                 document,
                 None,
                 f"the print-shop file cannot be made: it holds {exc}",
-                "use colours and pictures in RGB or CMYK, with plain (linear or radial) gradients",
+                exc.fix or "use colours and pictures in RGB or CMYK, with plain (linear or radial) gradients",
             ) from None
     return Rendered(pdf=pdf, pages=layout.pages, warnings=warnings)
 

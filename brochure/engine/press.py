@@ -55,6 +55,9 @@ Cmyk = tuple[float, float, float, float]
 class PressError(Exception):
     """The press file could not be made (a colour space or picture of a kind it cannot convert)."""
 
+    #: How to put it right, when it is not a colour or a picture.
+    fix = ""
+
 
 def stylesheet() -> str:
     """The press stylesheet: the bleed, the CMYK output intent, and a hook for templates.
@@ -248,21 +251,9 @@ class _Converter:
         self.seen.add(key)
         return True
 
-    def _is_rgb(self, space: Any, resources: Any = None) -> bool:  # noqa: ANN401
-        import pikepdf
-
-        if isinstance(space, pikepdf.Name):
-            if str(space) in _RGB_NAMES:
-                return True
-            named = resources.get("/ColorSpace", {}).get(space) if resources is not None else None
-            return named is not None and self._is_rgb(named)
-        if isinstance(space, pikepdf.Array) and len(space) >= 2:
-            family = str(space[0])
-            if family == "/ICCBased":
-                return int(space[1].get("/N", 0)) == 3
-            if family == "/CalRGB":
-                return True
-        return False
+    @staticmethod
+    def _is_rgb(space: Any, resources: Any = None) -> bool:  # noqa: ANN401
+        return _rgb_space(space, resources)
 
     def _group(self, obj: Any) -> None:  # noqa: ANN401
         """A transparency group blended in RGB is blended in CMYK instead."""
@@ -464,6 +455,13 @@ def _add_marks(doc: Any, page: Any) -> None:  # noqa: ANN401
 
     x0, y0, x1, y1 = (float(v) for v in page.obj.TrimBox)
     bleed, slug = BLEED_MM * MM, SLUG_MM * MM
+    # The layout must have drawn the bleed (the press stylesheet's @page bleed): a page whose
+    # MediaBox is smaller would get a BleedBox over nothing but paper.
+    m0, n0, m1, n1 = (float(v) for v in page.obj.MediaBox)
+    if min(x0 - m0, y0 - n0, m1 - x1, n1 - y1) < bleed - 0.05:
+        problem = PressError(f"a page without the {BLEED_MM:g} mm bleed a print shop needs")
+        problem.fix = "a stylesheet sets the page's bleed: remove that rule from your styles/"
+        raise problem
     page.obj.BleedBox = pikepdf.Array([x0 - bleed, y0 - bleed, x1 + bleed, y1 + bleed])
     page.obj.MediaBox = pikepdf.Array([x0 - slug, y0 - slug, x1 + slug, y1 + slug])
     if "/CropBox" in page.obj:
@@ -673,7 +671,8 @@ def _multiply(m: tuple, n: tuple) -> tuple:
     )
 
 
-def _rgb_space(space: Any, resources: Any) -> bool:  # noqa: ANN401
+def _rgb_space(space: Any, resources: Any = None) -> bool:  # noqa: ANN401
+    """Whether a colour space (by name, from ``resources``, or inline) is an RGB one."""
     import pikepdf
 
     if isinstance(space, pikepdf.Name):

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 from pathlib import Path
 
 import pikepdf
 import pytest
 from click.testing import CliRunner
-from conftest import MINIMAL_BRAND, build_ok, copy_sample, pdf_fonts, topic
+from conftest import MINIMAL_BRAND, REPO, build_ok, copy_sample, pdf_fonts, topic
 from PIL import Image
 
 from brochure.base.errors import BrochureError
-from brochure.build.run import FAILED, build_summary
+from brochure.build.run import FAILED, build, build_summary
 from brochure.cli.main import cli
 from brochure.engine import press
 from brochure.project.model import load_project
@@ -378,6 +379,7 @@ def test_check_print_shop_names_a_low_resolution_picture_and_fails(make_project)
 def test_check_print_shop_passes_the_sample(tmp_path):
     root = copy_sample(tmp_path)
     result = CliRunner().invoke(cli, ["check", "brochure", "--print-shop", "--project", str(root)])
+    assert result.exit_code == 0, result.output
     assert "print-shop" not in result.output, result.output
 
 
@@ -432,3 +434,56 @@ def test_inspect_reports_pictures_by_printed_size(tmp_path):
     assert sorted(round(p.dpi) for p in found.pictures) == [30, 300]
     assert found.no_bleed == [1]
     assert not found.output_intent
+
+
+def test_the_tri_fold_gets_its_own_press_file(tmp_path):
+    """The tri-fold is not a handout: --print-shop makes its press file too, on its landscape sheet."""
+    root = tmp_path / "clinic"
+    shutil.copytree(REPO / "content", root / "content")
+    build_ok(root, root / "out", names=["aftercare-trifold"], print_shop=True)
+    path = root / "out" / "aftercare-trifold.press.pdf"
+    assert rgb_uses(path) == []
+    with pikepdf.open(path) as pdf:
+        assert len(pdf.pages) == 2
+        assert pdf.Root.OutputIntents[0].S == "/GTS_PDFX"
+        for page in pdf.pages:
+            trim = [float(v) for v in page.obj.TrimBox]
+            bleed = [float(v) for v in page.obj.BleedBox]
+            assert [round(b - t, 3) for t, b in zip(trim, bleed, strict=True)] == [
+                -8.504,
+                -8.504,
+                8.504,
+                8.504,
+            ]
+            assert abs((trim[2] - trim[0]) - 792) < 0.01  # Letter, turned sideways
+    check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout
+    # The cover panel (the brand's blue) and the fold-in's tint run on into the bleed, and no further.
+    subprocess.run(["pdftoppm", "-r", "72", "-png", str(path), str(tmp_path / "t")], check=True)
+    outside, inside = (Image.open(p).convert("RGB") for p in sorted(tmp_path.glob("t*.png")))
+    slug = press.SLUG_MM * MM
+    right, top = round(slug + 792 + BLEED_PT / 2), round(slug - BLEED_PT / 2)
+    red, _green, blue = outside.getpixel((right, round(slug + 300)))
+    assert blue > red + 40  # the cover's blue, right of the trim
+    red, _green, blue = outside.getpixel((round(slug + 700), top))
+    assert blue > red + 40  # and above it
+    assert outside.getpixel((round(slug + 792 + BLEED_PT + 3), round(slug + 300))) == (255, 255, 255)
+    assert outside.getpixel((round(slug - BLEED_PT / 2), round(slug + 300))) != (
+        255,
+        255,
+        255,
+    )  # fold-in tint
+    assert inside.getpixel((right, round(slug + 300))) != (255, 255, 255)  # the fold-in, inside
+
+
+def test_a_stylesheet_that_takes_the_bleed_away_fails_the_press_file(tmp_path):
+    """The check that every page has its bleed can fail: a page laid out without it is refused."""
+    root = copy_sample(tmp_path)
+    (root / "styles").mkdir()
+    (root / "styles" / "brochure.css").write_text(
+        '@import url("builtin:brochure.css");\n@page { bleed: 0mm !important; }\n'
+    )
+    (outcome,) = build(load_project(root), root / "out", names=["brochure"], print_shop=True)
+    assert "without the 3 mm bleed a print shop needs" in str(outcome.error)
+    assert "remove that rule" in str(outcome.error)
+    assert not (root / "out" / "brochure.press.pdf").exists()
