@@ -452,3 +452,11 @@ def _finish(outcome: Outcome, result: Result, out: Path, manifest: Manifest) -> 
             return
         manifest.record(result.name + PRESS, press_key(outcome.key), result.press, result.seconds)
         outcome.press, outcome.press_status = press, BUILT
+    elif result.name + PRESS in manifest.entries and not manifest.up_to_date(
+        result.name + PRESS, press_key(outcome.key)
+    ):
+        # Rebuilt without --print-shop: the print shop's file is left as it was, now out of date.
+        outcome.warnings.append(
+            f"{result.name}{PRESS}.pdf is from before this change: run 'brochure build --print-shop' "
+            "before you send it to the print shop"
+        )

@@ -315,6 +315,16 @@ def test_press_file_is_rebuilt_when_its_inputs_change_and_counted(tmp_path):
     plain = build_summary(load_project(root), out)
     assert (out / "brochure.press.pdf").exists()
     assert "print-shop" not in plain.describe()
+    # ... and says so when the brochure changed since: the press file is out of date.
+    assert not any(w for o in plain.outcomes for w in o.warnings if ".press.pdf" in w)
+    brand.write_text(brand.read_text().replace("555-0142", "555-0143"))
+    changed = build_summary(load_project(root), out)
+    (outcome,) = [o for o in changed.outcomes if o.name == "brochure"]
+    assert outcome.status == "built"
+    assert outcome.warnings == [
+        "brochure.press.pdf is from before this change: run 'brochure build --print-shop' "
+        "before you send it to the print shop"
+    ]
 
 
 def test_a_failed_press_step_leaves_the_old_press_file_and_writes_the_pdf(tmp_path, monkeypatch):
