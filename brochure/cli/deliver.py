@@ -456,8 +456,17 @@ def printers() -> None:
     "--patient", default=None, help="Only patients whose name holds this text (any case, accents or not)."
 )
 @click.option("--since", default=None, help="Only deliveries on or after this date, YYYY-MM-DD.")
+@click.option(
+    "--format", "output", type=click.Choice(["table", "csv", "fhir"]), default="table", show_default=True,
+    help="csv: for a spreadsheet (cells a spreadsheet would run as a formula start with '). "
+    "fhir: FHIR R4 Communication and DocumentReference resources, one a line (NDJSON).",
+)  # fmt: skip
+@click.option(
+    "-o", "--output", "file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write the csv or fhir export to this file (only you can read it: it holds patient details).",
+)  # fmt: skip
 @user_errors
-def history(project, patient, since) -> None:  # noqa: ANN001
+def history(project, patient, since, output, file) -> None:  # noqa: ANN001
     """List recorded deliveries, newest first, and whether each handout is still current.
 
     A handout marked 'changed' says something different today than the
@@ -467,7 +476,10 @@ def history(project, patient, since) -> None:  # noqa: ANN001
     Example:
         brochure history --since 2026-11-01
         brochure history --patient lima
+        brochure history --format csv -o deliveries.csv
+        brochure history --since 2026-11-01 --format fhir -o november.ndjson
     """
+    from brochure.deliver import export
     from brochure.deliver.record import Record
     from brochure.deliver.settings import load_settings
 
@@ -481,8 +493,19 @@ def history(project, patient, since) -> None:  # noqa: ANN001
             raise BrochureError.at(None, None, "--since is not a date", "write it as YYYY-MM-DD")
     settings = load_settings()
     loaded = load(project)
+    if file is not None and output == "table":
+        raise BrochureError.at(None, None, "-o writes an export", "add --format csv or --format fhir")
     with Record.open(settings, loaded) as record:
         found = record.search(patient, day)
+    if output != "table":
+        text = export.csv_text(found) if output == "csv" else "".join(export.fhir_lines(found, loaded))
+        if file is None:
+            click.echo(text, nl=False)
+        else:
+            export.write_private(file, text)
+            count = f"{len(found)} deliver{'ies' if len(found) != 1 else 'y'}"
+            click.echo(f"{count} written to {file}.", err=True)
+        return
     if not found:
         click.echo("No deliveries recorded.")
         return

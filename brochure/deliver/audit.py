@@ -26,7 +26,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -331,24 +331,24 @@ def report(
 
 
 def as_csv(rows: Sequence[Entry]) -> str:
-    """The rows as CSV for a spreadsheet; a cell that a spreadsheet would run as a formula
+    """The rows as CSV for a spreadsheet (see spreadsheet)."""
+    cells = []
+    for entry in rows:
+        handouts = " ".join(f"{name}@{version}" for name, version in entry.handouts)
+        cells.append(
+            [entry.seq, entry.at, entry.event, entry.staff, entry.desk, handouts, entry.record, entry.detail]
+        )
+    return spreadsheet(COLUMNS, cells)
+
+
+def spreadsheet(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """CSV for a spreadsheet; a cell that a spreadsheet would run as a formula
     (= + - @, a tab or a carriage return first) is written with a ' in front."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for entry in rows:
-        handouts = " ".join(f"{name}@{version}" for name, version in entry.handouts)
-        cells = [
-            entry.seq,
-            entry.at,
-            entry.event,
-            entry.staff,
-            entry.desk,
-            handouts,
-            entry.record,
-            entry.detail,
-        ]
-        writer.writerow([_cell(c) for c in cells])
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(c) for c in row])
     return out.getvalue()
 
 
