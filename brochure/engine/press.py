@@ -251,16 +251,12 @@ class _Converter:
         self.seen.add(key)
         return True
 
-    @staticmethod
-    def _is_rgb(space: Any, resources: Any = None) -> bool:  # noqa: ANN401
-        return _rgb_space(space, resources)
-
     def _group(self, obj: Any) -> None:  # noqa: ANN401
         """A transparency group blended in RGB is blended in CMYK instead."""
         import pikepdf
 
         group = obj.get("/Group")
-        if group is not None and self._is_rgb(group.get("/CS")):
+        if group is not None and _rgb_space(group.get("/CS")):
             group.CS = pikepdf.Name.DeviceCMYK
 
     def _resources(self, resources: Any) -> None:  # noqa: ANN401
@@ -315,7 +311,7 @@ class _Converter:
         import pikepdf
 
         family = str(space[0])
-        if family == "/Indexed" and self._is_rgb(space[1]):
+        if family == "/Indexed" and _rgb_space(space[1]):
             table = space[3]
             raw = bytes(table.read_bytes() if isinstance(table, pikepdf.Stream) else table)
             out = bytearray()
@@ -323,13 +319,13 @@ class _Converter:
                 out += bytes(round(v * 255) for v in self.inks.cmyk(*(b / 255 for b in raw[i : i + 3])))
             space[1] = pikepdf.Name.DeviceCMYK
             space[3] = pikepdf.String(bytes(out))
-        elif family in ("/Separation", "/DeviceN") and self._is_rgb(space[2]):
+        elif family in ("/Separation", "/DeviceN") and _rgb_space(space[2]):
             raise PressError(f"colour space {name} is a spot colour with an RGB alternative")
 
     def _shading(self, shading: Any) -> None:  # noqa: ANN401
         import pikepdf
 
-        if not self._is_rgb(shading.get("/ColorSpace")):
+        if not _rgb_space(shading.get("/ColorSpace")):
             return
         if int(shading.get("/ShadingType", 0)) not in (1, 2, 3):
             raise PressError("a mesh gradient in RGB")
@@ -366,8 +362,8 @@ class _Converter:
 
         space = image.get("/ColorSpace")
         if image.get("/ImageMask", False) or not (
-            self._is_rgb(space)
-            or (isinstance(space, pikepdf.Array) and str(space[0]) == "/Indexed" and self._is_rgb(space[1]))
+            _rgb_space(space)
+            or (isinstance(space, pikepdf.Array) and str(space[0]) == "/Indexed" and _rgb_space(space[1]))
         ):
             return
         try:
@@ -408,7 +404,7 @@ class _Converter:
         for item in instructions:
             if isinstance(item, pikepdf.ContentStreamInlineImage):
                 space = item.iimage.obj.get("/ColorSpace", item.iimage.obj.get("/CS"))
-                if self._is_rgb(space, resources):
+                if _rgb_space(space, resources):
                     raise PressError("an inline picture in RGB")
                 out.append(item)
                 continue
@@ -421,7 +417,7 @@ class _Converter:
                 operands = _numbers(self.inks.cmyk(*(float(v) for v in operands)))
                 op, changed = ("k" if op == "rg" else "K"), True
             elif op in ("cs", "CS") and operands:
-                rgb = self._is_rgb(operands[0], resources)
+                rgb = _rgb_space(operands[0], resources)
                 if rgb:
                     operands, changed = [pikepdf.Name.DeviceCMYK], True
                 if op == "cs":

@@ -143,23 +143,32 @@ def test_profile_licence_is_recorded_beside_it():
     assert PROFILE.name in note
 
 
+#: TrimBox to BleedBox, side by side (left, bottom, right, top): 3 mm out on every side, in points.
+BLEED_OFFSETS = [-8.504, -8.504, 8.504, 8.504]
+
+
+def page_boxes(path: Path) -> list[tuple[list[float], list[float], list[float]]]:
+    """Each page's TrimBox, BleedBox and MediaBox, in points."""
+    with pikepdf.open(path) as pdf:
+        return [
+            tuple([float(v) for v in page.obj[box]] for box in ("/TrimBox", "/BleedBox", "/MediaBox"))
+            for page in pdf.pages
+        ]
+
+
+def bleed_offsets(trim: list[float], bleed: list[float]) -> list[float]:
+    return [round(b - t, 3) for t, b in zip(trim, bleed, strict=True)]
+
+
 def test_every_page_has_trim_and_bleed_boxes_3mm_apart_and_room_for_marks(built):
     _plain, pressed = built
-    with pikepdf.open(pressed / "brochure.press.pdf") as pdf:
-        assert len(pdf.pages) > 2
-        for page in pdf.pages:
-            trim = [float(v) for v in page.obj.TrimBox]
-            bleed = [float(v) for v in page.obj.BleedBox]
-            media = [float(v) for v in page.obj.MediaBox]
-            assert [round(b - t, 3) for t, b in zip(trim, bleed, strict=True)] == [
-                -8.504,
-                -8.504,
-                8.504,
-                8.504,
-            ]
-            assert media[0] < bleed[0] - 10
-            assert media[2] > bleed[2] + 10
-            assert abs((trim[2] - trim[0]) - 612) < 0.01  # letter, as brand.toml says
+    pages = page_boxes(pressed / "brochure.press.pdf")
+    assert len(pages) > 2
+    for trim, bleed, media in pages:
+        assert bleed_offsets(trim, bleed) == BLEED_OFFSETS
+        assert media[0] < bleed[0] - 10
+        assert media[2] > bleed[2] + 10
+        assert abs((trim[2] - trim[0]) - 612) < 0.01  # letter, as brand.toml says
 
 
 def test_press_file_has_no_rgb_colour_or_picture_and_the_plain_pdf_does(built):
@@ -454,18 +463,12 @@ def test_the_tri_fold_gets_its_own_press_file(tmp_path):
     path = root / "out" / "aftercare-trifold.press.pdf"
     assert rgb_uses(path) == []
     with pikepdf.open(path) as pdf:
-        assert len(pdf.pages) == 2
         assert pdf.Root.OutputIntents[0].S == "/GTS_PDFX"
-        for page in pdf.pages:
-            trim = [float(v) for v in page.obj.TrimBox]
-            bleed = [float(v) for v in page.obj.BleedBox]
-            assert [round(b - t, 3) for t, b in zip(trim, bleed, strict=True)] == [
-                -8.504,
-                -8.504,
-                8.504,
-                8.504,
-            ]
-            assert abs((trim[2] - trim[0]) - 792) < 0.01  # Letter, turned sideways
+    pages = page_boxes(path)
+    assert len(pages) == 2
+    for trim, bleed, _media in pages:
+        assert bleed_offsets(trim, bleed) == BLEED_OFFSETS
+        assert abs((trim[2] - trim[0]) - 792) < 0.01  # Letter, turned sideways
     check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout
     # The cover panel (the brand's blue) and the fold-in's tint run on into the bleed, and no further.
