@@ -115,3 +115,32 @@ def test_the_dockerfile_installs_the_readmes_packages_and_runs_brochure_serve():
             or "Failed to parse" in line
         ]
         assert not syntax, syntax
+
+
+def test_the_follow_up_timer_runs_brochure_followups_send():
+    import shlex
+
+    from brochure.cli.followups import followups
+
+    unit = (REPO / "docs" / "brochure-followups.service").read_text()
+    exec_start = shlex.split(re.search(r"^ExecStart=(.*)$", unit, re.MULTILINE).group(1))
+    assert exec_start[0].endswith("/brochure")
+    assert exec_start[1:3] == ["followups", "send"]
+    followups.make_context("followups", exec_start[2:])  # the options exist
+    timer = (REPO / "docs" / "brochure-followups.timer").read_text()
+    assert re.search(r"^OnCalendar=\S+$", timer, re.MULTILINE)
+    for name in ("brochure-followups.service", "brochure-followups.timer"):
+        assert f"docs/{name}" in README
+    if shutil.which("systemd-analyze"):
+        result = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", str(REPO / "docs" / "brochure-followups.timer")],
+            capture_output=True,
+            text=True,
+            cwd=REPO / "docs",
+        )
+        syntax = [
+            line
+            for line in result.stderr.splitlines()
+            if any(w in line for w in ("Unknown key", "Unknown section", "Invalid", "Failed to parse"))
+        ]
+        assert not syntax, syntax

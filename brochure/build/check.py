@@ -116,6 +116,7 @@ def check_project(
         _check_topic(project, topic, today, report)
     _check_translations(project, report)
     _check_email_languages(project, report)
+    _check_follow_ups(project, chosen.values(), today, report)
     _check_contrast(project.brand, report)
     if render:
         for doc in docs:
@@ -241,36 +242,100 @@ def _check_email_languages(project: Project, report: Report) -> None:
 
 
 def _check_review(project: Project, topic: Topic, today: dt.date, report: Report) -> None:
-    due = topic.review_due
-    days = project.settings.review_warning_days
     line = _front_matter_line(topic, "review_due")
+    _review(
+        project,
+        topic.shown,
+        line,
+        topic.review_due,
+        today,
+        report,
+        "add 'review_due: YYYY-MM-DD' to its front matter",
+    )
+
+
+def _review(
+    project: Project,
+    shown: str,
+    line: int | None,
+    due: dt.date | None,
+    today: dt.date,
+    report: Report,
+    add: str,
+    what: str = "content",
+) -> None:
+    """A topic's (or a follow-up email's) medical review: none planned, overdue, or due soon."""
+    days = project.settings.review_warning_days
     if due is None:
-        report.note(
-            WARNING,
-            "review",
-            topic.shown,
-            1,
-            "has no review_due date",
-            "add 'review_due: YYYY-MM-DD' to its front matter",
-        )
+        report.note(WARNING, "review", shown, line or 1, "has no review_due date", add)
     elif due < today:
         report.note(
             ERROR,
             "review",
-            topic.shown,
+            shown,
             line,
             f"medical review was due on {due.isoformat()} and is overdue",
-            "have the content reviewed, then update reviewed_on and review_due",
+            f"have the {what} reviewed, then update reviewed_on and review_due",
         )
     elif (due - today).days <= days:
         report.note(
             WARNING,
             "review",
-            topic.shown,
+            shown,
             line,
             f"medical review is due on {due.isoformat()}, in {(due - today).days} days",
             "plan the review, then update reviewed_on and review_due",
         )
+
+
+def _check_follow_ups(project: Project, topics: Iterable[Topic], today: dt.date, report: Report) -> None:
+    """Each follow-up email a topic names: there, in each of the project's languages (or in English),
+    and reviewed like a topic (an overdue one is held, not sent)."""
+    from brochure.document.emails import follow_up, languages
+
+    seen: set[str] = set()
+    for topic in topics:
+        for wanted in topic.follow_ups:
+            for lang in dict.fromkeys([topic.lang, *languages(project)]):
+                try:
+                    email = follow_up(project.root, wanted.template, lang)
+                except BrochureError as exc:
+                    line = _front_matter_line(topic, "follow_ups")
+                    for problem in exc.problems:
+                        report.note(
+                            ERROR,
+                            "follow-up",
+                            topic.shown,
+                            line,
+                            f"{problem.file}: {problem.message}",
+                            problem.fix,
+                        )
+                    break
+                if email.shown in seen:
+                    continue
+                seen.add(email.shown)
+                line = _toml_line(project, email.shown, "review_due")
+                _review(
+                    project,
+                    email.shown,
+                    line,
+                    email.review_due,
+                    today,
+                    report,
+                    "add 'review_due = YYYY-MM-DD'",
+                    "email",
+                )
+
+
+def _toml_line(project: Project, shown: str, key: str) -> int | None:
+    from brochure.base.paths import builtin_dir
+    from brochure.project.schema import toml_key_lines
+
+    for folder in (project.root, builtin_dir("templates").parent):
+        path = folder / shown
+        if path.is_file():
+            return toml_key_lines(path.read_text(encoding="utf-8", errors="replace")).get(key)
+    return None
 
 
 def contrast_ratio(foreground: str, background: str) -> float:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from brochure.base import clock
 from brochure.base.text import fold
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def parse_date(text: str, today: dt.date | None = None) -> tuple[dt.date | None,
     """A date as typed: "today", "tomorrow", "yesterday", 2026-12-04, or the locale's short form
     (4/12, 4/12/26, 4.12.2026); without a year, the one that puts it nearest today. The date, or
     None and why not."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     typed = fold(text)
     if typed in _WORDS:
         return today + dt.timedelta(days=_WORDS[typed]), ""

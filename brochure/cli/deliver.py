@@ -351,11 +351,18 @@ def print_command(names, project, printer, copies, duplex, name, treated_on, inj
     help="The language of the email's subject and text, e.g. 'es' (asked for when the project has "
     "several).  [default: the handouts' language]",
 )
+@click.option(
+    "--follow-ups/--no-follow-ups",
+    "follow_ups",
+    default=None,
+    help="The patient agreed (or not) to the follow-up emails the handouts ask for (asked for when "
+    "they ask for some).",
+)
 @_patient_options
 @user_errors
-def email_command(names, project, to, encrypt, consented, draft, language, name, treated_on,
-                  injector, treatment, note, no_personalise, csv_file, paper, staff, no_record,
-                  yes) -> None:  # fmt: skip
+def email_command(names, project, to, encrypt, consented, draft, language, follow_ups, name,
+                  treated_on, injector, treatment, note, no_personalise, csv_file, paper, staff,
+                  no_record, yes) -> None:  # fmt: skip
     """Email handouts NAME... to a patient, as one PDF attachment.
 
     The connection to the mail server is always encrypted (STARTTLS or
@@ -372,6 +379,7 @@ def email_command(names, project, to, encrypt, consented, draft, language, name,
         brochure email aftercare results --to ana@example.com --patient-consented
         brochure email aftercare --to ana@example.com --encrypt --language es
         brochure email aftercare --draft --encrypt
+        brochure email aftercare --to ana@example.com --encrypt --follow-ups
         brochure email --csv today.csv --encrypt
     """
     from brochure.deliver.mail import check_address, check_language
@@ -388,6 +396,13 @@ def email_command(names, project, to, encrypt, consented, draft, language, name,
     by = _staff(settings, staff)
     loaded = load(project)
     check_language(loaded, language)
+    if follow_ups and (draft or no_record or csv_file is not None or no_personalise):
+        raise BrochureError.at(
+            None,
+            None,
+            "--follow-ups needs one patient's email, sent and recorded",
+            "leave out --draft, --no-record, --no-personalise and --csv, or leave out --follow-ups",
+        )
     if csv_file is not None:
         _batch(
             loaded,
@@ -410,7 +425,13 @@ def email_command(names, project, to, encrypt, consented, draft, language, name,
     to, to_again = _address(to, yes, check_address)
     if language is None and _interactive():
         language = _ask_language(loaded, names)
-    asked = replace(asked, patient=patient, to=to, to_again=to_again, language=language)
+    if follow_ups is None:
+        follow_ups = (
+            _ask_follow_ups(loaded, names) if method == "email" and patient and not no_record else False
+        )
+    asked = replace(
+        asked, patient=patient, to=to, to_again=to_again, language=language, follow_ups=follow_ups
+    )
     done = _deliver(loaded, asked, settings, by=by)
     packet, result = done.packet, done.email
     for warning in done.warnings:
@@ -424,6 +445,28 @@ def email_command(names, project, to, encrypt, consented, draft, language, name,
     if result.passphrase:
         click.echo(f"Passphrase for the PDF: {result.passphrase}")
         click.echo("Give it to the patient by phone or in person. It is not stored anywhere.")
+    if done.follow_ups:
+        from brochure.deliver.followups import title
+
+        click.echo("Follow-up emails:")
+        for row in done.follow_ups:
+            click.echo(f"  {row.due:%a %Y-%m-%d}  {title(loaded, row)}")
+    elif follow_ups:
+        click.echo("No follow-up emails: the handouts ask for none, or their days have passed.")
+
+
+def _ask_follow_ups(project: Project, names: Sequence[str]) -> bool:
+    """Whether the patient agreed to the follow-up emails the handouts ask for: asked on a terminal
+    (no, unless they say yes); no without one, or when the handouts ask for none."""
+    from brochure.deliver.followups import planned
+
+    wanted = planned(project, names)
+    if not wanted or not _interactive():
+        return False
+    days = ", ".join(f"day {d}" for d, _ in wanted)
+    return click.confirm(
+        f"Did the patient agree to follow-up emails ({days} after the treatment)?", default=False
+    )
 
 
 @click.command()

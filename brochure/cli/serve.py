@@ -52,6 +52,16 @@ def _bind(value: str) -> tuple[str, int]:
     help="The private key of --cert (PEM).",
 )
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes for builds.")
+@click.option(
+    "--follow-ups-every",
+    "every",
+    type=click.IntRange(min=0, max=1440),
+    default=10,
+    show_default=True,
+    metavar="MINUTES",
+    help="Send the follow-up emails that are due at start and then this often (0: never; use "
+    "'brochure followups send' on a timer instead).",
+)
 @user_errors
 def serve(
     project: Path,
@@ -60,6 +70,7 @@ def serve(
     cert: Path | None,
     key: Path | None,
     jobs: int | None,
+    every: int,
 ) -> None:
     """Serve the desk to every PC on the clinic network, over HTTPS.
 
@@ -69,12 +80,15 @@ def serve(
     preview and delivery is a line of the audit trail. Plain HTTP gets no
     page. Without --cert, the server makes its own certificate, signed by
     its own root certificate: install that root once on each desk PC (the
-    command prints where it is; the README shows how). Stop it with Ctrl-C.
+    command prints where it is; the README shows how). It also sends the
+    follow-up emails that are due, every 10 minutes within the sending
+    hours (see 'brochure followups'). Stop it with Ctrl-C.
 
     \b
     Example:
         brochure serve --host-name desk.lakeside.lan
         brochure serve --bind 192.168.1.20:8443 --cert clinic.pem --key clinic.key
+        brochure serve --host-name desk.lakeside.lan --follow-ups-every 0
     """
     from brochure.deliver import accounts, load_settings
     from brochure.web.network import Certificate, open_clinic
@@ -102,6 +116,7 @@ def serve(
     bound_port = server.bind_addr[1]
     # One line a request on stderr (the journal, under systemd): who, from which desk, what page.
     logging.getLogger("brochure.web").setLevel(logging.INFO)
+    logging.getLogger("brochure.deliver.followups").setLevel(logging.INFO)
     click.echo(f"Clinic desk at https://{names[0]}:{bound_port}/ (Ctrl-C to stop)")
     click.echo(f"Host names: {', '.join(names)}")
     if certificate.root is not None:
@@ -109,6 +124,14 @@ def serve(
     sys.stdout.flush()
     # systemd and docker stop a service with SIGTERM: end as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
+    if every:
+        import threading
+
+        from brochure.deliver.followups import keep_sending
+
+        keep_sending(project, every, threading.Event())  # a daemon: it ends with the process
+        click.echo(f"Follow-up emails: sent when due, checked every {every} min")
+        sys.stdout.flush()
     try:
         server.serve()
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from brochure.base import clock
 from brochure.base.errors import BrochureError, Problem
 
 TYPE_CHECKING = False
@@ -53,6 +54,10 @@ EVENTS = (
     "staff-disable",
     "staff-reset",
     "settings",
+    "follow-up-sent",
+    "follow-up-held",
+    "follow-up-failed",
+    "follow-up-cancelled",
 )
 FILE_NAME = "audit.jsonl"
 HEAD_NAME = "audit.head"
@@ -173,7 +178,7 @@ def _append(
                         "run 'brochure audit verify'",
                     ) from None
                 seq, prev = head[0] + 1, head[1]
-        at = (when or dt.datetime.now().astimezone()).isoformat(timespec="seconds")
+        at = (when or clock.now()).isoformat(timespec="seconds")
         fields = {
             "seq": seq,
             "at": at,

@@ -40,6 +40,8 @@ _ADDRESS = re.compile(
 )
 
 if TYPE_CHECKING:
+    from brochure.deliver.record import Delivery
+    from brochure.document.emails import FollowUpEmail
     from brochure.project.model import Project
 
 
@@ -197,6 +199,71 @@ def compose_message(
     message.add_attachment(packet.pdf, maintype="application", subtype="pdf", filename=ATTACHMENT_NAME)
     # After the parts: making them moves a message's Content- headers into its first part.
     message["Content-Language"] = found.lang
+    return message
+
+
+def compose_follow_up(
+    project: Project,
+    email: FollowUpEmail,
+    delivery: Delivery,
+    *,
+    settings: MachineSettings,
+    message_id: str | None = None,
+) -> EmailMessage:
+    """A follow-up email (see brochure.deliver.followups) to the address ``delivery`` went to: its
+    subject and bodies from the follow-up's templates, in their language, without attachment. The
+    templates get the patient's first name, the handouts' titles, the review visit's date
+    (``review_on``) and the clinic's name, phone and booking address; never the treatment."""
+    import jinja2
+
+    from brochure.deliver.patient import follow_up_date
+    from brochure.document.messages import long_date
+    from brochure.project.model import documents
+
+    sender = settings.smtp_sender or settings.smtp_user
+    if not sender:
+        raise MailError.at(
+            str(settings.file), None, "no sender address set: nothing was sent", "set [smtp] sender"
+        )
+    names = [name for name, *_rest in delivery.documents]
+    docs = [doc for doc in documents(project) if doc.name in names]  # a handout since removed is left out
+    lang = email.templates.lang
+    treated = delivery.patient.get("treated_on")
+    review = (
+        follow_up_date(project, [d.name for d in docs], dt.date.fromisoformat(treated)) if treated else None
+    )
+    contact = project.brand.contact
+    context = {
+        "lang": lang,
+        "first_name": delivery.patient_name.split()[0] if delivery.patient_name.split() else "",
+        "clinic_name": project.brand.clinic_name,
+        "phone": contact.get("phone") or "",
+        "booking_url": contact.get("booking_url") or "",
+        "documents": [doc.title for doc in docs],
+        "review_on": long_date(review, lang, "full") if review else "",
+    }
+    env = _templates(project)
+    try:
+        subject = " ".join(env.get_template(email.templates.name("subject.txt")).render(context).split())
+        text = env.get_template(email.templates.name("body.txt")).render(context).strip() + "\n"
+        html = env.get_template(email.templates.name("body.html")).render(context)
+    except jinja2.TemplateError as exc:
+        name = getattr(exc, "name", None) or getattr(exc, "filename", None) or email.shown
+        raise MailError.at(
+            name, getattr(exc, "lineno", None), f"email template error: {exc}", "fix it"
+        ) from None
+    message = EmailMessage()
+    message["Subject"] = subject or project.brand.clinic_name
+    message["From"] = sender
+    message["To"] = check_address(delivery.target)
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = message_id or make_msgid(
+        domain=sender.rpartition("@")[2].rstrip(">") if "@" in sender else None
+    )
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    message["Content-Language"] = lang
     return message
 
 

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from brochure.base import caches
+from brochure.base import caches, clock
 from brochure.base.errors import BrochureError, ConfigError, Problem
 from brochure.project import schema
 from brochure.project.config import read_toml
@@ -189,7 +189,7 @@ def check_patient(project: Project, fields: Mapping[str, str], *, today: dt.date
     values too long for the box and characters the brand font lacks. HTML
     is not special: templates show it literally.
     """
-    today = today or dt.date.today()
+    today = today or clock.today()
     bad: dict[str, str] = {}
     clean: dict[str, str] = {}
     for key in fields:

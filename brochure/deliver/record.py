@@ -18,14 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from brochure.base import clock
 from brochure.base.errors import BrochureError
 from brochure.deliver.packet import Packet
 from brochure.deliver.patient import Patient
 from brochure.deliver.rules import AGAIN_MINUTES
 from brochure.deliver.settings import MachineSettings
 
-#: A second delivery of the same handouts to the same patient within this time asks first.
-SCHEMA_VERSION = 1
+#: The record's schema: 2 added the patient's consent to follow-ups and the follow_up table.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS delivery (
@@ -37,10 +38,26 @@ CREATE TABLE IF NOT EXISTS delivery (
     patient TEXT NOT NULL,         -- the patient's name
     fields TEXT NOT NULL,          -- every patient field, as JSON
     consent TEXT NOT NULL,         -- encrypted, consented or '' (printed)
-    documents TEXT NOT NULL        -- [[name, content version, review due], ...] as JSON
+    documents TEXT NOT NULL,       -- [[name, content version, review due], ...] as JSON
+    follow_ups INTEGER NOT NULL DEFAULT 0  -- 1: the patient agreed to follow-up emails
 );
 CREATE INDEX IF NOT EXISTS delivery_at ON delivery (at);
 """
+
+
+#: The columns a Delivery is read from, in its order.
+_COLUMNS = "id, at, method, target, user, fields, consent, documents, follow_ups"
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """Bring a record made by an older brochure up to this schema (new columns only: nothing is lost)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(delivery)")}
+    if "follow_ups" not in columns:
+        try:
+            db.execute("ALTER TABLE delivery ADD COLUMN follow_ups INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.OperationalError as exc:  # another process added it a moment ago
+            if "duplicate column" not in str(exc):
+                raise
 
 
 class RecordError(BrochureError):
@@ -59,6 +76,8 @@ class Delivery:
     user: str
     patient: dict[str, str]
     consent: str
+    #: The patient agreed to follow-up emails (see brochure.deliver.followups).
+    follow_ups: bool = False
     #: Names of recorded documents whose content has changed since (or that are gone).
     changed: list[str] = field(default_factory=list)
     #: Whether every document is still the current version; None when no project was given to compare.
@@ -100,6 +119,10 @@ class Record:
             _private_file(path)
             db = sqlite3.connect(path, timeout=10, isolation_level=None)
             db.executescript(_SCHEMA)
+            _upgrade(db)
+            from brochure.deliver import followups
+
+            followups.create(db)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as exc:
             raise RecordError.at(
@@ -109,6 +132,12 @@ class Record:
                 "check [record] path in the settings",
             ) from None
         return cls(path, db, project)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open SQLite connection (autocommit; BEGIN for a transaction), for the record's other
+        tables (follow-ups)."""
+        return self._db
 
     def close(self) -> None:
         self._db.close()
@@ -129,9 +158,11 @@ class Record:
         consent: str = "",
         when: dt.datetime | None = None,
         by: str | None = None,
+        follow_ups: bool = False,
     ) -> Delivery:
-        """Record one delivery of ``packet``, given by ``by`` (default: this computer's user)."""
-        when = when or dt.datetime.now().astimezone()
+        """Record one delivery of ``packet``, given by ``by`` (default: this computer's user);
+        ``follow_ups``: the patient agreed to follow-up emails."""
+        when = when or clock.now()
         fields = patient.fields() if patient else {}
         documents = [
             [name, version, due.isoformat() if due else None]
@@ -141,8 +172,8 @@ class Record:
         ]
         try:
             cursor = self._db.execute(
-                "INSERT INTO delivery (at, method, target, user, patient, fields, consent, documents)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO delivery (at, method, target, user, patient, fields, consent, documents,"
+                " follow_ups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     when.isoformat(timespec="seconds"),
                     method,
@@ -152,20 +183,26 @@ class Record:
                     json.dumps(fields),
                     consent,
                     json.dumps(documents),
+                    int(follow_ups),
                 ),
             )
         except sqlite3.Error as exc:
             raise RecordError.at(
                 str(self.path), None, f"the delivery could not be recorded: {exc}", None
             ) from None
-        return self._delivery(
-            self._db.execute("SELECT * FROM delivery WHERE id = ?", (cursor.lastrowid,)).fetchone()
-        )
+        found = self.get(cursor.lastrowid or 0)
+        assert found is not None, "a row just added"
+        return found
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        """The delivery recorded as row ``delivery_id``, if there is one."""
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM delivery WHERE id = ?", (delivery_id,)).fetchone()
+        return self._delivery(row) if row else None
 
     def search(self, patient: str | None = None, since: dt.date | None = None) -> list[Delivery]:
         """Deliveries, newest first, to patients whose name holds ``patient`` (any case, with or without
         accents: "maria" finds "María"), since ``since``."""
-        query, args = "SELECT * FROM delivery WHERE 1", []
+        query, args = f"SELECT {_COLUMNS} FROM delivery WHERE 1", []
         if since is not None:
             query += " AND at >= ?"
             args.append(since.isoformat())
@@ -179,14 +216,14 @@ class Record:
         return rows
 
     def today(self) -> list[Delivery]:
-        return self.search(since=dt.date.today())
+        return self.search(since=clock.today())
 
     def recent(
         self, patient: Patient, names: Sequence[str], minutes: int = AGAIN_MINUTES, method: str | None = None
     ) -> Delivery | None:
         """A delivery of the same handouts to the same patient in the last ``minutes`` (by ``method``
         when one is named), if there is one."""
-        since = dt.datetime.now().astimezone() - dt.timedelta(minutes=minutes)
+        since = clock.now() - dt.timedelta(minutes=minutes)
         for delivery in self.search(patient.name):
             if delivery.when < since:
                 break
@@ -198,7 +235,7 @@ class Record:
         return None
 
     def _delivery(self, row: tuple) -> Delivery:
-        id_, at, method, target, user, _name, fields, consent, documents = row
+        id_, at, method, target, user, fields, consent, documents, follow_ups = row
         docs = [tuple(d) for d in json.loads(documents)]
         changed = self._changed(docs) if self.project is not None else []
         return Delivery(
@@ -210,6 +247,7 @@ class Record:
             user=user,
             patient=json.loads(fields),
             consent=consent,
+            follow_ups=bool(follow_ups),
             changed=changed,
             current=(not changed) if self.project is not None else None,
         )

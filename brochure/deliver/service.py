@@ -26,11 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from brochure.base import clock
 from brochure.base.errors import BrochureError, Problem
 from brochure.deliver import rules
 from brochure.deliver.rules import OptionsError
 
 if TYPE_CHECKING:
+    from brochure.deliver.followups import FollowUp
     from brochure.deliver.mail import EmailResult
     from brochure.deliver.packet import Packet
     from brochure.deliver.patient import Patient
@@ -60,6 +62,8 @@ class Request:
     consented: bool = False
     #: The language the patient chose for the email ("es"); None: the handouts' own (mail.email_language).
     language: str | None = None
+    #: The patient agreed to follow-up emails (the handouts' follow_ups; emailed deliveries only).
+    follow_ups: bool = False
     #: The person asked agreed to give the same handouts again within minutes.
     again: bool = False
     #: Keep it in the delivery record (the command line's --no-record says no).
@@ -76,6 +80,8 @@ class Delivered:
     job: PrintJob | None = None
     email: EmailResult | None = None
     recorded: Recorded | None = None
+    #: The follow-up emails this delivery scheduled (brochure.deliver.followups).
+    follow_ups: list[FollowUp] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -84,7 +90,7 @@ class GivenRecently(BrochureError):
 
     def __init__(self, earlier: Recorded) -> None:
         self.earlier = earlier
-        self.minutes = max(1, round((dt.datetime.now().astimezone() - earlier.when).total_seconds() / 60))
+        self.minutes = max(1, round((clock.now() - earlier.when).total_seconds() / 60))
         super().__init__(
             [
                 Problem(
@@ -193,9 +199,20 @@ def deliver(
             consent = ""
             if delivery.method in ("email", "draft"):
                 consent = "encrypted" if delivery.encrypt else "consented"
+            follow_ups = delivery.follow_ups and done.method == "email"
             done.recorded = record.add(
-                packet, delivery.patient, method=done.method, target=done.target, consent=consent, by=by
+                packet,
+                delivery.patient,
+                method=done.method,
+                target=done.target,
+                consent=consent,
+                by=by,
+                follow_ups=follow_ups,
             )
+            if follow_ups and done.email is not None:
+                from brochure.deliver import followups
+
+                done.follow_ups = followups.schedule(record, done.recorded, project, lang=done.email.language)
             if done.email is not None:
                 consent = f"{consent}; email in {done.email.language}"  # the trail's detail, not the record's
             _audit(settings, done, event or done.method, by, desk, consent)

@@ -8,6 +8,7 @@ the system keyring.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,26 @@ def _port(value: int) -> str | None:
 def _no_space(value: str) -> str | None:
     return None if value and not any(c.isspace() for c in value) else "must be one word, without spaces"
 
+
+def _hours(value: str) -> str | None:
+    return None if parse_hours(value) else 'must be two times of day like "09:00-19:00", the first earlier'
+
+
+def parse_hours(value: str) -> tuple[dt.time, dt.time] | None:
+    """ "09:00-19:00" as two times (None when it is not that)."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+    if not found:
+        return None
+    h1, m1, h2, m2 = (int(g) for g in found.groups())
+    if not (h1 < 24 and h2 <= 24 and m1 < 60 and m2 < 60) or (h1, m1) >= (h2, m2):
+        return None
+    return dt.time(h1, m1), dt.time.max if h2 == 24 else dt.time(h2, m2)
+
+
+#: When follow-up emails go out, by this computer's clock: not at night.
+FOLLOW_UP_HOURS = "09:00-19:00"
 
 SCHEMA: dict[str, Field] = {
     "printer": Field(
@@ -52,6 +73,12 @@ SCHEMA: dict[str, Field] = {
     ),
     "record": Field(dict, fields={"path": Field(str, example='path = "/srv/clinic/deliveries.sqlite"')}),
     "drafts": Field(dict, fields={"path": Field(str, example='path = "~/brochure-drafts"')}),
+    "follow_ups": Field(
+        dict,
+        fields={
+            "hours": Field(str, default=FOLLOW_UP_HOURS, check=_hours, example='hours = "09:00-19:00"'),
+        },
+    ),
 }
 
 
@@ -70,6 +97,8 @@ class MachineSettings:
     smtp_tls: str = "starttls"
     record_path: Path | None = None
     drafts_path: Path | None = None
+    #: When follow-up emails may be sent ("09:00-19:00"; see parse_hours).
+    follow_up_hours: str = FOLLOW_UP_HOURS
     warnings: tuple[Problem, ...] = ()
 
     @property
@@ -99,6 +128,7 @@ class MachineSettings:
             ("smtp password", password_source(self)),
             ("record.path", str(self.record_file)),
             ("drafts.path", str(self.drafts_folder)),
+            ("follow_ups.hours", self.follow_up_hours),
         ]
 
 
@@ -179,6 +209,7 @@ def load_settings(path: Path | None = None) -> MachineSettings:
         smtp_tls=smtp["tls"],
         record_path=record,
         drafts_path=drafts,
+        follow_up_hours=values["follow_ups"]["hours"],
         warnings=tuple(result.warnings),
     )
 

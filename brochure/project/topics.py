@@ -39,6 +39,12 @@ FRONT_MATTER_SCHEMA: dict[str, Field] = {
     "reviewed_on": Field(dt.date, example="reviewed_on: 2026-03-01"),
     "review_due": Field(dt.date, example="review_due: 2027-03-01"),
     "follow_up_days": Field(int, check=schema.positive, example="follow_up_days: 14"),
+    "follow_ups": Field(
+        list,
+        items=dict,
+        check=lambda v: _follow_ups_problem(v),
+        example="follow_ups: [{after_days: 1, template: day1}]",
+    ),
     "source_version": Field(
         str,
         check=lambda v: None if re.fullmatch(r"[0-9a-f]{12}", v) else "is not what 'brochure check' prints",
@@ -50,6 +56,41 @@ FRONT_MATTER_SCHEMA: dict[str, Field] = {
     "treatments": Field(list, items=str, example="treatments: [Botox, Dysport]"),
     "keywords": Field(list, items=str, example="keywords: [bruising, swelling]"),
 }
+
+
+#: The longest a follow-up email may wait after the treatment.
+MAX_FOLLOW_UP_DAYS = 365
+_TEMPLATE_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """An email the patient gets ``after_days`` after the treatment, from the follow-up template
+    ``template`` (templates/email/follow-ups/TEMPLATE/), when they agreed to follow-ups."""
+
+    after_days: int
+    template: str
+
+
+def _follow_ups_problem(entries: list[dict]) -> str | None:
+    """What is wrong with a topic's ``follow_ups`` list (None: nothing)."""
+    seen = set()
+    for number, entry in enumerate(entries, 1):
+        unknown = sorted(set(entry) - {"after_days", "template"})
+        if unknown:
+            return f"item {number} has an unknown key '{unknown[0]}' (known: after_days, template)"
+        days, name = entry.get("after_days"), entry.get("template")
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_FOLLOW_UP_DAYS:
+            return f"item {number} needs 'after_days', a whole number of days from 1 to {MAX_FOLLOW_UP_DAYS}"
+        if not isinstance(name, str) or not _TEMPLATE_NAME.fullmatch(name):
+            return (
+                f"item {number} needs 'template', the name of a folder in templates/email/follow-ups/"
+                " (small letters, digits and hyphens)"
+            )
+        if name in seen:
+            return f"names the template '{name}' twice"
+        seen.add(name)
+    return None
 
 
 @dataclass(frozen=True)
@@ -70,6 +111,8 @@ class Topic:
     body_line: int  # line number of the body's first line in the file
     #: Days after treatment that the patient should come back, when the topic says.
     follow_up_days: int | None = None
+    #: Emails to send after the treatment (see FollowUp), in the order the front matter lists them.
+    follow_ups: tuple[FollowUp, ...] = ()
     #: Treatments the topic is about, and words staff may search for.
     treatments: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
@@ -298,6 +341,7 @@ def parse_topic(path: Path, root: Path) -> tuple[Topic, list[Problem]]:
         body="\n".join(lines[end + 1 :]),
         body_line=end + 2,
         follow_up_days=v["follow_up_days"],
+        follow_ups=tuple(FollowUp(e["after_days"], e["template"]) for e in v["follow_ups"] or ()),
         online_url=v["online_url"],
         translation=file_lang is not None,
         source_version=v["source_version"],

@@ -28,6 +28,7 @@ from flask import (
     url_for,
 )
 
+from brochure.base import clock
 from brochure.base.errors import BrochureError
 from brochure.deliver import rules
 from brochure.web import catalog, pages
@@ -113,7 +114,7 @@ def _blank() -> dict[str, str]:
     """The form as it starts: empty but for the treatment date (today, replaced when typed over)."""
     return {
         "name": "",
-        "treated_on": dt.date.today().isoformat(),
+        "treated_on": clock.today().isoformat(),
         "injector": "",
         "treatment": "",
         "note": "",
@@ -209,7 +210,7 @@ def _first_follow_up(project: Project, names: list[str], day: dt.date | None = N
     """The follow-up date of a treatment on ``day`` (today when not given)."""
     from brochure.deliver import follow_up_date
 
-    return follow_up_date(project, names, day or dt.date.today())
+    return follow_up_date(project, names, day or clock.today())
 
 
 def _form_values() -> dict[str, str]:

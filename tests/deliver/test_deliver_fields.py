@@ -147,8 +147,9 @@ def test_settings_command_shows_the_file_and_values_never_the_password(tmp_path,
     result = CliRunner().invoke(cli, ["settings"])
     assert result.exit_code == 0, result.output
     assert f"Settings file: {path}" in result.output
-    assert "printer.name   front-desk" in result.output
-    assert "smtp.port      587" in result.output
+    assert "printer.name      front-desk" in result.output
+    assert "smtp.port         587" in result.output
+    assert "follow_ups.hours  09:00-19:00" in result.output
     assert "from BROCHURE_SMTP_PASSWORD" in result.output
     assert "hunter2" not in result.output
 
