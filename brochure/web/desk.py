@@ -159,9 +159,26 @@ def _page(project: Project, form: Form, status: int = 200):  # noqa: ANN001, ANN
             print_problem=print_problem,
             max_copies=rules.MAX_COPIES,
             mail_languages=_mail_languages(project),
+            follow_up_emails=_follow_up_emails(project, form.names),
         ),
         status,
     )
+
+
+def _follow_up_emails(project: Project, names: list[str]) -> str:
+    """The follow-up emails the handouts ask for, as the consent box names them ("Day-1 check-in
+    (day 1) and Review visit reminder (day 12)"); "" when they ask for none."""
+    from brochure.deliver.followups import planned
+    from brochure.document.emails import follow_up
+
+    said = []
+    for days, name in planned(project, names):
+        try:
+            title = follow_up(project.root, name, project.settings.source_lang).title
+        except BrochureError:
+            title = name
+        said.append(f"{title} (day {days})")
+    return " and ".join([", ".join(said[:-1]), said[-1]] if len(said) > 1 else said)
 
 
 def _mail_languages(project: Project) -> list[tuple[str, str]]:
@@ -342,7 +359,10 @@ def personalise_post():  # noqa: ANN201
 
 
 #: Form fields the page sends back as typed (patient fields and delivery choices).
-_KEPT = (*PATIENT_FIELDS, "printer", "copies", "to", "to_again", "mail_lang", "consent", "encrypt", "again")
+_KEPT = (
+    *PATIENT_FIELDS,
+    *("printer", "copies", "to", "to_again", "mail_lang", "consent", "encrypt", "follow_ups", "again"),
+)
 
 
 def _sentence(name: str, message: str) -> str:
@@ -386,6 +406,7 @@ def _deliver(
             "encrypt": bool(values.get("encrypt")),
             "consented": bool(values.get("consent")),
             "language": chosen,
+            "follow_ups": bool(values.get("follow_ups")),
         }
     again = action == "download" or bool(values.get("again"))  # a second download gives no second copy
     delivery = Request([n for n, _v in packet.documents], patient, action, again=again, **options)
@@ -435,6 +456,11 @@ def _deliver(
     offered = dict(_mail_languages(project))
     if done.email is not None and offered:
         more.insert(0, f"The email is in {offered.get(done.email.language, done.email.language)}.")
+    if done.follow_ups:
+        from brochure.deliver.followups import title
+
+        when = "; ".join(f"{title(project, f)} on {f.due:%A, %B} {f.due.day}" for f in done.follow_ups)
+        more.append(f"Follow-up emails: {when}.")
     return Outcome("good", f"Emailed {what} to {done.target} for {name}{sealed}.", more, passphrase)
 
 
@@ -593,29 +619,81 @@ def reprint():  # noqa: ANN201
     )
 
 
+@bp.post("/follow-ups/cancel")
+def cancel_follow_up():  # noqa: ANN201
+    """Cancel a follow-up email due today (the visit was rebooked, the patient declined): first the
+    question, with the reason to choose, then, once answered, the cancel."""
+    from brochure.deliver import Record, load_settings
+    from brochure.deliver.followups import REASONS, cancel
+
+    try:
+        wanted = int(request.form.get("id", ""))
+    except ValueError:
+        abort(400, "Unknown follow-up.")
+    reason = request.form.get("reason", "")
+    if request.form.get("confirm") != "yes" or reason not in REASONS:
+        return _today(cancelling=wanted)
+    project = _live().project()
+    settings = load_settings()
+    with Record.open(settings, project) as record:
+        waiting = {item.follow_up.id: item for item in _due_today(record, project)}
+        if wanted not in waiting:
+            abort(404, "That follow-up is no longer waiting: it was sent or cancelled.")
+        done, warnings = cancel(
+            record, [wanted], reason=REASONS[reason], by=staff_name() or "", settings=settings, desk=desk()
+        )
+    item = waiting[wanted]
+    name = item.delivery.patient_name if item.delivery else "the patient"
+    more = [f"{w[:1].upper()}{w[1:]}." for w in warnings]
+    if not done:
+        return _today(
+            outcome=Outcome("bad", "It was being sent just now, so it could not be cancelled.", more)
+        )
+    return _today(outcome=Outcome("good", f"Cancelled the {item.title} email for {name}.", more))
+
+
+def _due_today(record, project: Project) -> list:  # noqa: ANN001 - Record -> list[followups.Listed]
+    """Follow-up emails waiting to go today (and any left from earlier days), soonest first."""
+    from brochure.deliver.followups import WAITING, listing
+
+    return listing(record, project, due_by=clock.today(), states=(*WAITING, "sending"))
+
+
 def _today(
-    problem: str = "", outcome: Outcome | None = None, ask: int | None = None, ask_problem: str = ""
+    problem: str = "",
+    outcome: Outcome | None = None,
+    ask: int | None = None,
+    ask_problem: str = "",
+    cancelling: int | None = None,
 ) -> str:
     from brochure.deliver import Record, load_settings
 
     deliveries = []
+    follow_ups = []
     titles: dict[str, str] = {}
     try:
         project = _live().project()
         titles = {e.name: e.title for e in catalog.entries(project)}
         with Record.open(load_settings(), project) as record:
             deliveries = record.today()
+            follow_ups = _due_today(record, project)
     except BrochureError as exc:
         problem = problem or plain(exc)
     asked = next((d for d in deliveries if d.id == ask), None)
     if ask is not None and asked is None:
         abort(404, "That delivery is not in today's record.")
+    to_cancel = next((f for f in follow_ups if f.follow_up.id == cancelling), None)
+    if cancelling is not None and to_cancel is None:
+        abort(404, "That follow-up is no longer waiting: it was sent or cancelled.")
     return render_template(
         "today.html",
         deliveries=deliveries,
+        follow_ups=follow_ups,
         problem=problem,
         titles=titles,
         outcome=outcome,
         asked=asked,
         ask_problem=ask_problem,
+        to_cancel=to_cancel,
+        today=clock.today(),
     )

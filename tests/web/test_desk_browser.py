@@ -667,3 +667,83 @@ def test_the_main_screens_look_as_they_did(page, desk, cups_server, shots):
     page.locator("#go").click()
     modal(page)
     looks_as_it_did(page, "repeat", shots, (*hide, "#again-title", "#again-text", "#sheets"))
+
+
+def _email_with_follow_ups(page, desk, name: str, address: str) -> str:  # noqa: ANN001
+    page.goto(desk.url + "/personalise?d=aftercare")
+    page.locator("#f-name").fill(name)
+    page.get_by_label("Luis Ortega, NP").check()
+    page.get_by_label("Email", exact=True).check()
+    page.get_by_label("Patient's email address").fill(address)
+    page.get_by_label("The address again").fill(address)
+    page.get_by_label("The patient agreed to get it by unencrypted email").check()
+    agreed = page.get_by_label("The patient agreed to follow-up emails")
+    assert page.locator("#f-follow_ups-help").inner_text() == (
+        "Day-1 check-in (day 1) and Review visit reminder (day 12) after the treatment, to this address."
+    )
+    agreed.check()
+    page.locator("#go").click()
+    return outcome(page).inner_text()
+
+
+def test_follow_ups_due_today_are_listed_and_one_is_cancelled_at_the_desk(
+    page, desk, smtp_server, shots, monkeypatch
+):
+    import datetime as dt
+
+    from brochure.deliver import load_settings
+    from brochure.deliver.followups import send_due
+    from brochure.project.model import load_project
+
+    smtp_server.reset()
+    day0 = dt.datetime.now().astimezone().replace(hour=10, minute=0, second=0, microsecond=0)
+    day1 = day0 + dt.timedelta(days=1)
+    monkeypatch.setenv("BROCHURE_NOW", day0.isoformat())
+    said = _email_with_follow_ups(page, desk, "Rosa Seguimiento", "rosa@example.org")
+    assert f"Follow-up emails: Day-1 check-in on {day1:%A, %B} {day1.day}; Review visit reminder on " in said
+    _email_with_follow_ups(page, desk, "Tomás Cancela", "tomas@example.org")
+    # A patient who did not agree gets none.
+    page.goto(desk.url + "/personalise?d=aftercare")
+    page.locator("#f-name").fill("Una Sinaviso")
+    page.get_by_label("Luis Ortega, NP").check()
+    page.get_by_label("Email", exact=True).check()
+    page.get_by_label("Patient's email address").fill("una@example.org")
+    page.get_by_label("The address again").fill("una@example.org")
+    page.get_by_label("The patient agreed to get it by unencrypted email").check()
+    page.locator("#go").click()
+    assert "Follow-up emails" not in outcome(page).inner_text()
+
+    monkeypatch.setenv("BROCHURE_NOW", day1.isoformat())
+    page.goto(desk.url + "/today")
+    section = page.get_by_role("region", name="Follow-ups due today")
+    rows = section.locator("tbody tr")
+    assert rows.count() == 2
+    assert [r.split("\t")[:3] for r in rows.all_inner_texts()] == [
+        ["Rosa Seguimiento", "Day-1 check-in", "Waiting to go"],
+        ["Tomás Cancela", "Day-1 check-in", "Waiting to go"],
+    ]
+    audit(page)
+    page.screenshot(path=shots / "follow-ups-due.png")
+    section.get_by_role("button", name="Cancel the Day-1 check-in email for Tomás Cancela").click()
+    dialog = modal(page)
+    assert "The Day-1 check-in email to Tomás Cancela will not be sent." in dialog.inner_text()
+    audit(page)
+    page.screenshot(path=shots / "follow-up-cancel.png")
+    dialog.get_by_label("The patient declined").check()
+    dialog.get_by_role("button", name="Yes, cancel it").click()
+    assert "Cancelled the Day-1 check-in email for Tomás Cancela." in page.locator("#outcome").inner_text()
+    assert section.locator("tbody tr").all_inner_texts()[0].startswith("Rosa Seguimiento")
+    assert section.locator("tbody tr").count() == 1
+
+    # The server's round (run here in the test's process) sends Rosa's only.
+    done = send_due(load_project(desk.root), load_settings())
+    assert len(done.sent) == 1
+    assert [m["To"] for m in smtp_server.messages if m["Subject"].startswith("How are you")] == [
+        "rosa@example.org"
+    ]
+    page.goto(desk.url + "/today")
+    assert page.get_by_role("region", name="Follow-ups due today").count() == 0
+    trail = (desk.root.parent / "record" / "audit.jsonl").read_text()
+    assert "the patient declined" in trail
+    assert "Tom" not in trail
+    assert not [u for u in desk.requested if "Tom" in u or "Rosa" in u or "follow_ups=" in u]
