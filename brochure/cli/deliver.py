@@ -671,6 +671,7 @@ def _batch(  # noqa: ANN401
                 "encrypt": how["encrypt"],
                 "consented": consented,
                 "language": how.get("language"),
+                "follow_ups": row.follow_ups and method == "email",
             }
         else:
             method = "print"

@@ -33,6 +33,7 @@ COLUMNS = {
     "handouts": "handout names separated by spaces, in order",
     "email": "the patient's address: email the packet (else it is printed)",
     "consent": "'yes' when the patient agreed to an unencrypted email",
+    "follow_ups": "'yes' when the patient agreed to the handouts' follow-up emails",
 }
 MAX_ROWS = 5000
 MAX_BYTES = 5 * 1024 * 1024
@@ -47,6 +48,7 @@ class Row:
     handouts: tuple[str, ...]
     email: str = ""
     consented: bool = False
+    follow_ups: bool = False
 
 
 @dataclass
@@ -172,11 +174,15 @@ def _row(project: Project, shown, number, header, values, handout_names, today):
                 "is not a valid email address",
                 "one address such as name@example.com, or leave it empty",
             )
-    if consent not in ("", "yes", "no"):
-        at("consent", "must be yes, no or empty", "write yes only when the patient agreed")
+    follow_ups = cells.get("follow_ups", "").strip().lower()
+    for column, value in (("consent", consent), ("follow_ups", follow_ups)):
+        if value not in ("", "yes", "no"):
+            at(column, "must be yes, no or empty", "write yes only when the patient agreed")
+    if follow_ups == "yes" and not address:
+        at("follow_ups", "needs the patient's email address", "fill in the email column, or leave this empty")
     if problems or patient is None:
         return None, problems
-    return Row(number, patient, names, address, consent == "yes"), problems
+    return Row(number, patient, names, address, consent == "yes", follow_ups == "yes"), problems
 
 
 def deliver_rows(

@@ -420,3 +420,24 @@ def test_check_names_a_follow_up_email_that_is_not_there(tmp_path):
     assert result.exit_code == 1
     assert "the follow-up email 'day-one' is not there" in result.output
     assert "add the folder templates/email/follow-ups/day-one/" in result.output
+
+
+def test_a_batch_row_says_whether_the_patient_agreed(clinic, tmp_path):
+    batch = tmp_path / "today.csv"
+    batch.write_text(
+        "name,treated_on,injector,handouts,email,consent,follow_ups\n"
+        f"Ana Lima,{DAY0},Dana Smith,aftercare,al@example.org,yes,yes\n"
+        f"Ben Ode,{DAY0},Dana Smith,aftercare,bo@example.org,yes,\n"
+    )
+    result = brochure("email", "--csv", str(batch), "-y")
+    assert result.exit_code == 0, result.output
+    rows = record_rows(
+        clinic,
+        "SELECT d.target, f.template FROM follow_up f JOIN delivery d ON d.id = f.delivery ORDER BY f.id",
+    )
+    assert rows == [("al@example.org", "day1"), ("al@example.org", "review-reminder")]
+    batch.write_text("name,injector,handouts,consent,follow_ups\nCy Eno,Dana Smith,aftercare,yes,maybe\n")
+    wrong = brochure("print", "--csv", str(batch))
+    assert wrong.exit_code == 1
+    assert f"{batch}:2" in wrong.output
+    assert "column 'follow_ups': must be yes, no or empty" in wrong.output
