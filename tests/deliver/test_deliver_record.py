@@ -231,7 +231,7 @@ def test_csv_header_problems(clinic, tmp_path):
     with pytest.raises(BrochureError) as caught:
         read_rows(project, path)
     assert str(caught.value).splitlines() == [
-        f"{path}:1: unknown column 'colour' (use only: name, treated_on, injector, treatment, note, handouts, email, consent)",
+        f"{path}:1: unknown column 'colour' (use only: name, treated_on, injector, treatment, note, handouts, email, consent, follow_ups)",
         f"{path}:1: the column 'handouts' is missing (add it to the header row)",
     ]
 

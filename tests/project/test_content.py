@@ -87,7 +87,7 @@ def test_unknown_front_matter_key_warns(make_project):
     assert [t.title for t in topics] == ["A"]
     assert [str(w) for w in warnings] == [
         "content/topics/a.md:3: unknown front matter 'colour' is ignored "
-        "(known keys here: follow_up_days, keywords, lang, online_url, order, review_due, reviewed_by, reviewed_on, "
+        "(known keys here: follow_up_days, follow_ups, keywords, lang, online_url, order, review_due, reviewed_by, reviewed_on, "
         "source_version, summary, title, treatments)"
     ]
 
