@@ -421,7 +421,15 @@ def html(name: str, project: Path, output: Path | None, paper: str | None) -> No
 
 
 # The other rooms of the command line: the front desk's commands, the desk page, the render server.
-from brochure.cli import audit, deliver, desk, serve, server, staff  # noqa: E402
+from brochure.cli import audit, deliver, desk, education, serve, server, staff  # noqa: E402
 
-for command in (*deliver.COMMANDS, audit.audit, staff.staff, desk.desk, serve.serve, server.server):
+for command in (
+    *deliver.COMMANDS,
+    audit.audit,
+    staff.staff,
+    desk.desk,
+    serve.serve,
+    server.server,
+    education.education,
+):
     cli.add_command(command)

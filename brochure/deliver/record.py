@@ -100,6 +100,7 @@ class Record:
             _private_file(path)
             db = sqlite3.connect(path, timeout=10, isolation_level=None)
             db.executescript(_SCHEMA)
+            _education_table(db)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as exc:
             raise RecordError.at(
@@ -221,6 +222,13 @@ class Record:
         if not hasattr(self, "_versions"):
             self._versions = {doc.name: content_version(self.project, doc) for doc in documents(self.project)}
         return [name for name, version, *_ in docs if self._versions.get(name) != version]
+
+
+def _education_table(db: sqlite3.Connection) -> None:
+    """The table of education documented for each delivery (brochure.deliver.education)."""
+    from brochure.deliver import education
+
+    education.create(db)
 
 
 def _user() -> str:

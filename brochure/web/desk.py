@@ -86,6 +86,8 @@ class Form:
     outcome: Outcome | None = None
     again: Again | None = None
     cards: dict[str, catalog.Card] = field(default_factory=dict)
+    #: The delivery just recorded (its row), for the education form under the outcome.
+    delivered: Any = None  # record.Delivery
 
     @property
     def method(self) -> str:
@@ -158,6 +160,7 @@ def _page(project: Project, form: Form, status: int = 200):  # noqa: ANN001, ANN
             print_problem=print_problem,
             max_copies=rules.MAX_COPIES,
             mail_languages=_mail_languages(project),
+            education_languages=_education_languages(project),
         ),
         status,
     )
@@ -336,6 +339,7 @@ def personalise_post():  # noqa: ANN201
     # Given: say so, and empty the form for the next patient (the method and printer stay).
     cleared = Form(names, entries, {**_blank(), "action": action, "printer": values.get("printer", "")})
     cleared.outcome = outcome
+    cleared.delivered = form.delivered
     cleared.follow_up = _first_follow_up(project, names)
     return _page(project, cleared)
 
@@ -411,6 +415,7 @@ def _deliver(
         return Outcome(
             "bad", f"Nothing was given: {plain(exc)}", ["Try again, or tell IT if it happens again."]
         )
+    form.delivered = done.recorded
     titles = {e.name: e.title for e in form.entries}
     what, name = _what(packet, titles), patient.name if patient else "a blank box"
     more = [
@@ -593,21 +598,33 @@ def reprint():  # noqa: ANN201
 
 
 def _today(
-    problem: str = "", outcome: Outcome | None = None, ask: int | None = None, ask_problem: str = ""
+    problem: str = "",
+    outcome: Outcome | None = None,
+    ask: int | None = None,
+    ask_problem: str = "",
+    educate: int | None = None,
+    educate_problem: str = "",
 ) -> str:
-    from brochure.deliver import Record, load_settings
+    from brochure.deliver import Record, education, load_settings
 
     deliveries = []
     titles: dict[str, str] = {}
+    documented: dict[int, Any] = {}
+    languages: list[tuple[str, str]] = []
     try:
         project = _live().project()
         titles = {e.name: e.title for e in catalog.entries(project)}
+        languages = _education_languages(project)
         with Record.open(load_settings(), project) as record:
             deliveries = record.today()
+            documented = education.of(record, [d.id for d in deliveries])
     except BrochureError as exc:
         problem = problem or plain(exc)
     asked = next((d for d in deliveries if d.id == ask), None)
     if ask is not None and asked is None:
+        abort(404, "That delivery is not in today's record.")
+    educating = next((d for d in deliveries if d.id == educate), None)
+    if educate is not None and educating is None:
         abort(404, "That delivery is not in today's record.")
     return render_template(
         "today.html",
@@ -617,4 +634,87 @@ def _today(
         outcome=outcome,
         asked=asked,
         ask_problem=ask_problem,
+        documented=documented,
+        educating=educating,
+        educate_problem=educate_problem,
+        education_languages=languages,
     )
+
+
+# Education documented (brochure.deliver.education): the form under a delivery's outcome, and
+# Today's "Education" button per row, post here.
+
+
+@bp.app_template_filter("svg_data")
+def _svg_data(svg: str) -> str:
+    """A signature's SVG (written by brochure.deliver.education, never by a browser) as a data: URL
+    for an <img>: the page's policy allows data: images, and an SVG in an <img> runs nothing."""
+    import base64
+
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+@bp.app_context_processor
+def _education_words() -> dict[str, Any]:
+    from brochure.deliver import education
+
+    return {
+        "acknowledgement": education.ACKNOWLEDGEMENT,
+        "pad_width": education.PAD_WIDTH,
+        "pad_height": education.PAD_HEIGHT,
+    }
+
+
+def _education_languages(project: Project) -> list[tuple[str, str]]:
+    """The languages staff may say the patient was taught in, as (tag, name)."""
+    from brochure.document.emails import languages
+
+    return [(lang, catalog.LANGUAGES.get(lang, lang)) for lang in languages(project)]
+
+
+@bp.post("/education")
+def education_post():  # noqa: ANN201
+    """Document the education for one of today's deliveries: first the form (Today's button), then,
+    with ``save``, keep the answers and show Today with them."""
+    from brochure.deliver import education
+    from brochure.deliver.service import NotInRecord
+
+    project = _live().project()
+    try:
+        wanted = int(request.form.get("id", ""))
+    except ValueError:
+        abort(400, "Unknown delivery.")
+    if request.form.get("save") != "yes":
+        return _today(educate=wanted)
+    strokes = request.form.get("strokes", "").strip()
+    kept = None
+    if not strokes and request.form.get("keep_signature") == "yes":
+        kept = _kept_signature(project, wanted)
+    try:
+        answers = education.check(
+            language=request.form.get("language", ""),
+            methods=request.form.getlist("method"),
+            teach_back=request.form.get("teach_back", ""),
+            ticked=bool(request.form.get("ticked")),
+            strokes=strokes or None,
+            signature=kept,
+            languages=[lang for lang, _name in _education_languages(project)],
+        )
+        saved = education.save(project, wanted, answers, by=staff_name(), desk=desk(), today_only=True)
+    except NotInRecord:
+        abort(404, "That delivery is not in today's record.")
+    except education.EducationError as exc:
+        return _today(educate=wanted, educate_problem=plain(exc)), 422
+    more = [f"{w[:1].upper()}{w[1:]}." for w in saved.warnings]
+    at = saved.delivery.when.strftime("%H:%M")
+    name = saved.delivery.patient_name or "a blank box"
+    return _today(outcome=Outcome("good", f"Education saved for {name}, given at {at}.", more))
+
+
+def _kept_signature(project: Project, delivery_id: int) -> str | None:
+    """The signature already kept for a delivery (saved again without signing anew: it stays)."""
+    from brochure.deliver import Record, education, load_settings
+
+    with Record.open(load_settings(), project) as record:
+        kept = education.of(record, [delivery_id]).get(delivery_id)
+    return kept.signature if kept else None
