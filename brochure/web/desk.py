@@ -86,7 +86,7 @@ class Form:
     outcome: Outcome | None = None
     again: Again | None = None
     cards: dict[str, catalog.Card] = field(default_factory=dict)
-    #: The delivery just recorded (its row), for the education form under the outcome.
+    #: The delivery just recorded, for the education form under the outcome.
     delivered: Any = None  # record.Delivery
 
     @property
