@@ -15,6 +15,7 @@ def audit() -> None:
     """The audit trail: who gave which handouts, when, from which desk.
 
     Every recorded print, email, draft, download and reprint adds a line,
+    and so does each save of the education documented for a delivery,
     with the staff member, the desk, the handouts and their content
     versions, and the patient only as the number of the delivery record's
     row. Each line carries the hash of the one before, so a line changed or
@@ -88,7 +89,16 @@ def report(since: str | None, until: str | None, output: str) -> None:
         click.echo("No lines in the audit trail for those days.")
         return
     shown = [
-        (str(e.seq), e.at, e.event, e.staff, e.desk, " ".join(n for n, _v in e.handouts), str(e.record or ""))
+        (
+            str(e.seq),
+            e.at,
+            e.event,
+            e.staff,
+            e.desk,
+            " ".join(n for n, _v in e.handouts),
+            str(e.record or ""),
+            e.detail,
+        )
         for e in rows
     ]
-    table(("LINE", "WHEN", "EVENT", "STAFF", "DESK", "HANDOUTS", "RECORD ROW"), shown)
+    table(("LINE", "WHEN", "EVENT", "STAFF", "DESK", "HANDOUTS", "RECORD ROW", "DETAIL"), shown)

@@ -540,8 +540,13 @@ def history(project, patient, since, output, file) -> None:  # noqa: ANN001
         raise BrochureError.at(None, None, "-o writes an export", "add --format csv or --format fhir")
     with Record.open(settings, loaded) as record:
         found = record.search(patient, day)
+        documented = _documented(record, found)
     if output != "table":
-        text = export.csv_text(found) if output == "csv" else "".join(export.fhir_lines(found, loaded))
+        text = (
+            export.csv_text(found, documented)
+            if output == "csv"
+            else "".join(export.fhir_lines(found, loaded))
+        )
         if file is None:
             click.echo(text, nl=False)
         else:
@@ -555,11 +560,27 @@ def history(project, patient, since, output, file) -> None:  # noqa: ANN001
     rows = []
     for d in found:
         docs = ", ".join(f"{n}{' (changed)' if n in d.changed else ''}" for n, *_ in d.documents)
-        rows.append((d.when.strftime("%Y-%m-%d %H:%M"), d.patient_name, d.method, d.target, d.user, docs))
-    table(("WHEN", "PATIENT", "HOW", "TO", "BY", "HANDOUTS"), rows)
+        row = (str(d.id), d.when.strftime("%Y-%m-%d %H:%M"), d.patient_name, d.method, d.target, d.user, docs)
+        rows.append((*row, _education_text(documented.get(d.id))) if documented else row)
+    header = ("ROW", "WHEN", "PATIENT", "HOW", "TO", "BY", "HANDOUTS")
+    table((*header, "EDUCATION") if documented else header, rows)
     stale = sum(not d.current for d in found)
     if stale:
         click.echo(f"\n{stale} deliver{'ies' if stale != 1 else 'y'} had a handout that has changed since.")
+
+
+def _documented(record: Record, found: Sequence[Any]) -> dict[int, Any]:
+    """The education documented for the deliveries ``found``, by delivery row."""
+    from brochure.deliver import education
+
+    return education.of(record, [d.id for d in found])
+
+
+def _education_text(documented: Any) -> str:  # noqa: ANN401 - education.Education or None
+    """ "Spanish (es); printed, explained in person; voiced understanding; signed", or "-"."""
+    if documented is None:
+        return "-"
+    return documented.summary({documented.language: _language_name(documented.language)}) or "-"
 
 
 @click.command()

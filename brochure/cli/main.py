@@ -421,7 +421,7 @@ def html(name: str, project: Path, output: Path | None, paper: str | None) -> No
 
 
 # The other rooms of the command line: the front desk's commands, the desk page, the render server.
-from brochure.cli import audit, deliver, desk, followups, serve, server, staff  # noqa: E402
+from brochure.cli import audit, deliver, desk, education, followups, serve, server, staff  # noqa: E402
 
 for command in (
     *deliver.COMMANDS,
@@ -431,5 +431,6 @@ for command in (
     desk.desk,
     serve.serve,
     server.server,
+    education.education,
 ):
     cli.add_command(command)

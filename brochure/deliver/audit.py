@@ -1,9 +1,9 @@
 """The audit trail: one line per event, append-only, each line carrying the hash of the one before.
 
 Events are what staff do with handouts (print, email, draft, download,
-reprint) and changes of staff accounts (staff-add, staff-disable,
-staff-reset); sign-ins and settings come with the clinic server. Each line
-says when, which staff member, from which desk, which
+reprint), the education documented for a delivery (education) and changes
+of staff accounts (staff-add, staff-disable, staff-reset); sign-ins and
+settings come with the clinic server. Each line says when, which staff member, from which desk, which
 handouts in which content version, and the patient only as the number of the
 delivery record's row: the audit's own text holds no patient detail, so it
 can be read and kept by people who may not see the record.
@@ -50,6 +50,7 @@ EVENTS = (
     "draft",
     "download",
     "reprint",
+    "education",
     "staff-add",
     "staff-disable",
     "staff-reset",

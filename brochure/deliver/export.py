@@ -26,13 +26,14 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brochure.base.errors import BrochureError
 
 if TYPE_CHECKING:
+    from brochure.deliver.education import Education
     from brochure.deliver.record import Delivery
     from brochure.project.model import Project
 
@@ -54,6 +55,8 @@ MEDIUM = {
 }
 
 CSV_COLUMNS = ("when", "patient", "how", "to", "by", "handouts", "changed since")
+#: The columns of the education documented (brochure.deliver.education), after those.
+EDUCATION_COLUMNS = ("language used", "education method", "teach-back", "acknowledgement")
 
 
 def handout_id(name: str, version: str) -> str:
@@ -144,10 +147,12 @@ def _communication(delivery: Delivery, known: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
-def csv_text(deliveries: Iterable[Delivery]) -> str:
-    """The deliveries as CSV for a spreadsheet, newest first, formulas neutralised (audit.spreadsheet)."""
+def csv_text(deliveries: Iterable[Delivery], documented: Mapping[int, Education] | None = None) -> str:
+    """The deliveries as CSV for a spreadsheet, newest first, formulas neutralised (audit.spreadsheet);
+    with the education ``documented`` for them (by delivery row): 'signed', never the signature."""
     from brochure.deliver.audit import spreadsheet
 
+    documented = documented or {}
     rows = [
         (
             d.when.isoformat(timespec="seconds"),
@@ -157,10 +162,17 @@ def csv_text(deliveries: Iterable[Delivery]) -> str:
             d.user,
             " ".join(f"{name}@{version}" for name, version, *_ in d.documents),
             " ".join(d.changed),
+            *_education_cells(documented.get(d.id)),
         )
         for d in deliveries
     ]
-    return spreadsheet(CSV_COLUMNS, rows)
+    return spreadsheet(CSV_COLUMNS + EDUCATION_COLUMNS, rows)
+
+
+def _education_cells(documented: Education | None) -> tuple[str, str, str, str]:
+    if documented is None:
+        return ("", "", "", "")
+    return (documented.language, " ".join(documented.methods), documented.teach_back, documented.acknowledged)
 
 
 def write_private(path: Path, text: str) -> None:

@@ -123,6 +123,7 @@ class Record:
             from brochure.deliver import followups
 
             followups.create(db)
+            _education_table(db)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as exc:
             raise RecordError.at(
@@ -259,6 +260,13 @@ class Record:
         if not hasattr(self, "_versions"):
             self._versions = {doc.name: content_version(self.project, doc) for doc in documents(self.project)}
         return [name for name, version, *_ in docs if self._versions.get(name) != version]
+
+
+def _education_table(db: sqlite3.Connection) -> None:
+    """The table of education documented for each delivery (brochure.deliver.education)."""
+    from brochure.deliver import education
+
+    education.create(db)
 
 
 def _user() -> str:

@@ -87,6 +87,8 @@ class Form:
     outcome: Outcome | None = None
     again: Again | None = None
     cards: dict[str, catalog.Card] = field(default_factory=dict)
+    #: The delivery just recorded, for the education form under the outcome.
+    delivered: Any = None  # record.Delivery
 
     @property
     def method(self) -> str:
@@ -160,6 +162,7 @@ def _page(project: Project, form: Form, status: int = 200):  # noqa: ANN001, ANN
             max_copies=rules.MAX_COPIES,
             mail_languages=_mail_languages(project),
             follow_up_emails=_follow_up_emails(project, form.names),
+            education_languages=_education_languages(project),
         ),
         status,
     )
@@ -354,6 +357,7 @@ def personalise_post():  # noqa: ANN201
     # Given: say so, and empty the form for the next patient (the method and printer stay).
     cleared = Form(names, entries, {**_blank(), "action": action, "printer": values.get("printer", "")})
     cleared.outcome = outcome
+    cleared.delivered = form.delivered
     cleared.follow_up = _first_follow_up(project, names)
     return _page(project, cleared)
 
@@ -433,6 +437,7 @@ def _deliver(
         return Outcome(
             "bad", f"Nothing was given: {plain(exc)}", ["Try again, or tell IT if it happens again."]
         )
+    form.delivered = done.recorded
     titles = {e.name: e.title for e in form.entries}
     what, name = _what(packet, titles), patient.name if patient else "a blank box"
     more = [
@@ -665,18 +670,24 @@ def _today(
     ask: int | None = None,
     ask_problem: str = "",
     cancelling: int | None = None,
+    educate: int | None = None,
+    educate_problem: str = "",
 ) -> str:
-    from brochure.deliver import Record, load_settings
+    from brochure.deliver import Record, education, load_settings
 
     deliveries = []
     follow_ups = []
     titles: dict[str, str] = {}
+    documented: dict[int, Any] = {}
+    languages: list[tuple[str, str]] = []
     try:
         project = _live().project()
         titles = {e.name: e.title for e in catalog.entries(project)}
+        languages = _education_languages(project)
         with Record.open(load_settings(), project) as record:
             deliveries = record.today()
             follow_ups = _due_today(record, project)
+            documented = education.of(record, [d.id for d in deliveries])
     except BrochureError as exc:
         problem = problem or plain(exc)
     asked = next((d for d in deliveries if d.id == ask), None)
@@ -685,6 +696,9 @@ def _today(
     to_cancel = next((f for f in follow_ups if f.follow_up.id == cancelling), None)
     if cancelling is not None and to_cancel is None:
         abort(404, "That follow-up is no longer waiting: it was sent or cancelled.")
+    educating = next((d for d in deliveries if d.id == educate), None)
+    if educate is not None and educating is None:
+        abort(404, "That delivery is not in today's record.")
     return render_template(
         "today.html",
         deliveries=deliveries,
@@ -696,4 +710,87 @@ def _today(
         ask_problem=ask_problem,
         to_cancel=to_cancel,
         today=clock.today(),
+        documented=documented,
+        educating=educating,
+        educate_problem=educate_problem,
+        education_languages=languages,
     )
+
+
+# Education documented (brochure.deliver.education): the form under a delivery's outcome, and
+# Today's "Education" button per row, post here.
+
+
+@bp.app_template_filter("svg_data")
+def _svg_data(svg: str) -> str:
+    """A signature's SVG (written by brochure.deliver.education, never by a browser) as a data: URL
+    for an <img>: the page's policy allows data: images, and an SVG in an <img> runs nothing."""
+    import base64
+
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+@bp.app_context_processor
+def _education_words() -> dict[str, Any]:
+    from brochure.deliver import education
+
+    return {
+        "acknowledgement": education.ACKNOWLEDGEMENT,
+        "pad_width": education.PAD_WIDTH,
+        "pad_height": education.PAD_HEIGHT,
+    }
+
+
+def _education_languages(project: Project) -> list[tuple[str, str]]:
+    """The languages staff may say the patient was taught in, as (tag, name)."""
+    from brochure.document.emails import languages
+
+    return [(lang, catalog.LANGUAGES.get(lang, lang)) for lang in languages(project)]
+
+
+@bp.post("/education")
+def education_post():  # noqa: ANN201
+    """Document the education for one of today's deliveries: first the form (Today's button), then,
+    with ``save``, keep the answers and show Today with them."""
+    from brochure.deliver import education
+    from brochure.deliver.service import NotInRecord
+
+    project = _live().project()
+    try:
+        wanted = int(request.form.get("id", ""))
+    except ValueError:
+        abort(400, "Unknown delivery.")
+    if request.form.get("save") != "yes":
+        return _today(educate=wanted)
+    strokes = request.form.get("strokes", "").strip()
+    kept = None
+    if not strokes and request.form.get("keep_signature") == "yes":
+        kept = _kept_signature(project, wanted)
+    try:
+        answers = education.check(
+            language=request.form.get("language", ""),
+            methods=request.form.getlist("method"),
+            teach_back=request.form.get("teach_back", ""),
+            ticked=bool(request.form.get("ticked")),
+            strokes=strokes or None,
+            signature=kept,
+            languages=[lang for lang, _name in _education_languages(project)],
+        )
+        saved = education.save(project, wanted, answers, by=staff_name(), desk=desk(), today_only=True)
+    except NotInRecord:
+        abort(404, "That delivery is not in today's record.")
+    except education.EducationError as exc:
+        return _today(educate=wanted, educate_problem=plain(exc)), 422
+    more = [f"{w[:1].upper()}{w[1:]}." for w in saved.warnings]
+    at = saved.delivery.when.strftime("%H:%M")
+    name = saved.delivery.patient_name or "a blank box"
+    return _today(outcome=Outcome("good", f"Education saved for {name}, given at {at}.", more))
+
+
+def _kept_signature(project: Project, delivery_id: int) -> str | None:
+    """The signature already kept for a delivery (saved again without signing anew: it stays)."""
+    from brochure.deliver import Record, education, load_settings
+
+    with Record.open(load_settings(), project) as record:
+        kept = education.of(record, [delivery_id]).get(delivery_id)
+    return kept.signature if kept else None

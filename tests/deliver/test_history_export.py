@@ -188,7 +188,9 @@ def test_history_csv_neutralises_formulas_and_writes_a_private_file(clinic, sett
     assert result.exit_code == 0, result.output
     assert out.stat().st_mode & 0o777 == 0o600
     header, row = out.read_text(encoding="utf-8").splitlines()
-    assert header == "when,patient,how,to,by,handouts,changed since"
+    assert header == (
+        "when,patient,how,to,by,handouts,changed since,language used,education method,teach-back,acknowledgement"
+    )
     cells = row.split(",")
     assert cells[1] == "'=HYPERLINK(1)"
     assert cells[2:4] == ["download", "this computer"]

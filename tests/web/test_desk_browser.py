@@ -458,8 +458,9 @@ def test_today_asks_before_giving_again_the_way_it_was_given(page, desk, cups_se
     outcome(page)
     page.goto(desk.url + "/today")
     row = page.locator("table.today tr", has_text="Ana Today")
-    assert row.get_by_role("button").inner_text() == "Send again…"  # emailed: sent again, never printed
-    row.get_by_role("button").click()
+    give_again = row.get_by_role("button", name=re.compile("again"))  # beside it: Education…
+    assert give_again.inner_text() == "Send again…"  # emailed: sent again, never printed
+    give_again.click()
     dialog = modal(page)
     assert "Email Your results: when they show and how long they last again to ana.today@example.com" in (
         dialog.inner_text()
@@ -747,3 +748,111 @@ def test_follow_ups_due_today_are_listed_and_one_is_cancelled_at_the_desk(
     assert "the patient declined" in trail
     assert "Tom" not in trail
     assert not [u for u in desk.requested if "Tom" in u or "Rosa" in u or "follow_ups=" in u]
+
+
+def _draw(page, canvas, strokes: list[list[tuple[int, int]]]) -> None:  # noqa: ANN001
+    """Sign on the pad with the mouse: each stroke a press, moves through its points (in the pad's own
+    units), and a release."""
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    width, height = (int(canvas.get_attribute(a)) for a in ("width", "height"))
+    for stroke in strokes:
+        for n, (x, y) in enumerate(stroke):
+            page.mouse.move(box["x"] + x * box["width"] / width, box["y"] + y * box["height"] / height)
+            if n == 0:
+                page.mouse.down()
+        page.mouse.up()
+
+
+def test_education_documented_after_a_print_with_a_drawn_signature(page, desk, cups_server, shots):
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    from brochure.deliver import Record, education, load_settings
+    from brochure.deliver import audit as trail
+
+    name = "Edda Teachback"
+    _give(page, desk, name)
+    page.locator("#go").click()
+    assert f"for {name}." in outcome(page).inner_text()
+    cups_server.queues["frontdesk"].wait_job()
+    on_first_screen(page, "#outcome, #go")  # the panel comes under the outcome, not in its way
+    page.screenshot(path=shots / "education-printed.png")
+    panel = page.get_by_role("form", name="Education (optional)")
+    assert panel.get_by_label("Printed").is_checked()  # it was printed: said already
+    panel.get_by_label("Español").click()
+    panel.get_by_label("Explained in person").click()
+    panel.get_by_label("Voiced understanding").click()
+    panel.get_by_role("button", name="Sign").click()
+    canvas = panel.locator("canvas")
+    strokes = [[(40, 150), (90, 60), (140, 150), (200, 70)], [(260, 120), (330, 100), (420, 130)]]
+    _draw(page, canvas, strokes)
+    audit(page)
+    page.screenshot(path=shots / "education-signed.png")
+    panel.get_by_role("button", name="Save education").click()
+    said = outcome(page)
+    assert re.fullmatch(rf"Education saved for {name}, given at \d\d:\d\d\.", said.inner_text().strip())
+    # The record: the answers, and an SVG of the server's own with a path through the drawn points.
+    with Record.open(load_settings()) as record:
+        (delivery,) = record.search(name)
+        kept = education.of(record, [delivery.id])[delivery.id]
+    assert (kept.language, kept.methods, kept.teach_back, kept.acknowledged) == (
+        "es",
+        ("printed", "in-person"),
+        "voiced",
+        "signed",
+    )
+    root = ET.fromstring(kept.signature)
+    paths = [p.get("d") for p in root.iter("{http://www.w3.org/2000/svg}path")]
+    assert len(paths) == 2
+    for d, stroke in zip(paths, strokes, strict=True):
+        drawn = [(float(x), float(y)) for x, y in re.findall(r"[ML](\S+) (\S+)", d)]
+        assert d.startswith("M")
+        assert d.count("M") == 1
+        assert len(drawn) == len(stroke)
+        for (x, y), (want_x, want_y) in zip(drawn, stroke, strict=True):
+            assert abs(x - want_x) <= 1.5, (d, stroke)
+            assert abs(y - want_y) <= 1.5, (d, stroke)
+    # Today shows what was documented, the signature drawn from the stored SVG.
+    row = page.locator("table.today tr", has_text=name)
+    assert "Español; printed, explained in person; voiced understanding; signed" in row.inner_text()
+    signature = row.locator("img.signature")
+    assert signature.evaluate("i => i.decode().then(() => i.naturalWidth)") == education.PAD_WIDTH
+    audit(page)
+    page.screenshot(path=shots / "education-today.png")
+    # Changed later from Today: the row's button, in a dialog; the signature stays.
+    row.get_by_role("button", name=re.compile("Change education: delivery at")).click()
+    dialog = modal(page)
+    assert dialog.get_by_label("Voiced understanding").is_checked()
+    dialog.get_by_label("Needs review").click()
+    audit(page)
+    dialog.get_by_role("button", name="Save education").click()
+    outcome(page)
+    row = page.locator("table.today tr", has_text=name)
+    assert "Español; printed, explained in person; needs review; signed" in row.inner_text()
+    assert row.locator("img.signature").count() == 1
+    # `brochure history`, the real command: the answers, the signature as "signed".
+    shown = subprocess.run(
+        [sys.executable, "-m", "brochure", "history", "--project", str(desk.root), "--patient", name],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (line,) = [line for line in shown.splitlines() if name in line]
+    assert line.startswith(f"{delivery.id} ")
+    assert line.endswith("Spanish (es); printed, explained in person; needs review; signed")
+    assert "<svg" not in shown
+    # The trail: a line per save, for the delivery's row, with no signature and no patient detail.
+    settings = load_settings()
+    lines = [e for e in trail.entries(settings) if e.event == "education" and e.record == delivery.id]
+    assert [e.detail for e in lines] == [
+        "method printed+in-person; teach-back voiced; signed",
+        "method printed+in-person; teach-back needs-review; signed",
+    ]
+    assert trail.verify(settings)[1] == []
+    written = trail.trail_file(settings).read_text()
+    for secret in (name, "Teachback", "<svg", paths[0]):
+        assert secret not in written
+    no_patient_detail_leaked(desk)
+    assert not [url for url in desk.requested if "Teachback" in url or "strokes" in url]

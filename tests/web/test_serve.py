@@ -522,3 +522,34 @@ def test_a_tab_left_open_does_not_sign_out_a_session_used_in_another(server, ste
     ]
     assert len(timeouts) == 1
     stale.context.close()
+
+
+def test_a_front_desk_person_documents_education_in_their_own_name(server, browser, cups_server):
+    from brochure.deliver import Record, education
+
+    page = new_page(browser, server)
+    sign_in(page, server, "Ben Okafor")
+    page.goto(server.url + "/personalise?d=results")
+    page.get_by_label("Patient's name").fill("Wren Education")
+    page.get_by_label("Dana Smith, RN").check()
+    page.get_by_label("Printer").select_option("desk-b")
+    page.locator("#go").click()
+    page.locator("#outcome.good").wait_for()
+    cups_server.queues["desk-b"].wait_job()
+    panel = page.get_by_role("form", name="Education (optional)")
+    panel.get_by_label("Demonstrated").check()
+    panel.get_by_label("The patient ticks").check()
+    panel.get_by_role("button", name="Save education").click()
+    assert "Education saved for Wren Education" in page.locator("#outcome").inner_text()
+    settings = server.settings()
+    with Record.open(settings) as record:
+        (delivery,) = record.search("Wren Education")
+        kept = education.of(record, [delivery.id])[delivery.id]
+    assert (kept.staff, kept.teach_back, kept.acknowledged) == ("Ben Okafor", "demonstrated", "ticked")
+    (line,) = [e for e in audit.entries(settings) if e.event == "education" and e.record == delivery.id]
+    assert (line.staff, line.desk, line.detail) == (
+        "Ben Okafor",
+        "127.0.0.1",
+        "method printed; teach-back demonstrated; ticked",
+    )
+    page.context.close()

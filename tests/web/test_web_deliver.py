@@ -229,11 +229,120 @@ def test_download_gives_the_pdf_under_a_name_with_no_patient_in_it_and_records_i
 
 
 def test_patient_details_are_in_no_url_the_desk_emits(desk, cups_env):
-    for action in ("preview", "print"):
-        response = send(desk, action, printer="frontdesk")
+    responses = [send(desk, action, printer="frontdesk") for action in ("preview", "print")]
+    cups_env.queues["frontdesk"].wait_job()
+    # The education form, opened from Today and saved with a signature, and Today with it.
+    page = desk.get("/today", headers=HOST).get_data(as_text=True)
+    delivery = re.search(r'name="id" value="(\d+)"', page).group(1)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    asked = {"csrf_token": csrf, "id": delivery}
+    responses.append(desk.post("/education", data=asked, headers=HOST))
+    saved = {**asked, "save": "yes", "ticked": "yes", "strokes": "[[[1, 2], [3, 4]]]"}
+    responses.append(desk.post("/education", data=saved, headers=HOST))
+    for response in responses:
+        assert response.status_code == 200
         html = response.get_data(as_text=True)
         for url in links(html):
             assert "Ñúñez" not in url
             assert "%C3%91" not in url.upper()  # Ñ, percent-encoded
+            if url.startswith("data:image/svg+xml;base64,"):
+                assert "Ñ" not in base64.b64decode(url.split(",", 1)[1]).decode()
         assert "Location" not in response.headers
+
+
+# -- education documented --------------------------------------------------------
+
+
+def _printed_and_today(desk, cups_env) -> tuple[str, str, str]:
+    """Print for the patient; the page after the print, the delivery's row and a CSRF token."""
+    html = send(desk, "print", ("results",), printer="frontdesk", again="yes").get_data(as_text=True)
     cups_env.queues["frontdesk"].wait_job()
+    form = re.search(
+        r'<form method="post" action="/education" class="education".*?</form>', html, re.S
+    ).group(0)
+    delivery = re.search(r'name="id" value="(\d+)"', form).group(1)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    return html, delivery, csrf
+
+
+def test_education_is_offered_after_a_print_saved_shown_in_today_and_on_the_trail(desk, cups_env):
+    from brochure.deliver import audit
+    from brochure.deliver.settings import load_settings
+
+    html, delivery, csrf = _printed_and_today(desk, cups_env)
+    form = html.split('class="education"')[1].split("</form>")[0]
+    # One click each: the project's languages by name, the methods (printed already ticked: it was), teach-back.
+    assert re.findall(r'name="language" value="([^"]+)"', form) == ["en"]  # this sample's one language
+    assert '<span lang="en">English</span>' in form
+    assert re.search(r'name="method" value="printed" checked', form)
+    assert re.findall(r'name="teach_back" value="([^"]+)"', form) == [
+        "voiced",
+        "demonstrated",
+        "needs-review",
+        "declined",
+    ]
+    assert 'name="ticked"' in form
+    assert "<canvas" in form
+    assert "Ñúñez" not in form
+    strokes = "[[[10, 20], [30, 40.5], [50, 60]], [[100, 100], [120, 110]]]"
+    data = {
+        "csrf_token": csrf,
+        "id": delivery,
+        "save": "yes",
+        "language": "en",
+        "method": ["printed", "in-person"],
+        "teach_back": "demonstrated",
+        "strokes": strokes,
+    }
+    saved = desk.post("/education", data=data, headers=HOST)
+    page = saved.get_data(as_text=True)
+    assert saved.status_code == 200, page
+    assert re.search(r"Education saved for José Ñúñez, given at \d\d:\d\d\.", page)
+    assert "English; printed, explained in person; demonstrated; signed" in page
+    svg = base64.b64decode(
+        re.search(r'<img class="signature" src="data:image/svg\+xml;base64,([^"]+)"', page).group(1)
+    )
+    assert b'<path d="M10 20 L30 40.5 L50 60"/><path d="M100 100 L120 110"/></svg>' in svg
+    (line,) = [e for e in audit.entries(load_settings()) if e.event == "education"]
+    assert (line.record, line.desk) == (int(delivery), "127.0.0.1")
+    assert line.detail == "method printed+in-person; teach-back demonstrated; signed"
+    assert "Ñúñez" not in audit.trail_file(load_settings()).read_text()
+    # Changed later from Today: the row's button opens the form with what was kept; saved again
+    # without signing anew, the signature stays.
+    opened = desk.post("/education", data={"csrf_token": csrf, "id": delivery}, headers=HOST)
+    dialog = opened.get_data(as_text=True).split('<dialog class="ask educate"')[1]
+    assert re.search(r'name="teach_back" value="demonstrated" checked', dialog)
+    assert 'name="keep_signature" value="yes"' in dialog
+    again = {**data, "teach_back": "needs-review", "strokes": "", "keep_signature": "yes"}
+    page = desk.post("/education", data=again, headers=HOST).get_data(as_text=True)
+    assert "English; printed, explained in person; needs review; signed" in page
+    assert len([e for e in audit.entries(load_settings()) if e.event == "education"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("strokes", "said"),
+    [
+        ("[]", "The signature is empty"),
+        ("[[[10, 20], [900, 20]]]", "The signature goes outside the pad"),
+        ('<svg onload="alert(1)"/>', "The signature did not arrive whole"),
+    ],
+)
+def test_a_bad_signature_is_refused_in_plain_words_and_nothing_is_kept(desk, cups_env, strokes, said):
+    _html, delivery, csrf = _printed_and_today(desk, cups_env)
+    data = {"csrf_token": csrf, "id": delivery, "save": "yes", "teach_back": "voiced", "strokes": strokes}
+    response = desk.post("/education", data=data, headers=HOST)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    problem = re.search(r'<p class="error" role="alert" id="education-problem">([^<]+)</p>', page).group(1)
+    assert problem.startswith(said)
+    assert "Traceback" not in page
+    assert "voiced understanding" not in page  # nothing documented
+    assert "alert(1)" not in page
+
+
+def test_education_for_a_delivery_not_in_today_is_refused(desk):
+    csrf = token(desk)
+    response = desk.post(
+        "/education", data={"csrf_token": csrf, "id": "999", "save": "yes", "ticked": "yes"}, headers=HOST
+    )
+    assert response.status_code == 404

@@ -325,6 +325,68 @@ function setUpAsk() {
   }
 }
 
+// Education documented: the "Sign" pad. The strokes go to the server as lists of points in the pad's
+// own units (the canvas's width and height); the server checks them and draws the SVG it keeps.
+function setUpSignature() {
+  for (const sign of document.querySelectorAll("form.education .sign")) {
+    const form = sign.closest("form");
+    const open = sign.querySelector(".pad-open");
+    const pad = sign.querySelector(".pad");
+    const canvas = pad.querySelector("canvas");
+    const field = sign.querySelector("input[name=strokes]");
+    const context = canvas.getContext("2d");
+    const strokes = [];
+    let current = null;
+    open.hidden = false;
+    open.addEventListener("click", () => {
+      pad.hidden = false;
+      open.hidden = true;
+    });
+    const at = (event) => {
+      const box = canvas.getBoundingClientRect();
+      const x = ((event.clientX - box.left) * canvas.width) / box.width;
+      const y = ((event.clientY - box.top) * canvas.height) / box.height;
+      const clamp = (v, most) => Math.round(Math.min(Math.max(v, 0), most) * 10) / 10;
+      return [clamp(x, canvas.width), clamp(y, canvas.height)];
+    };
+    context.lineWidth = 3;
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.strokeStyle = "#1a1a1a";
+    canvas.addEventListener("pointerdown", (event) => {
+      event.preventDefault();
+      canvas.setPointerCapture(event.pointerId);
+      current = [at(event)];
+      strokes.push(current);
+      context.beginPath();
+      context.moveTo(...current[0]);
+      context.lineTo(...current[0]);
+      context.stroke();
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!current) return;
+      const point = at(event);
+      const last = current[current.length - 1];
+      if (Math.hypot(point[0] - last[0], point[1] - last[1]) < 1.5) return;  // fewer points, same line
+      context.beginPath();
+      context.moveTo(...last);
+      context.lineTo(...point);
+      context.stroke();
+      current.push(point);
+    });
+    const end = () => { current = null; };
+    canvas.addEventListener("pointerup", end);
+    canvas.addEventListener("pointercancel", end);
+    pad.querySelector(".pad-clear").addEventListener("click", () => {
+      strokes.length = 0;
+      context.clearRect(0, 0, canvas.width, canvas.height);
+    });
+    form.addEventListener("submit", () => {
+      field.value = strokes.length ? JSON.stringify(strokes) : "";
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpIdle();
   setUpSearch();
@@ -332,6 +394,7 @@ document.addEventListener("DOMContentLoaded", () => {
   setUpGive();
   setUpStatus();
   setUpAsk();
+  setUpSignature();
   const notice = !document.getElementById("personalise") && document.getElementById("outcome");
   if (notice && !document.querySelector("dialog[open]")) notice.focus();
 });
