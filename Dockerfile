@@ -12,11 +12,12 @@
 # Printing goes to the host's CUPS through its socket. See README, "Run brochure for the whole clinic".
 FROM debian:trixie-slim
 
-# The README's packages for running brochure (Chromium is only for its tests), and Python.
+# The README's packages for running brochure (Chromium is only for its tests), Python, and the
+# time zones (docker run -e TZ=...: "today" and the follow-up emails' hours are the clinic's).
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 cups-client cups-bsd \
-       python3 python3-venv ca-certificates \
+       python3 python3-venv ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml README.md /opt/brochure/src/

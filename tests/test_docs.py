@@ -85,7 +85,7 @@ def test_the_dockerfile_installs_the_readmes_packages_and_runs_brochure_serve():
     installed = _apt_packages(dockerfile)
     runtime = readme_packages - {"chromium", "cups"}  # the browser is for the tests; CUPS is the host's
     assert runtime <= installed, runtime - installed
-    assert installed - readme_packages <= {"python3", "python3-venv", "ca-certificates"}
+    assert installed - readme_packages <= {"python3", "python3-venv", "ca-certificates", "tzdata"}
     assert re.search(r'^VOLUME \["/clinic", "/data"\]$', dockerfile, re.MULTILINE)
     entry = re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE).group(1)
     command = json.loads(entry)

@@ -24,25 +24,22 @@ def followups() -> None:
     Example:
         brochure followups list --due today
         brochure followups send
-        brochure followups cancel --patient "Ana Lima" --reason rebooked
+        brochure followups cancel --reason rebooked     # asks for the patient's name
     """
 
 
-def _today_or_date(value: str | None):  # noqa: ANN202 - dt.date | None
-    import datetime as dt
-
-    from brochure.base import clock
+def _due_by(value: str | None):  # noqa: ANN202 - dt.date | None
+    """--due as typed: "today", "tomorrow", 2026-12-08 or a short form (see answers.parse_date)."""
+    from brochure.cli.answers import parse_date
 
     if value is None:
         return None
-    if value.strip().lower() == "today":
-        return clock.today()
-    try:
-        if len(value) == 10:
-            return dt.date.fromisoformat(value)
-    except ValueError:
-        pass
-    raise BrochureError.at(None, None, "--due is not a date", "write 'today', or a date as YYYY-MM-DD")
+    day, why = parse_date(value)
+    if day is None:
+        raise BrochureError.at(
+            None, None, f"--due is not a date: {why}", "write 'today', or a date like 2026-12-08"
+        )
+    return day
 
 
 _STATE_WORDS = {
@@ -58,7 +55,7 @@ _STATE_WORDS = {
 
 @followups.command(name="list")
 @PROJECT
-@click.option("--due", default=None, help="Only those due by this day: 'today' or YYYY-MM-DD.")
+@click.option("--due", default=None, help="Only those due by this day: today, tomorrow or a date.")
 @click.option(
     "--patient", default=None, help="Only patients whose name holds this text (any case or accents)."
 )
@@ -85,7 +82,7 @@ def list_command(project, due, patient, everything) -> None:  # noqa: ANN001
     loaded = load(project)
     states = queue.STATES if everything else (*queue.WAITING, "sending")
     with Record.open(settings, loaded) as record:
-        found = queue.listing(record, loaded, due_by=_today_or_date(due), states=states, patient=patient)
+        found = queue.listing(record, loaded, due_by=_due_by(due), states=states, patient=patient)
     if not found:
         click.echo("No follow-ups." if everything else "No follow-ups waiting.")
         return
@@ -155,7 +152,12 @@ def _also(done) -> list[str]:  # noqa: ANN001 - followups.Sent
 
 @followups.command()
 @PROJECT
-@click.option("--patient", default=None, help="The patient's name (any case or accents).")
+@click.option(
+    "--patient",
+    default=None,
+    help="The patient's name (any case or accents; asked for when neither this nor --id is given, "
+    "so it stays out of the shell's history).",
+)
 @click.option("--id", "ids", type=int, multiple=True, help="One follow-up, by its number in 'list'.")
 @click.option(
     "--reason",
@@ -171,7 +173,7 @@ def cancel(project, patient, ids, reason, staff) -> None:  # noqa: ANN001
 
     \b
     Example:
-        brochure followups cancel --patient "Ana Lima" --reason declined
+        brochure followups cancel --reason declined      # asks for the patient's name
         brochure followups cancel --id 12 --reason rebooked
     """
     from brochure.base.text import fold
@@ -181,7 +183,11 @@ def cancel(project, patient, ids, reason, staff) -> None:  # noqa: ANN001
     from brochure.deliver.settings import load_settings
 
     if not patient and not ids:
-        raise BrochureError.at(None, None, "no follow-up named", "give --patient NAME or --id N")
+        if not sys.stdin.isatty():
+            raise BrochureError.at(
+                None, None, "no follow-up named", "give --id N (see 'brochure followups list')"
+            )
+        patient = click.prompt("Patient's name").strip()
     settings = load_settings()
     by = staff_member(settings, staff) if staff else _user()
     loaded = load(project)

@@ -161,8 +161,8 @@ def schedule(
     record: Record, delivery: Delivery, project: Project, *, lang: str, today: dt.date | None = None
 ) -> list[FollowUp]:
     """Add the follow-ups of an emailed ``delivery`` whose patient agreed to them: each due its
-    ``after_days`` after the treatment date. One due today or before is not added (too late), nor
-    one the same address already has waiting for the same day."""
+    ``after_days`` after the treatment date. One due before today is not added (too late), nor one
+    the same patient at the same address already has waiting for the same day."""
     if delivery.method != "email" or not delivery.follow_ups:
         return []
     today = today or clock.today()
@@ -172,12 +172,13 @@ def schedule(
     added = []
     for days, template in planned(project, names):
         due = treated_on + dt.timedelta(days=days)
-        if due <= today:
+        if due < today:
             continue
         twin = db.execute(
             "SELECT 1 FROM follow_up f JOIN delivery d ON d.id = f.delivery WHERE f.template = ?"
-            " AND f.due = ? AND f.state IN ('scheduled', 'held') AND lower(d.target) = lower(?)",
-            (template, due.isoformat(), delivery.target),
+            " AND f.due = ? AND f.state IN ('scheduled', 'held') AND lower(d.target) = lower(?)"
+            " AND lower(d.patient) = lower(?)",
+            (template, due.isoformat(), delivery.target, delivery.patient_name),
         ).fetchone()
         if twin:
             continue
@@ -327,8 +328,9 @@ def _started(pid: int) -> str:
 
 
 def _gone(claimant: str | None, claimed_at: dt.datetime | None, now: dt.datetime) -> bool:
-    """Whether the process that claimed a row is no longer there to finish it."""
-    if not claimant:
+    """Whether the process that claimed a row is no longer there to finish it (or is this one, whose
+    earlier round left it: a round sends one row at a time and leaves none claimed when it ends)."""
+    if not claimant or claimant == _me():
         return True
     host, _, rest = claimant.partition(":")
     pid, _, started = rest.partition(":")
@@ -403,7 +405,7 @@ def _send_one(
 ) -> None:
     from email.utils import make_msgid
 
-    from brochure.deliver.mail import MailError, compose_follow_up, send
+    from brochure.deliver.mail import MailError, compose_follow_up, send, sender_domain
     from brochure.deliver.service import _noted
     from brochure.document.emails import follow_up
 
@@ -445,11 +447,11 @@ def _send_one(
         done.held.append((row, f"{email.title} ({email.templates.lang}): {why}", fix))
         return
     # The claim: one statement, so of two processes only one changes the row.
-    message_id = make_msgid(domain=_domain(settings))
+    message_id = make_msgid(domain=sender_domain(settings.smtp_sender or settings.smtp_user))
     claimed = db.execute(
         "UPDATE follow_up SET state = 'sending', claimant = ?, claimed_at = ?, tries = tries + 1,"
         " message_id = COALESCE(message_id, ?) WHERE id = ? AND state IN ('scheduled', 'held')",
-        (_me(), stamp, message_id, row.id),
+        (_me(), clock.now().isoformat(timespec="seconds"), message_id, row.id),
     ).rowcount
     if not claimed:
         done.busy += 1
@@ -460,7 +462,10 @@ def _send_one(
         send(message, settings)
     except BrochureError as exc:
         why = str(exc.problems[0].message)
-        state = "failed" if row.tries >= MAX_TRIES or not isinstance(exc, MailError) else "scheduled"
+        # A message or address the server refused is given up after a few tries; a server that
+        # cannot be reached (or a setting to mend) is tried again each round until it is too late.
+        given_up = not isinstance(exc, MailError) or (exc.refused and row.tries >= MAX_TRIES)
+        state = "failed" if given_up else "scheduled"
         db.execute(
             "UPDATE follow_up SET state = ?, reason = ?, claimant = NULL WHERE id = ? AND claimant = ?",
             (state, why, row.id, row.claimant),
@@ -469,6 +474,13 @@ def _send_one(
         if state == "failed":
             note("follow-up-failed", f"{row.template} ({row.lang}): {why}")
         return
+    except BaseException:
+        # Anything else (the record busy, Ctrl-C) before the server took it: back in line at once.
+        db.execute(
+            "UPDATE follow_up SET state = 'scheduled', claimant = NULL WHERE id = ? AND claimant = ?",
+            (row.id, row.claimant),
+        )
+        raise
     db.execute(
         "UPDATE follow_up SET state = 'sent', reason = '', done_at = ?, claimant = NULL"
         " WHERE id = ? AND claimant = ?",
@@ -486,11 +498,6 @@ def _hold(db: sqlite3.Connection, row: FollowUp, why: str, where: str, note) -> 
     if changed:
         note("follow-up-held", f"{row.template} ({row.lang}): {why} ({where})")
         log.warning("a follow-up is held: %s (%s)", why, where)
-
-
-def _domain(settings: MachineSettings) -> str | None:
-    sender = settings.smtp_sender or settings.smtp_user
-    return sender.rpartition("@")[2].rstrip(">") if "@" in sender else None
 
 
 # -- on a schedule (the clinic server) ------------------------------------------------

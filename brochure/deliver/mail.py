@@ -41,12 +41,22 @@ _ADDRESS = re.compile(
 
 if TYPE_CHECKING:
     from brochure.deliver.record import Delivery
-    from brochure.document.emails import FollowUpEmail
+    from brochure.document.emails import EmailTemplates, FollowUpEmail
     from brochure.project.model import Project
 
 
 class MailError(BrochureError):
-    """An email could not be sent or written; the message says whether anything left."""
+    """An email could not be sent or written; the message says whether anything left.
+
+    ``refused`` is set when the mail server refused this message or its address (a 5xx answer):
+    trying the same again will not help, unlike a server that cannot be reached."""
+
+    refused = False
+
+
+def _refused(error: MailError) -> MailError:
+    error.refused = True
+    return error
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,46 @@ def _templates(project: Project) -> Any:  # noqa: ANN001, ANN401 - a Jinja envir
     )
 
 
+def sender_domain(sender: str) -> str | None:
+    """The domain of a sender's address ("clinic.test" of "Clinic <desk@clinic.test>"), for a
+    Message-ID; None when it has none."""
+    return sender.rpartition("@")[2].rstrip(">") if "@" in sender else None
+
+
+def _render(
+    project: Project, found: EmailTemplates, context: dict[str, Any], where: str
+) -> tuple[str, str, str]:  # noqa: ANN001
+    """An email's subject (one line), text body and HTML body from its three templates; MailError
+    naming the template and its line when one is wrong."""
+    import jinja2
+
+    env = _templates(project)
+    try:
+        subject = " ".join(env.get_template(found.name("subject.txt")).render(context).split())
+        text = env.get_template(found.name("body.txt")).render(context).strip() + "\n"
+        html = env.get_template(found.name("body.html")).render(context)
+    except jinja2.TemplateError as exc:
+        name = getattr(exc, "name", None) or getattr(exc, "filename", None) or where
+        raise MailError.at(
+            name, getattr(exc, "lineno", None), f"email template error: {exc}", "fix it"
+        ) from None
+    return subject, text, html
+
+
+def _message(subject: str, sender: str, to: str, text: str, html: str) -> EmailMessage:
+    """The message with its headers and its two bodies (text, and HTML as the alternative)."""
+    message = EmailMessage()
+    message["Subject"] = subject
+    if sender:
+        message["From"] = sender
+    message["To"] = to
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(domain=sender_domain(sender))
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
 def compose_message(
     packet: Packet,
     patient: Patient | None,
@@ -154,7 +204,6 @@ def compose_message(
     """The email: subject and bodies from templates/email/ (or templates/email/LANG/ for the email's
     language, see `email_language`), the PDF attached as handout.pdf. The message's Content-Language
     says the language its text is in."""
-    import jinja2
 
     from brochure.base.paths import builtin_dir
     from brochure.document.emails import templates_for
@@ -175,27 +224,8 @@ def compose_message(
         "documents": titles,
         "encrypted": encrypted,
     }
-    env = _templates(project)
-    try:
-        subject = " ".join(env.get_template(found.name("subject.txt")).render(context).split())
-        text = env.get_template(found.name("body.txt")).render(context).strip() + "\n"
-        html = env.get_template(found.name("body.html")).render(context)
-    except jinja2.TemplateError as exc:
-        name = getattr(exc, "name", None) or getattr(exc, "filename", None) or "templates/email/"
-        raise MailError.at(
-            name, getattr(exc, "lineno", None), f"email template error: {exc}", "fix it"
-        ) from None
-    message = EmailMessage()
-    message["Subject"] = subject or "Your handout"
-    if sender:
-        message["From"] = sender
-    message["To"] = to
-    message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(
-        domain=sender.rpartition("@")[2].rstrip(">") if "@" in sender else None
-    )
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+    subject, text, html = _render(project, found, context, "templates/email/")
+    message = _message(subject or "Your handout", sender, to, text, html)
     message.add_attachment(packet.pdf, maintype="application", subtype="pdf", filename=ATTACHMENT_NAME)
     # After the parts: making them moves a message's Content- headers into its first part.
     message["Content-Language"] = found.lang
@@ -214,7 +244,6 @@ def compose_follow_up(
     subject and bodies from the follow-up's templates, in their language, without attachment. The
     templates get the patient's first name, the handouts' titles, the review visit's date
     (``review_on``) and the clinic's name, phone and booking address; never the treatment."""
-    import jinja2
 
     from brochure.deliver.patient import follow_up_date
     from brochure.document.messages import long_date
@@ -242,27 +271,13 @@ def compose_follow_up(
         "documents": [doc.title for doc in docs],
         "review_on": long_date(review, lang, "full") if review else "",
     }
-    env = _templates(project)
-    try:
-        subject = " ".join(env.get_template(email.templates.name("subject.txt")).render(context).split())
-        text = env.get_template(email.templates.name("body.txt")).render(context).strip() + "\n"
-        html = env.get_template(email.templates.name("body.html")).render(context)
-    except jinja2.TemplateError as exc:
-        name = getattr(exc, "name", None) or getattr(exc, "filename", None) or email.shown
-        raise MailError.at(
-            name, getattr(exc, "lineno", None), f"email template error: {exc}", "fix it"
-        ) from None
-    message = EmailMessage()
-    message["Subject"] = subject or project.brand.clinic_name
-    message["From"] = sender
-    message["To"] = check_address(delivery.target)
-    message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = message_id or make_msgid(
-        domain=sender.rpartition("@")[2].rstrip(">") if "@" in sender else None
+    subject, text, html = _render(project, email.templates, context, email.shown)
+    message = _message(
+        subject or project.brand.clinic_name, sender, check_address(delivery.target), text, html
     )
+    if message_id:
+        message.replace_header("Message-ID", message_id)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
     message["Content-Language"] = lang
     return message
 
@@ -420,13 +435,16 @@ def send(message: EmailMessage, settings: MachineSettings) -> None:
             "check smtp.user and the password",
         ) from None
     except smtplib.SMTPRecipientsRefused:
-        raise MailError.at(
-            None, None, f"the mail server {where} refused the address: {nothing}", "check the address"
+        raise _refused(
+            MailError.at(
+                None, None, f"the mail server {where} refused the address: {nothing}", "check the address"
+            )
         ) from None
     except smtplib.SMTPResponseException as exc:
-        raise MailError.at(
+        error = MailError.at(
             None, None, f"the mail server {where} answered {exc.smtp_code}: {nothing}", "try again, or ask IT"
-        ) from None
+        )
+        raise (_refused(error) if 500 <= exc.smtp_code < 600 else error) from None
     except (smtplib.SMTPException, OSError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise MailError.at(

@@ -209,13 +209,12 @@ def deliver(
                 by=by,
                 follow_ups=follow_ups,
             )
-            if follow_ups and done.email is not None:
-                from brochure.deliver import followups
-
-                done.follow_ups = followups.schedule(record, done.recorded, project, lang=done.email.language)
             if done.email is not None:
                 consent = f"{consent}; email in {done.email.language}"  # the trail's detail, not the record's
             _audit(settings, done, event or done.method, by, desk, consent)
+            if follow_ups and done.email is not None:
+                done.follow_ups, problems = _schedule(record, done, project)
+                done.warnings += problems
         return done
     finally:
         if opened is not None:
@@ -236,6 +235,20 @@ def _audit(
         record=done.recorded.id if done.recorded else None,
         detail=detail,
     )
+
+
+def _schedule(record: Record, done: Delivered, project: Project) -> tuple[list[FollowUp], list[str]]:
+    """The follow-ups of an email just sent and recorded; one that cannot be scheduled is a warning
+    (the handouts are given: never turn that into an error)."""
+    from brochure.deliver import followups
+
+    assert done.recorded is not None
+    assert done.email is not None
+    try:
+        return followups.schedule(record, done.recorded, project, lang=done.email.language), []
+    except Exception:  # noqa: BLE001
+        log.exception("the follow-up emails could not be scheduled")
+        return [], ["the follow-up emails could not be scheduled: tell IT (the log says why)"]
 
 
 def _noted(settings: MachineSettings, event: str, **fields: Any) -> list[str]:

@@ -657,11 +657,17 @@ def cancel_follow_up():  # noqa: ANN201
     return _today(outcome=Outcome("good", f"Cancelled the {item.title} email for {name}.", more))
 
 
+#: How far ahead Today lists the follow-ups to come (so staff can cancel one for a rebooked visit).
+COMING_DAYS = 14
+
+
 def _due_today(record, project: Project) -> list:  # noqa: ANN001 - Record -> list[followups.Listed]
-    """Follow-up emails waiting to go today (and any left from earlier days), soonest first."""
+    """Follow-up emails waiting to go today (and any left from earlier days) and in the next
+    COMING_DAYS days, soonest first."""
     from brochure.deliver.followups import WAITING, listing
 
-    return listing(record, project, due_by=clock.today(), states=(*WAITING, "sending"))
+    ahead = clock.today() + dt.timedelta(days=COMING_DAYS)
+    return listing(record, project, due_by=ahead, states=(*WAITING, "sending"))
 
 
 def _today(
@@ -710,6 +716,7 @@ def _today(
         ask_problem=ask_problem,
         to_cancel=to_cancel,
         today=clock.today(),
+        coming_days=COMING_DAYS,
         documented=documented,
         educating=educating,
         educate_problem=educate_problem,

@@ -172,8 +172,10 @@ def test_cancel_stops_the_rest(clinic, smtp_server):
     everything = brochure("followups", "list", "--all").output
     assert "cancelled" in everything
     assert "(rebooked)" in everything
-    # Nothing left to cancel; a name two patients share is refused rather than guessed.
-    assert brochure("followups", "cancel", "--patient", "maria").exit_code == 1
+    # Nothing left of hers to cancel.
+    nothing = brochure("followups", "cancel", "--patient", "maria")
+    assert nothing.exit_code == 1
+    assert "no waiting follow-up matches" in nothing.output
     trail = (clinic.parent / "record" / "audit.jsonl").read_text()
     assert '"follow-up-cancelled"' in trail
     assert "rebooked" in trail
@@ -248,9 +250,11 @@ class _Gate:
         self.reached = threading.Event()
         self.release = threading.Event()
         self.held_for: str | None = None
+        #: "rcpt": hold before the message is sent; "data": after the server took it, before it answers.
+        self.where = "rcpt"
 
     async def handle_RCPT(self, smtp, session, envelope, address, options):  # noqa: ANN001, N802
-        if self.armed:
+        if self.armed and self.where == "rcpt":
             self.armed = False
             self.held_for = address
             self.reached.set()
@@ -263,6 +267,12 @@ class _Gate:
         from email import message_from_bytes, policy
 
         self.server.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        if self.armed and self.where == "data":
+            self.armed = False
+            self.held_for = envelope.rcpt_tos[0]
+            self.reached.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.05)
         return "250 OK"
 
 
@@ -441,3 +451,64 @@ def test_a_batch_row_says_whether_the_patient_agreed(clinic, tmp_path):
     assert wrong.exit_code == 1
     assert f"{batch}:2" in wrong.output
     assert "column 'follow_ups': must be yes, no or empty" in wrong.output
+
+
+def test_a_send_killed_after_the_server_took_the_email_sends_it_again_as_the_same_message(gated):
+    server, gate, settings = gated
+    email(NAME, "zq@example.org", "--follow-ups")
+    server.messages.clear()
+    gate.where, gate.armed = "data", True
+    env = {**os.environ, "BROCHURE_NOW": at(day(1))}
+    command = [sys.executable, "-m", "brochure", "followups", "send", "--project", str(REPO)]
+    run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert gate.reached.wait(60), "the send never reached the mail server"
+    run.kill()  # the server has the email; the process never heard "250 OK"
+    run.wait(30)
+    gate.release.set()
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 sent." in again.stdout
+    first, second = server.messages
+    # The mail system got it twice, as the same message: a mailbox keeps one (RFC 5322 Message-ID).
+    assert first["Message-ID"] == second["Message-ID"]
+    assert first.get_body(("plain",)).get_content() == second.get_body(("plain",)).get_content()
+    assert record_rows(settings, "SELECT state FROM follow_up WHERE template = 'day1'") == [("sent",)]
+
+
+def test_a_mail_server_out_of_reach_is_tried_again_and_a_refused_address_given_up(clinic, smtp_server):
+    email(NAME, "zq@example.org", "--follow-ups")
+    settings_text = clinic.read_text()
+    clinic.write_text(settings_text.replace(f"port = {smtp_server.port}", f"port = {free_port()}"))
+    for attempt in range(7):  # more than MAX_TRIES: a server out of reach never gives a follow-up up
+        down = brochure("followups", "send", now=at(day(1), 9 + attempt))
+        assert down.exit_code == 1
+        assert "cannot reach the mail server" in down.output
+        assert "Traceback" not in down.output
+    assert record_rows(clinic, "SELECT state, tries FROM follow_up WHERE template = 'day1'") == [
+        ("scheduled", 7)
+    ]
+    waiting = brochure("followups", "list").output
+    assert "cannot reach the mail server" in waiting
+    clinic.write_text(settings_text)
+    assert brochure("followups", "send", now=at(day(1), 17)).output.strip() == "1 sent."
+
+
+def test_a_record_made_before_follow_ups_is_brought_up_to_date(tmp_path, settings):
+    from brochure.deliver.record import Record
+
+    path = settings.record_file
+    path.parent.mkdir(mode=0o700, parents=True)
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE delivery (id INTEGER PRIMARY KEY, at TEXT NOT NULL, method TEXT NOT NULL,"
+            " target TEXT NOT NULL, user TEXT NOT NULL, patient TEXT NOT NULL, fields TEXT NOT NULL,"
+            " consent TEXT NOT NULL, documents TEXT NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO delivery VALUES (1, '2026-11-20T10:00:00-05:00', 'email', 'al@example.org', 'desk',"
+            " 'Ana Lima', '{\"name\": \"Ana Lima\"}', 'consented', '[[\"aftercare\", \"abc\", null]]')"
+        )
+    with Record.open(settings) as record:
+        (old,) = record.search()
+        assert (old.patient_name, old.follow_ups, old.consent) == ("Ana Lima", False, "consented")
+        assert record.connection.execute("SELECT count(*) FROM follow_up").fetchone() == (0,)

@@ -680,7 +680,7 @@ def _email_with_follow_ups(page, desk, name: str, address: str) -> str:  # noqa:
     page.get_by_label("The patient agreed to get it by unencrypted email").check()
     agreed = page.get_by_label("The patient agreed to follow-up emails")
     assert page.locator("#f-follow_ups-help").inner_text() == (
-        "Day-1 check-in (day 1) and Review visit reminder (day 12) after the treatment, to this address."
+        "Day-1 check-in (day 1) and Review visit reminder (day 12) after the treatment, to this address, not encrypted."
     )
     agreed.check()
     page.locator("#go").click()
@@ -744,6 +744,15 @@ def test_follow_ups_due_today_are_listed_and_one_is_cancelled_at_the_desk(
     ]
     page.goto(desk.url + "/today")
     assert page.get_by_role("region", name="Follow-ups due today").count() == 0
+    # The reminders to come are listed too, so a rebooked visit's can be cancelled ahead of its day.
+    page.get_by_text("Follow-ups in the next 14 days (2)").click()
+    coming = page.get_by_role("region", name="Follow-ups in the next 14 days")
+    assert [r.split("\t")[:2] for r in coming.locator("tbody tr").all_inner_texts()] == [
+        ["Rosa Seguimiento", "Review visit reminder"],
+        ["Tomás Cancela", "Review visit reminder"],
+    ]
+    audit(page)
+    page.screenshot(path=shots / "follow-ups-coming.png")
     trail = (desk.root.parent / "record" / "audit.jsonl").read_text()
     assert "the patient declined" in trail
     assert "Tom" not in trail
